@@ -1,0 +1,38 @@
+# Thin targets over the `labkit` command. `make demo` and `make test` are the two commands of the README.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+LABKIT := $(BIN)/labkit
+
+.PHONY: install demo test lint lab bench up down status c-start c-status c-tail c-stop clean
+
+# Everything into .venv (re-run when pyproject.toml changes), plus the Kafka jars via Maven.
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labkit needs Python 3.11+ (found %s)" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labkit)" >/dev/null
+	$(LABKIT) cluster fetch
+	touch $@
+
+demo: install
+	$(LABKIT) demo
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check labkit tests
+	$(BIN)/ruff format --check labkit tests
+	$(BIN)/mypy
+
+up: install
+	$(LABKIT) cluster up
+
+down:
+	$(LABKIT) cluster down
+
+status:
+	$(LABKIT) cluster status

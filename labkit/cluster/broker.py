@@ -1,0 +1,127 @@
+"""One Kafka broker of the embedded cluster: its config file, its storage format, its command line."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit.cluster.jars import services_dir
+from labkit.errors import ClusterError
+
+HOST = "127.0.0.1"
+JVM_OPTIONS = (
+    "-Xms256m",
+    "-Xmx512m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+)
+
+
+@dataclass(frozen=True)
+class BrokerSpec:
+    """Node `node_id` of an N-node KRaft cluster in combined mode (broker + controller in one JVM)."""
+
+    node_id: int
+    port: int
+    controller_port: int
+    data_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir.parent / f"broker-{self.node_id}.properties"
+
+    @property
+    def marker(self) -> str:
+        """Text unique to this broker's command line, to recognise its pid."""
+        return str(self.config_file)
+
+
+def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, str]:
+    """Lab settings: real replication (min(3, N)) and durability (min.insync.replicas min(2, N)), fast joins."""
+    n = len(voters)
+    replication, min_isr = str(min(3, n)), str(min(2, n))
+    return {
+        "process.roles": "broker,controller",
+        "node.id": str(spec.node_id),
+        "controller.quorum.voters": ",".join(f"{v.node_id}@{HOST}:{v.controller_port}" for v in voters),
+        "listeners": f"PLAINTEXT://{HOST}:{spec.port},CONTROLLER://{HOST}:{spec.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{HOST}:{spec.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(spec.data_dir),
+        "default.replication.factor": replication,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replication,
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.replication.factor": replication,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replication,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "false",
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "num.recovery.threads.per.data.dir": "2",
+        "log.retention.hours": "24",
+    }
+
+
+def write_config(spec: BrokerSpec, voters: list[BrokerSpec]) -> None:
+    lines = [f"{key}={value}" for key, value in broker_properties(spec, voters).items()]
+    spec.config_file.parent.mkdir(parents=True, exist_ok=True)
+    spec.config_file.write_text("# written by labkit cluster up\n" + "\n".join(lines) + "\n")
+
+
+def java_command(java: Path, classpath: str, main: str, *args: str) -> list[str]:
+    log_config = services_dir() / "kafka" / "log4j2.properties"
+    return [str(java), *JVM_OPTIONS, f"-Dlog4j2.configurationFile={log_config}", "-cp", classpath, main, *args]
+
+
+def is_formatted(spec: BrokerSpec) -> bool:
+    return (spec.data_dir / "meta.properties").is_file()
+
+
+def format_command(spec: BrokerSpec, java: Path, classpath: str, cluster_id: str) -> list[str]:
+    return java_command(
+        java,
+        classpath,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(spec.config_file),
+        "--ignore-formatted",
+    )
+
+
+def format_storage(specs: list[BrokerSpec], java: Path, classpath: str, cluster_id: str) -> None:
+    """Run the storage tool for every unformatted node, all at once (one JVM start each)."""
+    procs = [
+        (
+            spec,
+            subprocess.Popen(
+                format_command(spec, java, classpath, cluster_id),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+        )
+        for spec in specs
+        if not is_formatted(spec)
+    ]
+    failures = []
+    for spec, proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            failures.append(f"node {spec.node_id}: {out.strip().splitlines()[-1] if out.strip() else 'no output'}")
+    if failures:
+        raise ClusterError("formatting KRaft storage failed: " + "; ".join(failures))
+
+
+def start_command(spec: BrokerSpec, java: Path, classpath: str) -> list[str]:
+    return java_command(java, classpath, "kafka.Kafka", str(spec.config_file))

@@ -1,0 +1,81 @@
+"""The broker's jars: resolved by Maven from services/kafka/pom.xml, remembered as a classpath file."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from labkit.errors import ClusterError
+from labkit.settings import project_root
+
+
+def services_dir() -> Path:
+    """`services/` of the checkout; the broker's pom and log config live there."""
+    root = project_root()
+    if root is None:
+        raise ClusterError("the embedded cluster needs a labkit checkout (its services/ folder); clone the repository")
+    return root / "services"
+
+
+def kafka_version() -> str:
+    """The pinned Kafka version, read from the pom so that it is written down once."""
+    pom = (services_dir() / "kafka" / "pom.xml").read_text()
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom)
+    if not match:
+        raise ClusterError("services/kafka/pom.xml has no <kafka.version>")
+    return match.group(1)
+
+
+def classpath_file(home: Path) -> Path:
+    return home / f"kafka-{kafka_version()}.classpath"
+
+
+def read_classpath(home: Path) -> str:
+    """The classpath of fetched jars; ClusterError saying how to fetch them when any is missing."""
+    path = classpath_file(home)
+    if not path.is_file():
+        raise ClusterError(
+            f"Kafka {kafka_version()} jars are not fetched yet: run `labkit cluster fetch` (needs Maven)"
+        )
+    classpath = path.read_text().strip()
+    missing = [jar for jar in classpath.split(os.pathsep) if not Path(jar).is_file()]
+    if missing:
+        raise ClusterError(
+            f"{len(missing)} Kafka jar(s) are gone from the Maven cache (e.g. {missing[0]}): run `labkit cluster fetch`"
+        )
+    return classpath
+
+
+def fetch(home: Path) -> str:
+    """Resolve the broker's jars with Maven (downloads into ~/.m2 once) and write the classpath file."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ClusterError("Maven (mvn) not found: install it (Debian: apt-get install maven) to fetch the Kafka jars")
+    home.mkdir(parents=True, exist_ok=True)
+    target = classpath_file(home)
+    cmd = [
+        mvn,
+        "-B",
+        "-q",
+        "--no-transfer-progress",
+        "-f",
+        str(services_dir() / "kafka" / "pom.xml"),
+        "dependency:build-classpath",
+        f"-Dmdep.outputFile={target}",
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise ClusterError(f"Maven could not resolve the Kafka {kafka_version()} jars:\n{tail}")
+    return read_classpath(home)
+
+
+def ensure_classpath(home: Path) -> str:
+    """The classpath, fetching the jars first when they are not there yet."""
+    try:
+        return read_classpath(home)
+    except ClusterError:
+        return fetch(home)

@@ -1,0 +1,298 @@
+"""The embedded cluster: N Kafka KRaft brokers and one Redis-protocol server, as processes on 127.0.0.1.
+
+State (broker data, config, pid file, logs) lives in one folder, `home` (default `.labkit/` in the checkout).
+The processes outlive the command that started them; `down()` stops them and frees their ports.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import redis
+from confluent_kafka.admin import AdminClient
+
+from labkit.cluster import broker as kafka_broker
+from labkit.cluster import redis_server
+from labkit.cluster.jars import ensure_classpath, kafka_version
+from labkit.cluster.java import find_java
+from labkit.cluster.processes import is_running, require_free_ports, start_detached, stop, wait_until
+from labkit.errors import ClusterError, ConfigError
+from labkit.kafka.clients import base_config
+
+DEFAULT_KAFKA_PORT = 9092
+DEFAULT_REDIS_PORT = 6379
+CONTROLLER_PORT_OFFSET = 100  # broker on 9092 → its controller listener on 9192
+MAX_BROKERS = 9
+
+
+@dataclass
+class BrokerState:
+    node_id: int
+    port: int
+    controller_port: int
+    pid: int | None = None
+
+
+@dataclass
+class ClusterState:
+    """What `cluster.json` records: enough to find, check and stop every process later."""
+
+    cluster_id: str
+    kafka_version: str
+    brokers: list[BrokerState]
+    redis_port: int
+    redis_pid: int | None = None
+    started_at: float = field(default_factory=time.time)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"{kafka_broker.HOST}:{b.port}" for b in self.brokers)
+
+    @property
+    def bootstrap_controllers(self) -> str:
+        return ",".join(f"{kafka_broker.HOST}:{b.controller_port}" for b in self.brokers)
+
+    @property
+    def redis_url(self) -> str:
+        return redis_server.url(self.redis_port)
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    node_id: int
+    port: int
+    pid: int | None
+    alive: bool
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    brokers: list[BrokerStatus]
+    redis_port: int
+    redis_pid: int | None
+    redis_alive: bool
+    bootstrap_servers: str
+    redis_url: str
+    kafka_version: str
+
+    @property
+    def running(self) -> bool:
+        return all(b.alive for b in self.brokers) and self.redis_alive
+
+
+class LocalCluster:
+    """Start, inspect and stop the embedded cluster kept under `home`."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+
+    # -- state -------------------------------------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.home / "cluster.json"
+
+    def load(self) -> ClusterState | None:
+        if not self.state_file.is_file():
+            return None
+        raw = json.loads(self.state_file.read_text())
+        raw["brokers"] = [BrokerState(**b) for b in raw["brokers"]]
+        return ClusterState(**raw)
+
+    def _save(self, state: ClusterState) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(state), indent=2))
+        tmp.replace(self.state_file)
+
+    def _spec(self, b: BrokerState) -> kafka_broker.BrokerSpec:
+        return kafka_broker.BrokerSpec(b.node_id, b.port, b.controller_port, self.home / "kafka" / f"node-{b.node_id}")
+
+    def _redis_dir(self) -> Path:
+        return self.home / "redis"
+
+    def _redis_marker(self, state: ClusterState) -> str:
+        return f"{kafka_broker.HOST}:{state.redis_port}"
+
+    def log_file(self, name: str) -> Path:
+        return self.home / "logs" / f"{name}.log"
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+    def up(
+        self,
+        brokers: int = 3,
+        kafka_port: int = DEFAULT_KAFKA_PORT,
+        redis_port: int = DEFAULT_REDIS_PORT,
+        timeout: float = 120.0,
+    ) -> tuple[ClusterState, bool]:
+        """Start whatever is not running and wait until all N brokers serve. Returns (state, started_anything).
+
+        A cluster that already runs is returned as it is: `up` twice never starts a second one.
+        """
+        _check_layout(brokers, kafka_port, redis_port)
+        state = self.load()
+        if state is not None and len(state.brokers) != brokers:
+            if self.status().running or any(b.alive for b in self.status().brokers):
+                raise ClusterError(
+                    f"a {len(state.brokers)}-broker cluster already runs from {self.home}; "
+                    f"`labkit cluster down` first to start one with {brokers}"
+                )
+            raise ClusterError(
+                f"{self.home} holds the data of a {len(state.brokers)}-broker cluster; "
+                f"`labkit cluster down --wipe` to start afresh with {brokers} broker(s)"
+            )
+        if state is None:
+            state = self._new_state(brokers, kafka_port, redis_port)
+        status = self.status(state)
+        if status.running:
+            return state, False
+
+        java = find_java()
+        classpath = ensure_classpath(self.home)
+        specs = [self._spec(b) for b in state.brokers]
+        dead = [b for b, s in zip(state.brokers, status.brokers, strict=True) if not s.alive]
+        ports = {f"broker {b.node_id}": b.port for b in dead}
+        ports.update({f"controller {b.node_id}": b.controller_port for b in dead})
+        if not status.redis_alive:
+            ports["redis"] = state.redis_port
+        require_free_ports(ports)
+
+        for spec in specs:
+            kafka_broker.write_config(spec, specs)
+        kafka_broker.format_storage(specs, java, classpath, state.cluster_id)
+        for b in dead:
+            spec = self._spec(b)
+            b.pid = start_detached(
+                kafka_broker.start_command(spec, java, classpath), self.log_file(f"broker-{b.node_id}")
+            )
+        if not status.redis_alive:
+            self._redis_dir().mkdir(parents=True, exist_ok=True)
+            state.redis_pid = start_detached(
+                redis_server.start_command(state.redis_port, self._redis_dir()), self.log_file("redis")
+            )
+        state.started_at = time.time()
+        self._save(state)
+        self._wait_ready(state, timeout)
+        return state, True
+
+    def _new_state(self, brokers: int, kafka_port: int, redis_port: int) -> ClusterState:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
+        return ClusterState(
+            cluster_id=cluster_id,
+            kafka_version=kafka_version(),
+            brokers=[
+                BrokerState(i + 1, kafka_port + i, kafka_port + CONTROLLER_PORT_OFFSET + i) for i in range(brokers)
+            ],
+            redis_port=redis_port,
+        )
+
+    def _wait_ready(self, state: ClusterState, timeout: float) -> None:
+        """Wait until Redis answers PING and every broker is registered in the cluster's metadata."""
+        expected = {b.node_id for b in state.brokers}
+        admin = AdminClient(base_config(state.bootstrap_servers, "labkit-cluster-up"))
+
+        def brokers_registered() -> bool:
+            self._raise_if_died(state)
+            try:
+                return set(admin.list_topics(timeout=2).brokers) == expected
+            except Exception:  # noqa: BLE001 - not reachable yet
+                return False
+
+        client = redis.Redis.from_url(state.redis_url, socket_connect_timeout=1)
+
+        def redis_answers() -> bool:
+            try:
+                return bool(client.ping())
+            except redis.RedisError:
+                return False
+
+        try:
+            wait_until(redis_answers, timeout, f"Redis on port {state.redis_port} (log: {self.log_file('redis')})")
+            wait_until(
+                brokers_registered, timeout, f"brokers {sorted(expected)} to register (logs: {self.home / 'logs'})"
+            )
+        finally:
+            client.close()
+
+    def _raise_if_died(self, state: ClusterState) -> None:
+        for b in state.brokers:
+            if not is_running(b.pid, self._spec(b).marker):
+                log = self.log_file(f"broker-{b.node_id}")
+                tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.is_file() else []
+                raise ClusterError(
+                    f"broker {b.node_id} exited during start-up; last log lines ({log}):\n" + "\n".join(tail)
+                )
+
+    def down(self, wipe: bool = False, timeout: float = 30.0) -> list[str]:
+        """Stop every process (SIGTERM, then SIGKILL after `timeout` s); `wipe` also deletes the data.
+
+        Returns the names of processes that had to be killed.
+        """
+        state = self.load()
+        killed: list[str] = []
+        if state is not None:
+            markers = {b.pid: self._spec(b).marker for b in state.brokers if b.pid}
+            if state.redis_pid:
+                markers[state.redis_pid] = self._redis_marker(state)
+            for pid in stop(list(markers), lambda pid: markers[pid], timeout):
+                killed.append("redis" if pid == state.redis_pid else f"broker pid {pid}")
+            for b in state.brokers:
+                b.pid = None
+            state.redis_pid = None
+            self._save(state)
+        if wipe and self.home.exists():
+            for name in ("kafka", "redis", "cluster.json"):
+                target = self.home / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        return killed
+
+    # -- inspection --------------------------------------------------------------------------------------------
+    def status(self, state: ClusterState | None = None) -> ClusterStatus:
+        state = state or self.load()
+        if state is None:
+            raise ClusterError(f"no embedded cluster in {self.home}: start one with `labkit cluster up`")
+        brokers = [
+            BrokerStatus(b.node_id, b.port, b.pid, is_running(b.pid, self._spec(b).marker)) for b in state.brokers
+        ]
+        return ClusterStatus(
+            brokers=brokers,
+            redis_port=state.redis_port,
+            redis_pid=state.redis_pid,
+            redis_alive=is_running(state.redis_pid, self._redis_marker(state)),
+            bootstrap_servers=state.bootstrap_servers,
+            redis_url=state.redis_url,
+            kafka_version=state.kafka_version,
+        )
+
+    def running_state(self) -> ClusterState:
+        """The state of a cluster that runs; ClusterError telling how to start one otherwise."""
+        state = self.load()
+        if state is None or not self.status(state).running:
+            raise ClusterError(
+                f"the embedded cluster in {self.home} is not running: start it with `labkit cluster up` "
+                "or set KAFKA_BOOTSTRAP_SERVERS and REDIS_URL to use another cluster"
+            )
+        return state
+
+
+def _check_layout(brokers: int, kafka_port: int, redis_port: int) -> None:
+    if not isinstance(brokers, int) or isinstance(brokers, bool) or not 1 <= brokers <= MAX_BROKERS:
+        raise ConfigError(f"brokers must be an integer from 1 to {MAX_BROKERS}, got {brokers!r}")
+    for name, port in (("kafka_port", kafka_port), ("redis_port", redis_port)):
+        if not isinstance(port, int) or not 1024 <= port <= 65535 - CONTROLLER_PORT_OFFSET - MAX_BROKERS:
+            raise ConfigError(
+                f"{name} must be an integer from 1024 to {65535 - CONTROLLER_PORT_OFFSET - MAX_BROKERS}, got {port!r}"
+            )
+    kafka_ports = set(range(kafka_port, kafka_port + brokers)) | set(
+        range(kafka_port + CONTROLLER_PORT_OFFSET, kafka_port + CONTROLLER_PORT_OFFSET + brokers)
+    )
+    if redis_port in kafka_ports:
+        raise ConfigError(f"redis_port {redis_port} collides with the brokers' ports {sorted(kafka_ports)}")

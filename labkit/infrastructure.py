@@ -1,0 +1,44 @@
+"""An event's Kafka infrastructure: its topics, with one partition per subsection."""
+
+from __future__ import annotations
+
+import asyncio
+
+from labkit.endpoints import kafka_bootstrap
+from labkit.kafka.admin import broker_count, ensure_topics
+from labkit.kafka.clients import admin_client
+from labkit.naming import KafkaTopicBuilder
+from labkit.seating import SeatingConfig
+from labkit.settings import Settings, parse_event_id
+
+DEAD_LETTER_PARTITIONS = 1  # parked messages are few and read by people: one ordered log is easiest to read
+
+
+def event_topics(event_id: int, seating: SeatingConfig | None = None) -> dict[str, int]:
+    """Topic name → partition count for one event: one partition per subsection, the dead-letter topic one."""
+    partitions = (seating or SeatingConfig.default()).subsection_count
+    dead_letter = KafkaTopicBuilder.dead_letter__services_to_operator(event_id)
+    return {
+        name: DEAD_LETTER_PARTITIONS if name == dead_letter else partitions
+        for name in KafkaTopicBuilder.get_all_topics(event_id)
+    }
+
+
+def setup_event_infrastructure_sync(
+    event_id: int = 1, seating: SeatingConfig | None = None, settings: Settings | None = None
+) -> dict[str, str]:
+    """Create the event's topics idempotently with replication min(3, brokers); name → "created" | "exists".
+
+    A topic that already exists with another partition count raises TopicLayoutError.
+    """
+    event_id = parse_event_id(event_id)
+    settings = settings or Settings.from_env()
+    admin = admin_client(kafka_bootstrap(settings))
+    return ensure_topics(admin, event_topics(event_id, seating), replication=min(3, broker_count(admin)))
+
+
+async def setup_event_infrastructure(
+    event_id: int = 1, seating: SeatingConfig | None = None, settings: Settings | None = None
+) -> dict[str, str]:
+    """The seed's `await setup_event_infrastructure(event_id=1)`: the sync version, off the event loop."""
+    return await asyncio.to_thread(setup_event_infrastructure_sync, event_id, seating, settings)

@@ -1,0 +1,1 @@
+"""Thin confluent-kafka wrappers: client configuration, admin (topics, groups, lag)."""

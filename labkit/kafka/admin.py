@@ -1,0 +1,234 @@
+"""Topics, consumer groups and lag: what kafka-topics and kafka-consumer-groups show, as data."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+
+from labkit.errors import ClusterError, TopicLayoutError
+
+TIMEOUT = 30.0
+
+
+def _result(future: Any, what: str) -> Any:
+    try:
+        return future.result(timeout=TIMEOUT)
+    except KafkaException as exc:
+        raise ClusterError(f"{what} failed: {exc.args[0]}") from exc
+
+
+def broker_count(admin: AdminClient) -> int:
+    return len(admin.list_topics(timeout=TIMEOUT).brokers)
+
+
+def ensure_topics(admin: AdminClient, wanted: dict[str, int], replication: int) -> dict[str, str]:
+    """Create the topics in `wanted` (name → partitions) that do not exist; check those that do.
+
+    Returns name → "created" | "exists". A topic that exists with another partition count raises
+    TopicLayoutError: the subsection → partition map would silently be wrong.
+    """
+    existing = admin.list_topics(timeout=TIMEOUT).topics
+    _check_partitions({name: len(existing[name].partitions) for name in wanted if name in existing}, wanted)
+    missing = [NewTopic(name, partitions, replication) for name, partitions in wanted.items() if name not in existing]
+    outcome = {name: "exists" for name in wanted if name in existing}
+    for name, future in (admin.create_topics(missing, operation_timeout=TIMEOUT) if missing else {}).items():
+        try:
+            future.result(timeout=TIMEOUT)
+            outcome[name] = "created"
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent creator is fine
+                raise ClusterError(f"creating topic {name} failed: {exc.args[0]}") from exc
+            outcome[name] = "exists"
+    wait_for_leaders(admin, wanted)
+    return outcome
+
+
+def _check_partitions(actual: dict[str, int], wanted: dict[str, int]) -> None:
+    wrong = {name: count for name, count in actual.items() if count != wanted[name]}
+    if wrong:
+        details = "; ".join(f"{name} has {count}, needs {wanted[name]}" for name, count in wrong.items())
+        raise TopicLayoutError(
+            f"existing topic(s) with the wrong partition count: {details}. "
+            "Delete them (`labkit topics reset --keep NONE`) or use another event id"
+        )
+
+
+def wait_for_leaders(admin: AdminClient, wanted: dict[str, int], timeout: float = TIMEOUT) -> None:
+    """Wait until every partition of every topic in `wanted` has a leader, so producers can start at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=TIMEOUT).topics
+        ready = all(
+            name in topics
+            and len(topics[name].partitions) == partitions
+            and all(p.leader >= 0 for p in topics[name].partitions.values())
+            for name, partitions in wanted.items()
+        )
+        if ready:
+            _check_partitions({name: len(topics[name].partitions) for name in wanted}, wanted)
+            return
+        if time.monotonic() >= deadline:
+            raise ClusterError(f"topics {sorted(wanted)} have no leader for every partition after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    topic: str
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+def describe_partitions(admin: AdminClient, topics: list[str] | None = None) -> list[PartitionInfo]:
+    """Leader, replicas and in-sync replicas of every partition (all non-internal topics by default)."""
+    metadata = admin.list_topics(timeout=TIMEOUT).topics
+    names = sorted(name for name in metadata if not name.startswith("__")) if topics is None else topics
+    missing = [name for name in names if name not in metadata]
+    if missing:
+        raise ClusterError(f"no such topic(s): {missing}")
+    return [
+        PartitionInfo(name, p.id, p.leader, tuple(p.replicas), tuple(p.isrs))
+        for name in names
+        for p in sorted(metadata[name].partitions.values(), key=lambda p: p.id)
+    ]
+
+
+def list_topics(admin: AdminClient, include_internal: bool = False) -> dict[str, int]:
+    """Topic name → partition count, sorted by name."""
+    metadata = admin.list_topics(timeout=TIMEOUT).topics
+    return {
+        name: len(metadata[name].partitions)
+        for name in sorted(metadata)
+        if include_internal or not name.startswith("__")
+    }
+
+
+def list_groups(admin: AdminClient) -> dict[str, str]:
+    """Consumer group id → state (Stable, Empty, …)."""
+    listing = _result(admin.list_consumer_groups(request_timeout=TIMEOUT), "listing consumer groups")
+    return {g.group_id: _state_name(g.state) for g in sorted(listing.valid, key=lambda g: g.group_id)}
+
+
+def _state_name(state: Any) -> str:
+    name = getattr(state, "name", str(state))
+    return {"STABLE": "Stable", "EMPTY": "Empty", "DEAD": "Dead", "UNKNOWN": "Unknown"}.get(name, name.title())
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    member_id: str
+    client_id: str
+    host: str
+    partitions: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    committed: int | None
+    end: int
+    member_id: str | None
+
+    @property
+    def lag(self) -> int:
+        """Messages not yet committed; a partition never committed counts from its start (offset 0)."""
+        return self.end - (self.committed or 0)
+
+
+@dataclass(frozen=True)
+class GroupDescription:
+    group_id: str
+    state: str
+    members: list[MemberInfo]
+    partitions: list[PartitionLag]
+
+    @property
+    def total_lag(self) -> int:
+        return sum(p.lag for p in self.partitions)
+
+
+def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
+    """Members and their assignment, and per partition: committed offset, end offset, lag."""
+    described = _result(
+        admin.describe_consumer_groups([group_id], request_timeout=TIMEOUT)[group_id], f"describing {group_id}"
+    )
+    members = [
+        MemberInfo(
+            m.member_id,
+            m.client_id,
+            m.host,
+            tuple(sorted((tp.topic, tp.partition) for tp in (m.assignment.topic_partitions if m.assignment else []))),
+        )
+        for m in sorted(described.members, key=lambda m: m.client_id)
+    ]
+    owner = {tp: m.member_id for m in members for tp in m.partitions}
+    request = [ConsumerGroupTopicPartitions(group_id)]
+    offsets = _result(admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT)[group_id], "listing offsets")
+    committed = {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in offsets.topic_partitions}
+    keys = sorted(set(committed) | set(owner))
+    ends = end_offsets(admin, keys)
+    return GroupDescription(
+        group_id=group_id,
+        state=_state_name(described.state),
+        members=members,
+        partitions=[PartitionLag(t, p, committed.get((t, p)), ends[(t, p)], owner.get((t, p))) for t, p in keys],
+    )
+
+
+def end_offsets(admin: AdminClient, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The log-end offset (next offset to be written) of each partition."""
+    if not partitions:
+        return {}
+    request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}
+    futures = admin.list_offsets(request, request_timeout=TIMEOUT)
+    return {
+        (tp.topic, tp.partition): _result(f, f"end offset of {tp.topic}[{tp.partition}]").offset
+        for tp, f in futures.items()
+    }
+
+
+@dataclass(frozen=True)
+class ResetPlan:
+    """What `topics reset` deletes, keeps, and refuses to delete (groups that still have members)."""
+
+    delete_topics: list[str]
+    delete_groups: list[str]
+    busy_groups: dict[str, int]
+    kept: list[str]
+
+
+def plan_reset(admin: AdminClient, keep: str) -> ResetPlan:
+    """Every topic and group whose name does not match the glob `keep`; internal topics are never touched."""
+    topics = list_topics(admin)
+    groups = list_groups(admin)
+    doomed_groups = [g for g in groups if not fnmatch.fnmatchcase(g, keep)]
+    busy: dict[str, int] = {}
+    if doomed_groups:
+        for group_id, future in admin.describe_consumer_groups(doomed_groups, request_timeout=TIMEOUT).items():
+            members = len(_result(future, f"describing {group_id}").members)
+            if members:
+                busy[group_id] = members
+    return ResetPlan(
+        delete_topics=[t for t in topics if not fnmatch.fnmatchcase(t, keep)],
+        delete_groups=[g for g in doomed_groups if g not in busy],
+        busy_groups=busy,
+        kept=[name for name in [*topics, *groups] if fnmatch.fnmatchcase(name, keep)],
+    )
+
+
+def apply_reset(admin: AdminClient, plan: ResetPlan) -> None:
+    """Delete what the plan says; groups first, so no group is left pointing at deleted topics."""
+    if plan.delete_groups:
+        for group_id, future in admin.delete_consumer_groups(plan.delete_groups, request_timeout=TIMEOUT).items():
+            _result(future, f"deleting group {group_id}")
+    if plan.delete_topics:
+        for name, future in admin.delete_topics(plan.delete_topics, operation_timeout=TIMEOUT).items():
+            _result(future, f"deleting topic {name}")

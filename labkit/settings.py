@@ -1,0 +1,105 @@
+"""Environment variables → one frozen Settings object, read once and passed around."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit.errors import ConfigError
+
+_HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def project_root() -> Path | None:
+    """The labkit checkout this package runs from, or None when installed elsewhere."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "services").is_dir() else None
+
+
+def default_home() -> Path:
+    """Where the embedded cluster keeps its state: `.labkit/` in the checkout, else the user's state dir."""
+    root = project_root()
+    if root is not None:
+        return root / ".labkit"
+    return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "labkit"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What labkit reads from the environment (the seed's variables plus REDIS_URL and LABKIT_HOME).
+
+    `kafka_bootstrap_servers` / `redis_url` are None when unset: labkit then uses its embedded cluster.
+    """
+
+    event_id: int
+    kafka_bootstrap_servers: str | None
+    redis_url: str | None
+    consumer_instance_id: str
+    producer_instance_id: str
+    home: Path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the environment; a malformed value raises ConfigError naming the variable."""
+        env = os.environ if environ is None else environ
+        pid = os.getpid()
+        return cls(
+            event_id=parse_event_id(env.get("EVENT_ID", "1"), source="EVENT_ID"),
+            kafka_bootstrap_servers=_bootstrap(env.get("KAFKA_BOOTSTRAP_SERVERS")),
+            redis_url=_redis_url(env.get("REDIS_URL")),
+            consumer_instance_id=_instance_id(
+                env, "KAFKA_CONSUMER_INSTANCE_ID", f"consumer-{socket.gethostname()}-{pid}"
+            ),
+            producer_instance_id=_instance_id(env, "KAFKA_PRODUCER_INSTANCE_ID", f"producer-{pid}"),
+            home=Path(env["LABKIT_HOME"]).expanduser() if env.get("LABKIT_HOME") else default_home(),
+        )
+
+    @property
+    def external(self) -> bool:
+        """True when the environment names a cluster, so labkit must start nothing."""
+        return self.kafka_bootstrap_servers is not None
+
+
+def parse_event_id(value: object, source: str = "event_id") -> int:
+    """An event id is a positive integer; `source` names where the bad value came from."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{source} must be a positive integer, got {value!r}")
+    if isinstance(value, str):
+        if not value.strip().isdigit():
+            raise ConfigError(f"{source} must be a positive integer, got {value!r}")
+        value = int(value)
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{source} must be a positive integer, got {value!r}")
+    return value
+
+
+def _bootstrap(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    servers = [s.strip() for s in value.split(",")]
+    bad = [s for s in servers if not _HOST_PORT.match(s)]
+    if bad:
+        raise ConfigError(
+            f"KAFKA_BOOTSTRAP_SERVERS must be comma-separated host:port pairs, got {value!r} (bad: {bad})"
+        )
+    return ",".join(servers)
+
+
+def _redis_url(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not value.startswith(_REDIS_SCHEMES):
+        raise ConfigError(f"REDIS_URL must start with one of {_REDIS_SCHEMES}, got {value!r}")
+    return value
+
+
+def _instance_id(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not re.fullmatch(r"[A-Za-z0-9._\-]{1,249}", value):
+        raise ConfigError(f"{name} may hold only letters, digits, '.', '_' and '-', got {value!r}")
+    return value
