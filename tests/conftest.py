@@ -21,9 +21,14 @@ _event_ids = itertools.count(int(time.time()) % 1_000_000 * 100 + 1000)
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[ClusterState]:
+def cluster_home() -> Path:
+    return TEST_HOME / "cluster"
+
+
+@pytest.fixture(scope="session")
+def cluster(cluster_home: Path) -> Iterator[ClusterState]:
     """The test cluster; stopped at the end of the run if this run started it."""
-    local = LocalCluster(TEST_HOME / "cluster")
+    local = LocalCluster(cluster_home)
     state, started = local.up(brokers=3, kafka_port=TEST_KAFKA_PORT, redis_port=TEST_REDIS_PORT)
     try:
         yield state

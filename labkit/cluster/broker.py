@@ -118,7 +118,7 @@ def format_storage(specs: list[BrokerSpec], java: Path, classpath: str, cluster_
     for spec, proc in procs:
         out, _ = proc.communicate(timeout=120)
         if proc.returncode != 0:
-            failures.append(f"node {spec.node_id}: {out.strip().splitlines()[-1] if out.strip() else 'no output'}")
+            failures.append(f"node {spec.node_id}: " + " | ".join(out.strip().splitlines()[-3:]))
     if failures:
         raise ClusterError("formatting KRaft storage failed: " + "; ".join(failures))
 

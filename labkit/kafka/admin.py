@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from labkit.errors import ClusterError, TopicLayoutError
 
 TIMEOUT = 30.0
+METADATA_LAG = 5.0  # how long a broker may lag behind the controller's latest topic changes
 
 
 def _result(future: Any, what: str) -> Any:
@@ -64,10 +65,8 @@ def wait_for_leaders(admin: AdminClient, wanted: dict[str, int], timeout: float 
     while True:
         topics = admin.list_topics(timeout=TIMEOUT).topics
         ready = all(
-            name in topics
-            and len(topics[name].partitions) == partitions
-            and all(p.leader >= 0 for p in topics[name].partitions.values())
-            for name, partitions in wanted.items()
+            name in topics and topics[name].partitions and all(p.leader >= 0 for p in topics[name].partitions.values())
+            for name in wanted
         )
         if ready:
             _check_partitions({name: len(topics[name].partitions) for name in wanted}, wanted)
@@ -88,11 +87,16 @@ class PartitionInfo:
 
 def describe_partitions(admin: AdminClient, topics: list[str] | None = None) -> list[PartitionInfo]:
     """Leader, replicas and in-sync replicas of every partition (all non-internal topics by default)."""
-    metadata = admin.list_topics(timeout=TIMEOUT).topics
-    names = sorted(name for name in metadata if not name.startswith("__")) if topics is None else topics
-    missing = [name for name in names if name not in metadata]
-    if missing:
-        raise ClusterError(f"no such topic(s): {missing}")
+    deadline = time.monotonic() + METADATA_LAG
+    while True:  # a broker other than the creator's may learn of new topics a moment later
+        metadata = admin.list_topics(timeout=TIMEOUT).topics
+        names = sorted(name for name in metadata if not name.startswith("__")) if topics is None else topics
+        missing = [name for name in names if name not in metadata]
+        if not missing:
+            break
+        if time.monotonic() >= deadline:
+            raise ClusterError(f"no such topic(s): {missing}")
+        time.sleep(0.2)
     return [
         PartitionInfo(name, p.id, p.leader, tuple(p.replicas), tuple(p.isrs))
         for name in names
@@ -232,3 +236,9 @@ def apply_reset(admin: AdminClient, plan: ResetPlan) -> None:
     if plan.delete_topics:
         for name, future in admin.delete_topics(plan.delete_topics, operation_timeout=TIMEOUT).items():
             _result(future, f"deleting topic {name}")
+        doomed = set(plan.delete_topics)
+        deadline = time.monotonic() + TIMEOUT
+        while doomed & set(admin.list_topics(timeout=TIMEOUT).topics):  # deletion reaches metadata a moment later
+            if time.monotonic() >= deadline:
+                raise ClusterError(f"topics still listed {TIMEOUT:.0f} s after their deletion: {sorted(doomed)}")
+            time.sleep(0.2)

@@ -1,0 +1,86 @@
+"""Consumer groups, lag and reset on the real test cluster."""
+
+from collections.abc import Iterator
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Settings, setup_event_infrastructure_sync
+from labkit.kafka import admin as kafka_admin
+from labkit.kafka.clients import admin_client, base_config
+
+
+@pytest.fixture
+def live_consumer(settings: Settings, event_id: int) -> Iterator[tuple[Consumer, str, str]]:
+    """A group member that consumed and committed 4 of the 10 messages on partition 3 and is still in the group."""
+    setup_event_infrastructure_sync(event_id, settings=settings)
+    topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
+    group = KafkaConsumerGroupBuilder.seat_reservation_service(event_id)
+    bootstrap = settings.kafka_bootstrap_servers
+    assert bootstrap is not None
+    producer = Producer(base_config(bootstrap, "test-producer"))
+    for i in range(10):
+        producer.produce(topic, value=b"x%d" % i, partition=3)
+    assert producer.flush(30) == 0
+    consumer = Consumer(
+        base_config(bootstrap, "test-consumer-1", group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
+    )
+    consumer.subscribe([topic])
+    taken = []
+    for _ in range(200):
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() is None:
+            taken.append(msg)
+        if len(taken) == 4:
+            break
+    assert len(taken) == 4
+    consumer.commit(message=taken[-1], asynchronous=False)
+    try:
+        yield consumer, topic, group
+    finally:
+        consumer.close()
+
+
+def test_describe_shows_a_live_members_assignment_committed_offset_and_lag(
+    settings: Settings, live_consumer: tuple[Consumer, str, str]
+) -> None:
+    _, topic, group = live_consumer
+    description = kafka_admin.describe_group(admin_client(settings.kafka_bootstrap_servers), group)
+    assert description.state == "Stable"
+    assert [m.client_id for m in description.members] == ["test-consumer-1"]
+    assert len(description.members[0].partitions) == 100
+    p3 = next(p for p in description.partitions if p.topic == topic and p.partition == 3)
+    assert (p3.committed, p3.end, p3.lag) == (4, 10, 6)
+    assert p3.member_id == description.members[0].member_id
+    assert description.total_lag == 6
+
+
+def test_reset_keeps_event_1_and_refuses_a_group_with_members(
+    settings: Settings, event_id: int, live_consumer: tuple[Consumer, str, str]
+) -> None:
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    setup_event_infrastructure_sync(1, settings=settings)
+    _, _, busy_group = live_consumer
+    plan = kafka_admin.plan_reset(admin, "event-id-1_*")
+    assert busy_group in plan.busy_groups and busy_group not in plan.delete_groups
+    assert set(KafkaTopicBuilder.get_all_topics(event_id)) <= set(plan.delete_topics)
+    assert not set(KafkaTopicBuilder.get_all_topics(1)) & set(plan.delete_topics)
+
+    kafka_admin.apply_reset(admin, plan)
+    remaining = kafka_admin.list_topics(admin)
+    assert set(KafkaTopicBuilder.get_all_topics(1)) <= set(remaining)
+    assert not set(KafkaTopicBuilder.get_all_topics(event_id)) & set(remaining)
+    assert busy_group in kafka_admin.list_groups(admin)
+
+
+def test_reset_deletes_an_empty_group(settings: Settings, event_id: int) -> None:
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    setup_event_infrastructure_sync(event_id, settings=settings)
+    group = KafkaConsumerGroupBuilder.ticketing_service(event_id)
+    consumer = Consumer(base_config(settings.kafka_bootstrap_servers or "", "test-empty", group_id=group))
+    topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
+    consumer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+    consumer.close()
+    assert group in kafka_admin.list_groups(admin)
+    kafka_admin.apply_reset(admin, kafka_admin.plan_reset(admin, "event-id-1_*"))
+    assert group not in kafka_admin.list_groups(admin)

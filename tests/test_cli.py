@@ -1,0 +1,99 @@
+"""The `labkit` command as a person runs it: real processes, exit codes, messages, no tracebacks."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Settings
+from labkit.cluster.local import ClusterState
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "REDIS_URL", "EVENT_ID")}
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "labkit.cli", *args], capture_output=True, text=True, env=environ, timeout=120
+    )
+
+
+def cluster_env(settings: Settings) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+        "REDIS_URL": settings.redis_url or "",
+        "LABKIT_HOME": str(settings.home),
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["topics", "create", "--event-id", "abc"], {}, "--event-id must be a positive integer, got 'abc'"),
+        (["cluster", "up", "--brokers", "12"], {}, "--brokers must be an integer from 1 to 9"),
+        (["cluster", "env"], {"EVENT_ID": "abc"}, "EVENT_ID must be a positive integer"),
+        (["cluster", "env"], {"KAFKA_BOOTSTRAP_SERVERS": "nohostport"}, "KAFKA_BOOTSTRAP_SERVERS must be"),
+        (["frobnicate"], {}, "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_arguments_exit_non_zero_naming_the_problem_without_a_traceback(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = run(*args, env=env)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_status_without_a_cluster_exits_1_and_says_how_to_start_one(tmp_path: Path) -> None:
+    result = run("cluster", "status", env={"LABKIT_HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert "labkit: error: no embedded cluster" in result.stderr and "labkit cluster up" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_up_with_kafka_bootstrap_servers_set_starts_nothing(tmp_path: Path) -> None:
+    result = run("cluster", "up", env={"LABKIT_HOME": str(tmp_path), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
+    assert result.returncode == 0
+    assert "starting nothing" in result.stdout
+    assert not (tmp_path / "cluster.json").exists()
+
+
+def test_status_and_env_of_the_running_cluster(cluster: ClusterState, cluster_home: Path) -> None:
+    status = run("cluster", "status", env={"LABKIT_HOME": str(cluster_home)})
+    assert status.returncode == 0, status.stderr
+    for b in cluster.brokers:
+        assert f"127.0.0.1:{b.port}  {b.pid}  yes" in status.stdout
+    assert "LeaderId:" in status.stdout and "CurrentVoters:" in status.stdout
+    env = run("cluster", "env", env={"LABKIT_HOME": str(cluster_home)})
+    assert env.stdout.splitlines() == [
+        f"export KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}",
+        f"export REDIS_URL={cluster.redis_url}",
+    ]
+
+
+def test_topics_create_list_and_groups(settings: Settings, event_id: int) -> None:
+    env = cluster_env(settings)
+    created = run("topics", "create", "--event-id", str(event_id), env=env)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.count("created") == 4
+    listing = run("topics", "list", env=env)
+    for topic in KafkaTopicBuilder.get_all_topics(event_id):
+        assert topic in listing.stdout
+    partitions = run("topics", "list", "--partitions", env=env)
+    topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
+    assert re.search(rf"^{topic}\s+99\s+[123]\s+\d,\d,\d\s+\d,\d,\d$", partitions.stdout, re.MULTILINE)
+    missing = run("groups", "describe", KafkaConsumerGroupBuilder.ticketing_service(event_id), env=env)
+    assert missing.returncode == 0 and "0 member(s)" in missing.stdout
+
+
+def test_topics_reset_dry_run_deletes_nothing(settings: Settings, event_id: int) -> None:
+    env = cluster_env(settings)
+    assert run("topics", "create", "--event-id", str(event_id), env=env).returncode == 0
+    dry = run("topics", "reset", "--dry-run", "--keep", f"event-id-{event_id}_*", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert f"would delete topic event-id-{event_id}______" not in dry.stdout
+    assert "keeping 4 topic(s)" in dry.stdout
+    assert KafkaTopicBuilder.dead_letter__services_to_operator(event_id) in run("topics", "list", env=env).stdout

@@ -1,0 +1,125 @@
+"""The embedded cluster's life cycle, on its own 1-broker cluster and ports (the shared test cluster is untouched)."""
+
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from confluent_kafka.admin import NewTopic
+
+from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
+from labkit.cluster.java import find_java
+from labkit.cluster.local import LocalCluster
+from labkit.cluster.processes import command_line, port_is_free
+from labkit.errors import ClusterError, ConfigError
+from labkit.kafka.clients import admin_client
+
+KAFKA_PORT, REDIS_PORT = 49092, 46379
+
+
+@pytest.fixture(scope="module")
+def solo(tmp_path_factory: pytest.TempPathFactory, cluster_home: Path) -> Iterator[LocalCluster]:
+    """A 1-broker cluster of its own; it reuses the jars the session's cluster fetched."""
+    home = tmp_path_factory.mktemp("solo")
+    classpath_file(home).write_text(ensure_classpath(cluster_home))
+    cluster = LocalCluster(home)
+    try:
+        yield cluster
+    finally:
+        cluster.down(wipe=True)
+
+
+@pytest.mark.integration
+def test_up_starts_a_real_broker_and_redis_and_up_twice_starts_nothing(solo: LocalCluster) -> None:
+    state, started = solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    assert started
+    admin = admin_client(state.bootstrap_servers)
+    admin.create_topics([NewTopic("solo-probe", 3, 1)])["solo-probe"].result(30)
+    assert redis.Redis.from_url(state.redis_url).ping()
+
+    again, started_again = solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    assert not started_again
+    assert [b.pid for b in again.brokers] == [b.pid for b in state.brokers]
+    assert again.redis_pid == state.redis_pid
+
+    status = solo.status()
+    assert status.running and [(b.node_id, b.port, b.alive) for b in status.brokers] == [(1, KAFKA_PORT, True)]
+
+
+@pytest.mark.integration
+def test_up_with_another_broker_count_while_running_is_refused(solo: LocalCluster) -> None:
+    solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    with pytest.raises(ClusterError, match="already runs.*down"):
+        solo.up(brokers=3, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+
+
+@pytest.mark.integration
+def test_a_taken_port_is_named(tmp_path: Path, solo: LocalCluster) -> None:
+    state, _ = solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    (tmp_path / classpath_file(tmp_path).name).write_text(classpath_file(solo.home).read_text())
+    with pytest.raises(ClusterError, match=f"port\\(s\\) already taken on 127.0.0.1: broker 1 {KAFKA_PORT}"):
+        LocalCluster(tmp_path).up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT + 1)
+
+
+@pytest.mark.integration
+def test_down_stops_every_process_and_frees_the_ports(solo: LocalCluster) -> None:
+    state, _ = solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    pids = [b.pid for b in state.brokers] + [state.redis_pid]
+    assert solo.down() == []
+    for pid in pids:
+        assert pid is not None and command_line(pid) is None, pid
+    for port in (KAFKA_PORT, KAFKA_PORT + 100, REDIS_PORT):
+        assert port_is_free(port), port
+    assert not solo.status().running
+
+
+def test_status_without_a_cluster_says_how_to_start_one(tmp_path: Path) -> None:
+    with pytest.raises(ClusterError, match="labkit cluster up"):
+        LocalCluster(tmp_path).status()
+
+
+def test_jars_not_fetched_says_how_to_fetch(tmp_path: Path) -> None:
+    with pytest.raises(ClusterError, match="not fetched yet: run `labkit cluster fetch`"):
+        read_classpath(tmp_path)
+
+
+def test_jars_gone_from_the_maven_cache_are_reported(tmp_path: Path) -> None:
+    classpath_file(tmp_path).write_text(f"{tmp_path}/gone.jar")
+    with pytest.raises(ClusterError, match="gone from the Maven cache"):
+        read_classpath(tmp_path)
+
+
+def test_no_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ClusterError, match="Java not found.*JDK 17"):
+        find_java()
+
+
+def test_java_older_than_17_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    java = tmp_path / "bin" / "java"
+    java.parent.mkdir()
+    java.write_text('#!/bin/sh\necho \'openjdk version "11.0.22" 2024-01-16\' >&2\n')
+    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    with pytest.raises(ClusterError, match="is Java 11; Kafka 4 brokers need Java 17"):
+        find_java()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"brokers": 0}, "brokers must be"), ({"brokers": 10}, "brokers must be"), ({"kafka_port": 80}, "kafka_port"),
+     ({"redis_port": 9093}, "collides")],
+)
+def test_bad_layouts_are_refused_before_anything_starts(tmp_path: Path, kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        LocalCluster(tmp_path).up(**kwargs)
+
+
+def test_port_probe_sees_a_listening_socket() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        assert not port_is_free(sock.getsockname()[1])

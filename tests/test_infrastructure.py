@@ -1,0 +1,51 @@
+"""Event topics on the real 3-broker test cluster."""
+
+import asyncio
+
+import pytest
+from confluent_kafka.admin import NewTopic
+
+from labkit import KafkaTopicBuilder, SeatingConfig, Settings, setup_event_infrastructure, setup_event_infrastructure_sync
+from labkit.errors import TopicLayoutError
+from labkit.kafka.admin import describe_partitions
+from labkit.kafka.clients import admin_client
+
+
+def test_event_topics_have_one_partition_per_subsection_replication_3_and_full_isr(
+    settings: Settings, event_id: int
+) -> None:
+    outcome = asyncio.run(setup_event_infrastructure(event_id=event_id, settings=settings))
+    assert outcome == {name: "created" for name in KafkaTopicBuilder.get_all_topics(event_id)}
+
+    partitions = describe_partitions(admin_client(settings.kafka_bootstrap_servers), KafkaTopicBuilder.get_all_topics(event_id))
+    by_topic: dict[str, list] = {}
+    for p in partitions:
+        by_topic.setdefault(p.topic, []).append(p)
+    reserve = by_topic[KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)]
+    assert [p.partition for p in reserve] == list(range(100))
+    for p in partitions:
+        assert len(p.replicas) == 3, p
+        assert sorted(p.isr) == sorted(p.replicas), p
+        assert p.leader in p.replicas
+    assert len(by_topic[KafkaTopicBuilder.dead_letter__services_to_operator(event_id)]) == 1
+
+
+def test_setup_is_idempotent(settings: Settings, event_id: int) -> None:
+    setup_event_infrastructure_sync(event_id, settings=settings)
+    again = setup_event_infrastructure_sync(event_id, settings=settings)
+    assert set(again.values()) == {"exists"}
+
+
+def test_a_topic_with_the_wrong_partition_count_is_an_error_not_used(settings: Settings, event_id: int) -> None:
+    admin = admin_client(settings.kafka_bootstrap_servers)
+    topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
+    admin.create_topics([NewTopic(topic, 10, 3)])[topic].result(30)
+    with pytest.raises(TopicLayoutError, match=f"{topic} has 10, needs 100"):
+        setup_event_infrastructure_sync(event_id, settings=settings)
+
+
+def test_a_smaller_venue_gets_fewer_partitions(settings: Settings, event_id: int) -> None:
+    small = SeatingConfig(sections="AB", subsections=2, rows=2, seats_per_row=5)
+    setup_event_infrastructure_sync(event_id, seating=small, settings=settings)
+    topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
+    assert len(describe_partitions(admin_client(settings.kafka_bootstrap_servers), [topic])) == 4
