@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import time
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
@@ -21,6 +22,31 @@ def _result(future: Any, what: str) -> Any:
         return future.result(timeout=TIMEOUT)
     except KafkaException as exc:
         raise ClusterError(f"{what} failed: {exc.args[0]}") from exc
+    except TimeoutError as exc:
+        raise ClusterError(f"{what} got no answer within {TIMEOUT:.0f} s") from exc
+
+
+_COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+}
+
+
+def _retrying(call: Callable[[], Any], what: str) -> Any:
+    """`_result(call())`, again while the error is retriable: on a fresh cluster the first group request
+    creates __consumer_offsets, and until it has leaders brokers answer NOT_COORDINATOR."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            return _result(call(), what)
+        except ClusterError as exc:
+            cause = exc.__cause__
+            error = cause.args[0] if isinstance(cause, KafkaException) else None
+            retriable = error is not None and (error.retriable() or error.code() in _COORDINATOR_MOVING)
+            if not retriable or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.2)
 
 
 def broker_count(admin: AdminClient) -> int:
@@ -116,7 +142,7 @@ def list_topics(admin: AdminClient, include_internal: bool = False) -> dict[str,
 
 def list_groups(admin: AdminClient) -> dict[str, str]:
     """Consumer group id → state (Stable, Empty, …)."""
-    listing = _result(admin.list_consumer_groups(request_timeout=TIMEOUT), "listing consumer groups")
+    listing = _retrying(lambda: admin.list_consumer_groups(request_timeout=TIMEOUT), "listing consumer groups")
     return {g.group_id: _state_name(g.state) for g in sorted(listing.valid, key=lambda g: g.group_id)}
 
 
@@ -161,8 +187,8 @@ class GroupDescription:
 
 def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
     """Members and their assignment, and per partition: committed offset, end offset, lag."""
-    described = _result(
-        admin.describe_consumer_groups([group_id], request_timeout=TIMEOUT)[group_id], f"describing {group_id}"
+    described = _retrying(
+        lambda: admin.describe_consumer_groups([group_id], request_timeout=TIMEOUT)[group_id], f"describing {group_id}"
     )
     members = [
         MemberInfo(
@@ -175,7 +201,9 @@ def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
     ]
     owner = {tp: m.member_id for m in members for tp in m.partitions}
     request = [ConsumerGroupTopicPartitions(group_id)]
-    offsets = _result(admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT)[group_id], "listing offsets")
+    offsets = _retrying(
+        lambda: admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT)[group_id], "listing offsets"
+    )
     committed = {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in offsets.topic_partitions}
     keys = sorted(set(committed) | set(owner))
     ends = end_offsets(admin, keys)
@@ -215,11 +243,12 @@ def plan_reset(admin: AdminClient, keep: str) -> ResetPlan:
     groups = list_groups(admin)
     doomed_groups = [g for g in groups if not fnmatch.fnmatchcase(g, keep)]
     busy: dict[str, int] = {}
-    if doomed_groups:
-        for group_id, future in admin.describe_consumer_groups(doomed_groups, request_timeout=TIMEOUT).items():
-            members = len(_result(future, f"describing {group_id}").members)
-            if members:
-                busy[group_id] = members
+    for group_id in doomed_groups:
+        described = _retrying(
+            lambda g=group_id: admin.describe_consumer_groups([g], request_timeout=TIMEOUT)[g], f"describing {group_id}"
+        )
+        if described.members:
+            busy[group_id] = len(described.members)
     return ResetPlan(
         delete_topics=[t for t in topics if not fnmatch.fnmatchcase(t, keep)],
         delete_groups=[g for g in doomed_groups if g not in busy],

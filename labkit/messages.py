@@ -1,0 +1,183 @@
+"""The three events of the message flow and the dead-letter record: dataclasses with a strict JSON codec.
+
+Every message carries `schema` (its version) and `type`. Decoding checks structure and types and raises
+MessageError saying what is wrong; whether a section or seat exists is the service's question, not the codec's.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import MISSING, asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+SCHEMA_VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024
+
+Mode = Literal["best_available", "manual"]
+MODES: tuple[str, ...] = ("best_available", "manual")
+
+# Reasons a reservation fails, sent in `seat-reservation-failed`.
+SEAT_TAKEN = "SEAT_TAKEN"  # a manual seat is reserved already: all-or-nothing, nothing taken
+SOLD_OUT = "SOLD_OUT"  # the subsection has no seat left
+NOT_ENOUGH_SEATS = "NOT_ENOUGH_SEATS"  # fewer seats left than asked for
+NOT_ENOUGH_ADJACENT = "NOT_ENOUGH_ADJACENT"  # enough seats, but not side by side, and the request forbids a split
+INVALID_SEAT = "INVALID_SEAT"  # a seat id outside the subsection, or twice in one request
+INVALID_REQUEST = "INVALID_REQUEST"  # unknown event/section/subsection, quantity out of range
+REASONS = (SEAT_TAKEN, SOLD_OUT, NOT_ENOUGH_SEATS, NOT_ENOUGH_ADJACENT, INVALID_SEAT, INVALID_REQUEST)
+
+
+class MessageError(ValueError):
+    """A message that cannot be decoded; the text says what is wrong (it becomes the dead-letter reason)."""
+
+
+def now_ms() -> float:
+    return time.time() * 1000.0
+
+
+@dataclass(frozen=True)
+class ReserveSeats:
+    """ticketing → seat-reservation: reserve `quantity` best-available seats, or exactly `seat_ids`."""
+
+    TYPE: ClassVar[str] = "reserve-seats"
+    booking_id: str
+    event_id: int
+    buyer_id: str
+    section: str
+    subsection: int
+    mode: str
+    quantity: int
+    seat_ids: tuple[str, ...] = ()
+    allow_split: bool = True
+    requested_at: float = field(default_factory=now_ms)
+
+
+@dataclass(frozen=True)
+class SeatReserved:
+    """seat-reservation → ticketing: the seats now belong to the booking; counters after the change."""
+
+    TYPE: ClassVar[str] = "seat-reserved"
+    booking_id: str
+    event_id: int
+    section: str
+    subsection: int
+    seats: tuple[str, ...]
+    total_price: int
+    subsection_available: int
+    subsection_reserved: int
+    adjacent: bool = True
+
+
+@dataclass(frozen=True)
+class SeatReservationFailed:
+    """seat-reservation → ticketing: nothing was reserved, and why (`reason` is one of REASONS)."""
+
+    TYPE: ClassVar[str] = "seat-reservation-failed"
+    booking_id: str
+    event_id: int
+    section: str
+    subsection: int
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message a service could not decode, parked with the reason and everything needed to replay it."""
+
+    TYPE: ClassVar[str] = "dead-letter"
+    service: str
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value_base64: str
+    parked_at: float = field(default_factory=now_ms)
+
+    @property
+    def original_value(self) -> bytes:
+        return base64.b64decode(self.value_base64)
+
+
+Message = ReserveSeats | SeatReserved | SeatReservationFailed | DeadLetter
+_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in (ReserveSeats, SeatReserved, SeatReservationFailed, DeadLetter)}
+
+# field → accepted Python types after json.loads (tuples arrive as lists)
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "booking_id": (str,), "event_id": (int,), "buyer_id": (str,), "section": (str,), "subsection": (int,),
+    "mode": (str,), "quantity": (int,), "seat_ids": (list,), "allow_split": (bool,), "requested_at": (int, float),
+    "seats": (list,), "total_price": (int,), "subsection_available": (int,), "subsection_reserved": (int,),
+    "adjacent": (bool,), "reason": (str,), "message": (str,), "service": (str,), "topic": (str,),
+    "partition": (int,), "offset": (int,), "key": (str, type(None)), "value_base64": (str,), "parked_at": (int, float),
+}
+
+
+def encode(message: Message) -> bytes:
+    body = {"schema": SCHEMA_VERSION, "type": message.TYPE, **asdict(message)}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode(data: bytes | None, expected: type[Any] | None = None) -> Any:
+    """bytes → message; MessageError naming the problem (bad JSON, schema, type, missing/unknown/mistyped field)."""
+    if data is None:
+        raise MessageError("empty message (no value)")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message is {len(data)} bytes, more than the {MAX_MESSAGE_BYTES} allowed")
+    try:
+        body = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise MessageError(f"expected a JSON object, got {type(body).__name__}")
+    schema = body.pop("schema", None)
+    if schema != SCHEMA_VERSION:
+        raise MessageError(f"unknown schema version {schema!r}, expected {SCHEMA_VERSION}")
+    kind = body.pop("type", None)
+    cls = _TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise MessageError(f"unknown message type {kind!r}, expected one of {sorted(_TYPES)}")
+    if expected is not None and cls is not expected:
+        raise MessageError(f"expected a {expected.TYPE} message, got {kind!r}")
+    fields = cls.__dataclass_fields__
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise MessageError(f"unknown field(s) {unknown} in {kind}")
+    required = [n for n, f in fields.items() if _required(f)]
+    missing = [n for n in required if n not in body]
+    if missing:
+        raise MessageError(f"missing field(s) {missing} in {kind}")
+    for name, value in body.items():
+        allowed = _FIELD_TYPES[name]
+        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+            raise MessageError(f"field {name!r} must be {names}, got {json.dumps(value)[:60]}")
+    for name in ("seat_ids", "seats"):
+        if name in body:
+            if not all(isinstance(s, str) for s in body[name]):
+                raise MessageError(f"field {name!r} must be a list of strings")
+            body[name] = tuple(body[name])
+    message = cls(**body)
+    if isinstance(message, ReserveSeats):
+        _check_reserve_seats(message)
+    return message
+
+
+def _required(f: Any) -> bool:
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def _check_reserve_seats(m: ReserveSeats) -> None:
+    """Structure a reserve-seats request must have before anyone looks at the venue."""
+    try:
+        uuid.UUID(m.booking_id)
+    except ValueError:
+        raise MessageError(f"booking_id must be a UUID, got {m.booking_id!r}") from None
+    if m.mode not in MODES:
+        raise MessageError(f"mode must be one of {MODES}, got {m.mode!r}")
+    if m.mode == "manual" and len(m.seat_ids) != m.quantity:
+        raise MessageError(f"a manual request's quantity ({m.quantity}) must equal its number of seat_ids ({len(m.seat_ids)})")
+    if m.mode == "best_available" and m.seat_ids:
+        raise MessageError("a best_available request must not name seat_ids")
