@@ -5,6 +5,7 @@ The public API is what `__all__` lists; everything else is internal and may chan
 
 from labkit.cluster.local import LocalCluster
 from labkit.errors import ClusterError, ConfigError, LabkitError, TopicLayoutError
+from labkit.lab import Lab
 from labkit.infrastructure import event_topics, setup_event_infrastructure, setup_event_infrastructure_sync
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.partitioning import SectionBasedPartitionStrategy
@@ -16,6 +17,7 @@ __all__ = [
     "ConfigError",
     "KafkaConsumerGroupBuilder",
     "KafkaTopicBuilder",
+    "Lab",
     "LabkitError",
     "LocalCluster",
     "PartitionKeyBuilder",

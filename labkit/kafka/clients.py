@@ -12,6 +12,7 @@ from labkit.errors import ClusterError
 
 # librdkafka writes its own log lines to stderr unless given a logger; route them through logging instead.
 KAFKA_LOG = logging.getLogger("labkit.kafka.librdkafka")
+KAFKA_LOG.setLevel(logging.ERROR)  # its warnings are retries it handles itself; lower this level to see them
 
 
 def base_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dict[str, Any]:

@@ -1,0 +1,236 @@
+"""The Lab: the one entry point the notebooks, the dashboard and the CLI use.
+
+    with Lab() as lab:
+        lab.up(brokers=3)
+        lab.setup_event(event_id=1)
+        lab.start_consumers(ticketing=4, seat_reservation=4)
+        lab.book(event_id=1, section="A", subsection=1, quantity=2).wait()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+import redis
+
+from labkit.cluster.local import LocalCluster
+from labkit.endpoints import kafka_bootstrap, redis_url
+from labkit.errors import ConfigError
+from labkit.infrastructure import event_topics, setup_event_infrastructure_sync
+from labkit.kafka.clients import admin_client
+from labkit.kafka.producer import ReliableProducer
+from labkit.kafka.worker import BatchWorker
+from labkit.naming import KafkaTopicBuilder
+from labkit.seating import SeatingConfig
+from labkit.services.seat_reservation import seat_reservation_worker
+from labkit.services.ticketing import Booking, OutcomeBoard, TicketingService, ticketing_worker
+from labkit.settings import Settings, parse_event_id
+from labkit.store.bookings import BookingStore
+from labkit.store.inventory import SeatInventory
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("ticketing", "seat_reservation")
+
+
+class Lab:
+    """Cluster, event setup, consumers in background threads, bookings and their results as DataFrames."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self._started_cluster = False
+        self._lock = threading.Lock()
+        self._redis: redis.Redis | None = None
+        self._ticketing: TicketingService | None = None
+        self._board = OutcomeBoard()
+        self._consumers: dict[str, list[tuple[BatchWorker, ReliableProducer]]] = {s: [] for s in SERVICES}
+        self._consumer_event: dict[str, int] = {}
+        self._instance_counter = 0
+
+    # -- cluster -----------------------------------------------------------------------------------------------
+    def up(self, brokers: int = 3) -> Lab:
+        """Start the embedded cluster (or find it running); with KAFKA_BOOTSTRAP_SERVERS set, start nothing."""
+        if not self.settings.external:
+            _, started = LocalCluster(self.settings.home).up(brokers=brokers)
+            self._started_cluster = self._started_cluster or started
+        return self
+
+    def down(self) -> None:
+        """Stop the consumers, close the clients, and stop the cluster if this Lab started it."""
+        self.stop_consumers()
+        with self._lock:
+            if self._ticketing is not None:
+                self._ticketing.producer.close()
+                self._ticketing = None
+            if self._redis is not None:
+                self._redis.close()
+                self._redis = None
+        if self._started_cluster:
+            LocalCluster(self.settings.home).down()
+            self._started_cluster = False
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.down()
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return kafka_bootstrap(self.settings)
+
+    @property
+    def redis(self) -> redis.Redis:
+        with self._lock:
+            if self._redis is None:
+                self._redis = redis.Redis.from_url(redis_url(self.settings), socket_timeout=30)
+            return self._redis
+
+    @property
+    def inventory(self) -> SeatInventory:
+        return SeatInventory(self.redis)
+
+    @property
+    def store(self) -> BookingStore:
+        return BookingStore(self.redis)
+
+    def _ticketing_service(self) -> TicketingService:
+        store = self.store
+        with self._lock:
+            if self._ticketing is None:
+                producer = ReliableProducer(self.bootstrap_servers, self.settings.producer_instance_id)
+                self._ticketing = TicketingService(store, producer, self._board)
+            return self._ticketing
+
+    # -- events ------------------------------------------------------------------------------------------------
+    def setup_event(self, event_id: int | None = None, seating: SeatingConfig | None = None) -> dict[str, str]:
+        """Create the event's topics and its seats (both idempotent); returns topic → "created" | "exists"."""
+        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        seating = seating or SeatingConfig.default()
+        topics = setup_event_infrastructure_sync(event_id, seating, self.settings)
+        self.inventory.setup(event_id, seating)
+        self._ticketing_service().register_event(event_id, seating, seating.subsection_count)
+        return topics
+
+    def _ensure_registered(self, event_id: int) -> TicketingService:
+        """An event set up elsewhere (another process) is learned once: venue from Redis, partitions from Kafka."""
+        service = self._ticketing_service()
+        if event_id not in service._strategies:
+            seating = self.inventory.seating(event_id)
+            if seating is None:
+                raise ConfigError(f"event {event_id} is not set up: call setup_event(event_id={event_id}) first")
+            topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
+            metadata = admin_client(self.bootstrap_servers).list_topics(topic, timeout=10).topics.get(topic)
+            if metadata is None or metadata.error is not None:
+                raise ConfigError(f"event {event_id} has no topic {topic}: call setup_event(event_id={event_id})")
+            service.register_event(event_id, seating, len(metadata.partitions))
+        return service
+
+    # -- consumers ---------------------------------------------------------------------------------------------
+    def start_consumers(self, ticketing: int = 4, seat_reservation: int = 4, event_id: int | None = None) -> None:
+        """Add this many consumer threads per service (returns at once; the group rebalances in the background)."""
+        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        for name, count in (("ticketing", ticketing), ("seat_reservation", seat_reservation)):
+            if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 32:
+                raise ValueError(f"{name} must be a number of consumers from 0 to 32, got {count!r}")
+        self._ensure_registered(event_id)
+        for _ in range(ticketing):
+            self._add("ticketing", event_id)
+        for _ in range(seat_reservation):
+            self._add("seat_reservation", event_id)
+
+    def _add(self, service: str, event_id: int) -> BatchWorker:
+        self._instance_counter += 1
+        instance = f"{self.settings.consumer_instance_id}-{service.replace('_', '-')}-{self._instance_counter}"
+        if service == "ticketing":
+            pair = ticketing_worker(self.bootstrap_servers, event_id, self.store, self._board, instance)
+        else:
+            pair = seat_reservation_worker(self.bootstrap_servers, event_id, self.inventory, instance)
+        pair[0].start()
+        self._consumers[service].append(pair)
+        return pair[0]
+
+    def remove_consumer(self, service: str) -> str:
+        """Stop the newest consumer of `service` ('ticketing' or 'seat_reservation'); returns its client id."""
+        if service not in SERVICES:
+            raise ValueError(f"service must be one of {SERVICES}, got {service!r}")
+        if not self._consumers[service]:
+            raise ValueError(f"no {service} consumer is running")
+        worker, producer = self._consumers[service].pop()
+        _stop(worker, producer)
+        return worker.client_id
+
+    def consumers(self) -> pd.DataFrame:
+        """One row per consumer thread: service, client id, alive, messages processed, partitions assigned."""
+        rows = [
+            {"service": service, "client_id": w.client_id, "alive": w.alive, "processed": w.processed,
+             "partitions": len(w.assignment)}
+            for service, pairs in self._consumers.items()
+            for w, _ in pairs
+        ]
+        return pd.DataFrame(rows, columns=["service", "client_id", "alive", "processed", "partitions"])
+
+    def stop_consumers(self) -> None:
+        """Stop every consumer thread: each finishes its batch, commits, leaves its group; then join them."""
+        pairs = [pair for service in SERVICES for pair in self._consumers[service]]
+        for worker, _ in pairs:
+            worker.stop_event.set()
+        for worker, producer in pairs:
+            _stop(worker, producer)
+        for service in SERVICES:
+            self._consumers[service].clear()
+
+    # -- bookings ----------------------------------------------------------------------------------------------
+    def book(
+        self,
+        event_id: int | None = None,
+        section: str = "A",
+        subsection: int = 1,
+        quantity: int | None = None,
+        seats: Sequence[str] | None = None,
+        buyer_id: str = "lab",
+        allow_split: bool = True,
+    ) -> Booking:
+        """Send one booking (thread-safe); `quantity` best-available seats or exactly `seats`."""
+        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        return self._ensure_registered(event_id).book(event_id, section, subsection, quantity, seats, buyer_id, allow_split)
+
+    def bookings(self, event_id: int | None = None) -> pd.DataFrame:
+        """booking_id, section, subsection, partition, status, seats, reason, latency_ms — one row per booking."""
+        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        columns = ["booking_id", "section", "subsection", "partition", "status", "seats", "reason", "latency_ms",
+                   "total_price", "quantity", "requested_at"]
+        rows = []
+        for b in self.store.all(event_id):
+            rows.append({
+                "booking_id": b["booking_id"], "section": b["section"], "subsection": int(b["subsection"]),
+                "partition": int(b["partition"]), "status": b["status"],
+                "seats": [s for s in b.get("seats", "").split(",") if s], "reason": b.get("reason") or None,
+                "latency_ms": float(b["latency_ms"]) if b.get("latency_ms") else None,
+                "total_price": int(b.get("total_price") or 0), "quantity": int(b["quantity"]),
+                "requested_at": pd.to_datetime(float(b["requested_at"]), unit="ms"),
+            })
+        return pd.DataFrame(rows, columns=columns)
+
+    def seat_map(self, event_id: int | None = None) -> pd.DataFrame:
+        """seat_id, section, subsection, row, seat, state, booking_id — one row per seat of the venue."""
+        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        columns = ["seat_id", "section", "subsection", "row", "seat", "state", "booking_id"]
+        return pd.DataFrame(self.inventory.seat_states(event_id), columns=columns)
+
+    def stats(self, event_id: int | None = None) -> dict[str, Any]:
+        """Ticketing counters (sent, RESERVED, FAILED, failed:<reason>) and seat counters (available, reserved)."""
+        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        return {"ticketing": self.store.stats(event_id), "seats": self.inventory.counters(event_id),
+                "topics": list(event_topics(event_id, self.inventory.seating(event_id)))}
+
+
+def _stop(worker: BatchWorker, producer: ReliableProducer) -> None:
+    if not worker.stop(timeout=15):
+        log.warning("consumer %s did not stop within 15 s (a broker may be unreachable)", worker.client_id)
+    producer.close()

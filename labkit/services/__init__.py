@@ -1,0 +1,1 @@
+"""The two services: business logic between kafka/ and store/."""

@@ -1,0 +1,30 @@
+"""Park a message a service cannot decode: the reason, where it came from, and its bytes, then move on."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+from confluent_kafka import Message
+
+from labkit.kafka.producer import ReliableProducer
+from labkit.messages import DeadLetter, encode
+from labkit.naming import KafkaTopicBuilder
+
+log = logging.getLogger(__name__)
+
+
+def park(producer: ReliableProducer, event_id: int, service: str, message: Message, reason: str) -> None:
+    """Send the dead-letter record; the caller's confirm() makes it durable before the offset is committed."""
+    key = message.key()
+    record = DeadLetter(
+        service=service,
+        reason=reason,
+        topic=message.topic(),
+        partition=message.partition(),
+        offset=message.offset(),
+        key=key.decode(errors="replace") if key is not None else None,
+        value_base64=base64.b64encode(message.value() or b"").decode(),
+    )
+    log.warning("%s parked %s[%d]@%d: %s", service, record.topic, record.partition, record.offset, reason)
+    producer.send(KafkaTopicBuilder.dead_letter__services_to_operator(event_id), encode(record), key=record.key)

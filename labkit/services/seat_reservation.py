@@ -1,0 +1,59 @@
+"""The seat-reservation service: reserve-seats in, seat-reserved / seat-reservation-failed out."""
+
+from __future__ import annotations
+
+from confluent_kafka import Message
+
+from labkit.kafka.producer import ReliableProducer
+from labkit.kafka.worker import BatchWorker
+from labkit.messages import MessageError, ReserveSeats, SeatReserved, decode, encode
+from labkit.naming import SEAT_RESERVATION_SERVICE, KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
+from labkit.services.dead_letter import park
+from labkit.store.inventory import SeatInventory
+
+
+class SeatReservationService:
+    """Handles one batch at a time: decode, reserve (one Redis round trip), reply, wait for the acks."""
+
+    def __init__(self, event_id: int, inventory: SeatInventory, producer: ReliableProducer) -> None:
+        self.event_id = event_id
+        self.inventory = inventory
+        self.producer = producer
+        self.reserved_topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
+        self.failed_topic = KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id)
+
+    def handle_batch(self, batch: list[Message]) -> None:
+        requests: list[ReserveSeats] = []
+        for message in batch:
+            try:
+                request = decode(message.value(), ReserveSeats)
+            except MessageError as exc:
+                park(self.producer, self.event_id, SEAT_RESERVATION_SERVICE, message, str(exc))
+                continue
+            if request.event_id != self.event_id:
+                park(self.producer, self.event_id, SEAT_RESERVATION_SERVICE, message,
+                     f"event_id {request.event_id} on event {self.event_id}'s topic")
+                continue
+            requests.append(request)
+        for reservation in self.inventory.reserve(requests):
+            reply = reservation.reply
+            topic = self.reserved_topic if isinstance(reply, SeatReserved) else self.failed_topic
+            self.producer.send(topic, encode(reply), key=PartitionKeyBuilder.booking_with_id(self.event_id, reply.booking_id))
+        self.producer.confirm()
+
+
+def seat_reservation_worker(
+    bootstrap_servers: str, event_id: int, inventory: SeatInventory, instance_id: str, batch_size: int = 500
+) -> tuple[BatchWorker, ReliableProducer]:
+    """A consumer of the seat-reservation group with its own producer (closed by the caller after the worker)."""
+    producer = ReliableProducer(bootstrap_servers, f"{instance_id}-producer")
+    service = SeatReservationService(event_id, inventory, producer)
+    worker = BatchWorker(
+        bootstrap_servers,
+        KafkaConsumerGroupBuilder.seat_reservation_service(event_id),
+        [KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)],
+        instance_id,
+        service.handle_batch,
+        batch_size,
+    )
+    return worker, producer

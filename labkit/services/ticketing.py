@@ -1,0 +1,209 @@
+"""The ticketing service: validates and sends bookings, records the replies."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from confluent_kafka import Message
+
+from labkit.errors import ConfigError
+from labkit.kafka.producer import ReliableProducer
+from labkit.kafka.worker import BatchWorker
+from labkit.messages import MessageError, ReserveSeats, SeatReservationFailed, SeatReserved, decode, encode, now_ms
+from labkit.naming import TICKETING_SERVICE, KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
+from labkit.partitioning import SectionBasedPartitionStrategy
+from labkit.seating import SeatingConfig
+from labkit.services.dead_letter import park
+from labkit.settings import parse_event_id
+from labkit.store.bookings import TERMINAL, BookingStore
+from labkit.store.inventory import MAX_QUANTITY
+
+
+class OutcomeBoard:
+    """Wakes `Booking.wait()` callers in this process as soon as a ticketing consumer records their outcome."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def event(self, booking_id: str) -> threading.Event:
+        with self._lock:
+            return self._events.setdefault(booking_id, threading.Event())
+
+    def notify(self, booking_ids: Sequence[str]) -> None:
+        """Wake the waiters of these bookings; bookings nobody waits for leave nothing behind."""
+        with self._lock:
+            for booking_id in booking_ids:
+                event = self._events.get(booking_id)
+                if event is not None:
+                    event.set()
+
+    def forget(self, booking_id: str) -> None:
+        with self._lock:
+            self._events.pop(booking_id, None)
+
+
+@dataclass
+class Booking:
+    """A handle on one booking. `wait()` until it is RESERVED or FAILED, then read seats / reason / price."""
+
+    booking_id: str
+    event_id: int
+    section: str
+    subsection: int
+    partition: int
+    _store: BookingStore = field(repr=False)
+    _board: OutcomeBoard = field(repr=False)
+    status: str = "PENDING"
+    seats: list[str] = field(default_factory=list)
+    reason: str | None = None
+    total_price: int = 0
+    latency_ms: float | None = None
+
+    def refresh(self) -> Booking:
+        record = self._store.get(self.event_id, self.booking_id)
+        self.status = record.get("status", self.status)
+        self.seats = [s for s in record.get("seats", "").split(",") if s]
+        self.reason = record.get("reason") or None
+        self.total_price = int(record.get("total_price", 0) or 0)
+        self.latency_ms = float(record["latency_ms"]) if record.get("latency_ms") else None
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+    def wait(self, timeout: float = 10.0) -> Booking:
+        """Block until the outcome is recorded (by a consumer thread here, or a consumer process elsewhere)."""
+        event = self._board.event(self.booking_id)
+        deadline = time.monotonic() + timeout
+        try:
+            while not self.refresh().done:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"booking {self.booking_id} still {self.status} after {timeout} s")
+                event.wait(min(remaining, 0.1))  # woken at once in-process; re-reads Redis for other processes
+        finally:
+            self._board.forget(self.booking_id)
+        return self
+
+
+class TicketingService:
+    """Books seats: validate, record PENDING, send reserve-seats to the subsection's partition. Thread-safe."""
+
+    def __init__(
+        self, store: BookingStore, producer: ReliableProducer, board: OutcomeBoard, max_quantity: int = MAX_QUANTITY
+    ) -> None:
+        self.store = store
+        self.producer = producer
+        self.board = board
+        self.max_quantity = max_quantity
+        self._strategies: dict[int, SectionBasedPartitionStrategy] = {}
+
+    def register_event(self, event_id: int, seating: SeatingConfig, partitions: int) -> None:
+        """Remember the event's venue and its reserve topic's partition count (metadata once, never per booking)."""
+        self._strategies[event_id] = SectionBasedPartitionStrategy(seating, partitions)
+
+    def book(
+        self,
+        event_id: int,
+        section: str,
+        subsection: int,
+        quantity: int | None = None,
+        seats: Sequence[str] | None = None,
+        buyer_id: str = "lab",
+        allow_split: bool = True,
+    ) -> Booking:
+        """Validate first (ValueError naming the problem, nothing sent), then record PENDING and send."""
+        event_id = parse_event_id(event_id)
+        strategy = self._strategies.get(event_id)
+        if strategy is None:
+            raise ConfigError(f"event {event_id} is not set up here: call setup_event(event_id={event_id}) first")
+        partition = strategy.get_partition_for_subsection(section, subsection, event_id)
+        request = self._request(strategy.seating, event_id, section, subsection, quantity, seats, buyer_id, allow_split)
+        self.store.add_pending(request, partition)
+        key = PartitionKeyBuilder.section_based(event_id, f"{section}-{subsection}", partition)
+        self.producer.send(
+            KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id), encode(request), key, partition
+        )
+        return Booking(request.booking_id, event_id, section, subsection, partition, self.store, self.board)
+
+    def _request(
+        self,
+        seating: SeatingConfig,
+        event_id: int,
+        section: str,
+        subsection: int,
+        quantity: int | None,
+        seats: Sequence[str] | None,
+        buyer_id: str,
+        allow_split: bool,
+    ) -> ReserveSeats:
+        if (quantity is None) == (seats is None):
+            raise ValueError("give either quantity (best available) or seats (manual seat ids), not both or neither")
+        if not isinstance(buyer_id, str) or not buyer_id:
+            raise ValueError(f"buyer_id must be a non-empty string, got {buyer_id!r}")
+        common = {"booking_id": str(uuid.uuid4()), "event_id": event_id, "buyer_id": buyer_id, "section": section,
+                  "subsection": subsection, "requested_at": now_ms()}
+        if seats is None:
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= self.max_quantity:
+                raise ValueError(f"quantity must be an integer from 1 to {self.max_quantity}, got {quantity!r}")
+            return ReserveSeats(mode="best_available", quantity=quantity, allow_split=bool(allow_split), **common)
+        if isinstance(seats, str) or not 1 <= len(seats) <= self.max_quantity:
+            raise ValueError(f"seats must be a list of 1 to {self.max_quantity} seat ids like 'A-1-3-5', got {seats!r}")
+        for seat_id in seats:
+            ref = seating.parse_seat_id(seat_id)
+            if (ref.section, ref.subsection) != (section, subsection):
+                raise ValueError(f"seat {seat_id} is not in subsection {section}-{subsection}")
+        if len(set(seats)) != len(seats):
+            raise ValueError(f"seats must be distinct, got {list(seats)}")
+        return ReserveSeats(mode="manual", quantity=len(seats), seat_ids=tuple(seats), **common)
+
+
+class ReplyHandler:
+    """The ticketing consumer's work: record each reply's outcome once, wake waiters, park what is unreadable."""
+
+    def __init__(self, event_id: int, store: BookingStore, producer: ReliableProducer, board: OutcomeBoard) -> None:
+        self.event_id = event_id
+        self.store = store
+        self.producer = producer
+        self.board = board
+
+    def handle_batch(self, batch: list[Message]) -> None:
+        replies: list[SeatReserved | SeatReservationFailed] = []
+        for message in batch:
+            try:
+                reply = decode(message.value())
+                if not isinstance(reply, SeatReserved | SeatReservationFailed):
+                    raise MessageError(f"expected a reply, got a {reply.TYPE} message")
+                if reply.event_id != self.event_id:
+                    raise MessageError(f"event_id {reply.event_id} on event {self.event_id}'s topic")
+            except MessageError as exc:
+                park(self.producer, self.event_id, TICKETING_SERVICE, message, str(exc))
+                continue
+            replies.append(reply)
+        self.store.record_outcomes(replies, now_ms())
+        self.producer.confirm()  # dead letters durable before the commit
+        self.board.notify([r.booking_id for r in replies])
+
+
+def ticketing_worker(
+    bootstrap_servers: str, event_id: int, store: BookingStore, board: OutcomeBoard, instance_id: str
+) -> tuple[BatchWorker, ReliableProducer]:
+    producer = ReliableProducer(bootstrap_servers, f"{instance_id}-producer")
+    handler = ReplyHandler(event_id, store, producer, board)
+    worker = BatchWorker(
+        bootstrap_servers,
+        KafkaConsumerGroupBuilder.ticketing_service(event_id),
+        [
+            KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id),
+            KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id),
+        ],
+        instance_id,
+        handler.handle_batch,
+    )
+    return worker, producer

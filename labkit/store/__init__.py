@@ -1,0 +1,1 @@
+"""Redis keyspace and Lua scripts: seats, counters, bookings."""

@@ -1,0 +1,71 @@
+"""The ticketing service's bookings in Redis: PENDING when sent, RESERVED or FAILED exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from labkit.messages import ReserveSeats, SeatReservationFailed, SeatReserved
+from labkit.store import keys
+from labkit.store.scripts import LuaScript
+
+PENDING, RESERVED, FAILED = "PENDING", "RESERVED", "FAILED"
+TERMINAL = (RESERVED, FAILED)
+
+
+class BookingStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._record = LuaScript("record_outcome")
+
+    def add_pending(self, request: ReserveSeats, partition: int) -> None:
+        """Record the booking before its request is sent, so a fast reply always finds it. One round trip."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(
+            keys.booking(request.event_id, request.booking_id),
+            mapping={
+                "booking_id": request.booking_id, "event_id": request.event_id, "buyer_id": request.buyer_id,
+                "section": request.section, "subsection": request.subsection, "partition": partition,
+                "mode": request.mode, "quantity": request.quantity, "requested_seats": ",".join(request.seat_ids),
+                "status": PENDING, "requested_at": request.requested_at,
+            },
+        )
+        pipe.rpush(keys.booking_ids(request.event_id), request.booking_id)
+        pipe.hincrby(keys.ticketing_stats(request.event_id), "sent", 1)
+        pipe.execute()
+
+    def record_outcomes(self, replies: list[SeatReserved | SeatReservationFailed], completed_at: float) -> list[bool]:
+        """Move each booking from PENDING to its outcome; False where it was already terminal (a redelivery)."""
+        calls = []
+        for reply in replies:
+            if isinstance(reply, SeatReserved):
+                args = [RESERVED, ",".join(reply.seats), reply.total_price, "", completed_at]
+            else:
+                args = [FAILED, "", 0, reply.reason, completed_at]
+            calls.append(([keys.booking(reply.event_id, reply.booking_id), keys.ticketing_stats(reply.event_id)], args))
+        return [bool(r) for r in self._record.run_many(self.client, calls)]
+
+    def get(self, event_id: int, booking_id: str) -> dict[str, str]:
+        return _decode(self.client.hgetall(keys.booking(event_id, booking_id)))
+
+    def statuses(self, event_id: int, booking_ids: list[str]) -> list[str | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for booking_id in booking_ids:
+            pipe.hget(keys.booking(event_id, booking_id), "status")
+        return [s.decode() if s else None for s in pipe.execute()]
+
+    def all(self, event_id: int) -> list[dict[str, str]]:
+        """Every booking of the event, in the order they were made (one pipelined read)."""
+        ids = self.client.lrange(keys.booking_ids(event_id), 0, -1)
+        pipe = self.client.pipeline(transaction=False)
+        for booking_id in ids:
+            pipe.hgetall(keys.booking(event_id, booking_id.decode()))
+        return [_decode(h) for h in pipe.execute()]
+
+    def stats(self, event_id: int) -> dict[str, int]:
+        return {k: int(v) for k, v in _decode(self.client.hgetall(keys.ticketing_stats(event_id))).items()}
+
+
+def _decode(mapping: dict[Any, Any]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in mapping.items()}

@@ -1,0 +1,196 @@
+"""Seat inventory in Redis: set up a venue, reserve seats in batches (Lua, atomic, idempotent), read the map."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+from labkit.errors import ConfigError
+from labkit.messages import (
+    INVALID_REQUEST,
+    INVALID_SEAT,
+    ReserveSeats,
+    SeatReservationFailed,
+    SeatReserved,
+)
+from labkit.seating import SeatingConfig
+from labkit.store import keys
+from labkit.store.scripts import LuaScript
+
+MAX_QUANTITY = 4  # per booking, by default: the seed's ticket limit
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What one reserve-seats request came to; `fresh` is False when it was a redelivery of a known booking."""
+
+    request: ReserveSeats
+    reply: SeatReserved | SeatReservationFailed
+    fresh: bool
+
+
+class SeatInventory:
+    """The seat-reservation service's state. One Lua call per subsection per batch does all the work."""
+
+    def __init__(self, client: redis.Redis, max_quantity: int = MAX_QUANTITY) -> None:
+        self.client = client
+        self.max_quantity = max_quantity
+        self._reserve = LuaScript("reserve")
+        self._init = LuaScript("init")
+        self._seating: dict[int, SeatingConfig | None] = {}
+
+    # -- venue -------------------------------------------------------------------------------------------------
+    def setup(self, event_id: int, seating: SeatingConfig) -> None:
+        """Store the venue and create every subsection's seats; idempotent. A different venue is an error."""
+        stored = self.seating(event_id)
+        if stored is not None and stored != seating:
+            raise ConfigError(f"event {event_id} already has another seating ({stored}); use a new event id")
+        self.client.set(keys.seating(event_id), json.dumps(asdict(seating)), nx=True)
+        self._seating[event_id] = seating
+        calls = [
+            (
+                [keys.seats(event_id, f"{s}-{n}"), keys.subsection_counters(event_id, f"{s}-{n}"), keys.event_counters(event_id)],
+                [seating.seats_per_subsection],
+            )
+            for s, n in seating.subsection_ids()
+        ]
+        self._init.run_many(self.client, calls)
+
+    def seating(self, event_id: int) -> SeatingConfig | None:
+        """The event's venue (cached after the first read), or None for an event never set up."""
+        if self._seating.get(event_id) is None:
+            raw = self.client.get(keys.seating(event_id))
+            self._seating[event_id] = SeatingConfig(**json.loads(raw)) if raw else None
+        return self._seating[event_id]
+
+    # -- reservations ------------------------------------------------------------------------------------------
+    def reserve(self, requests: list[ReserveSeats]) -> list[Reservation]:
+        """Reserve for every request; the result is in the requests' order. Redis is called once per batch."""
+        done: dict[int, Reservation] = {}
+        groups: dict[tuple[int, str, int], list[tuple[int, ReserveSeats, list[int]]]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            seating = self.seating(request.event_id)
+            problem = self._check(request, seating)
+            if isinstance(problem, SeatReservationFailed):
+                done[index] = Reservation(request, problem, fresh=True)
+            else:
+                groups[(request.event_id, request.section, request.subsection)].append((index, request, problem))
+        calls = []
+        for (event_id, section, subsection), members in groups.items():
+            seating = self.seating(event_id)
+            assert seating is not None
+            sub = f"{section}-{subsection}"
+            args: list[Any] = [seating.seats_per_row, seating.prices[section]]
+            for _, request, positions in members:
+                args += [request.booking_id, "M" if request.mode == "manual" else "B", request.quantity, *positions]
+                args.append("1" if request.allow_split else "0")
+            calls.append(
+                ([keys.seats(event_id, sub), keys.outcomes(event_id, sub), keys.subsection_counters(event_id, sub),
+                  keys.event_counters(event_id)], args)
+            )
+        for (group, members), result in zip(groups.items(), self._reserve.run_many(self.client, calls), strict=True):
+            seating = self.seating(group[0])
+            assert seating is not None
+            available, reserved = int(result[-2]), int(result[-1])
+            for k, (index, request, _) in enumerate(members):
+                outcome, fresh = _text(result[3 * k + 1]), _text(result[3 * k + 2]) == "new"
+                done[index] = Reservation(request, _reply(request, outcome, seating, available, reserved), fresh)
+        return [done[i] for i in range(len(requests))]
+
+    def _check(self, r: ReserveSeats, seating: SeatingConfig | None) -> SeatReservationFailed | list[int]:
+        """The request against the venue: seat positions (1-based) to reserve, or the failure to answer."""
+
+        def fail(reason: str, message: str) -> SeatReservationFailed:
+            return SeatReservationFailed(r.booking_id, r.event_id, r.section, r.subsection, reason, message)
+
+        if seating is None:
+            return fail(INVALID_REQUEST, f"event {r.event_id} is not set up")
+        try:
+            seating.subsection_index(r.section, r.subsection)
+        except ValueError as exc:
+            return fail(INVALID_REQUEST, str(exc))
+        if not 1 <= r.quantity <= self.max_quantity:
+            return fail(INVALID_REQUEST, f"quantity must be from 1 to {self.max_quantity}, got {r.quantity}")
+        if r.mode != "manual":
+            return []
+        positions = []
+        for seat_id in r.seat_ids:
+            try:
+                ref = seating.parse_seat_id(seat_id)
+            except ValueError as exc:
+                return fail(INVALID_SEAT, str(exc))
+            if (ref.section, ref.subsection) != (r.section, r.subsection):
+                return fail(INVALID_SEAT, f"seat {seat_id} is not in subsection {r.section}-{r.subsection}")
+            positions.append((ref.row - 1) * seating.seats_per_row + ref.seat)
+        if len(set(positions)) != len(positions):
+            return fail(INVALID_SEAT, f"a seat appears twice in {list(r.seat_ids)}")
+        return positions
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    def seat_states(self, event_id: int) -> list[dict[str, Any]]:
+        """One row per seat: seat_id, section, subsection, row, seat, state, booking_id."""
+        seating = self.seating(event_id)
+        if seating is None:
+            raise ConfigError(f"event {event_id} is not set up: call setup_event first")
+        subs = list(seating.subsection_ids())
+        pipe = self.client.pipeline(transaction=False)
+        for s, n in subs:
+            pipe.get(keys.seats(event_id, f"{s}-{n}"))
+            pipe.hgetall(keys.outcomes(event_id, f"{s}-{n}"))
+        replies = pipe.execute()
+        rows = []
+        for k, (section, subsection) in enumerate(subs):
+            states, outcomes = _text(replies[2 * k] or b""), replies[2 * k + 1]
+            owner = {}
+            for booking_id, outcome in outcomes.items():
+                parts = _text(outcome).split("|")
+                if parts[0] == "R":
+                    owner.update({int(p): _text(booking_id) for p in parts[1].split(",")})
+            for pos, state in enumerate(states, start=1):
+                row, seat = divmod(pos - 1, seating.seats_per_row)
+                rows.append({
+                    "seat_id": f"{section}-{subsection}-{row + 1}-{seat + 1}", "section": section,
+                    "subsection": subsection, "row": row + 1, "seat": seat + 1,
+                    "state": "reserved" if state == "1" else "available", "booking_id": owner.get(pos),
+                })
+        return rows
+
+    def counters(self, event_id: int, subsection_id: str | None = None) -> dict[str, int]:
+        key = keys.event_counters(event_id) if subsection_id is None else keys.subsection_counters(event_id, subsection_id)
+        return {_text(k): int(v) for k, v in self.client.hgetall(key).items()}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _reply(
+    request: ReserveSeats, outcome: str, seating: SeatingConfig, available: int, reserved: int
+) -> SeatReserved | SeatReservationFailed:
+    parts = outcome.split("|")
+    if parts[0] == "F":
+        return SeatReservationFailed(
+            request.booking_id, request.event_id, request.section, request.subsection, parts[1], _explain(parts[1], request)
+        )
+    seats = []
+    for pos in parts[1].split(","):
+        row, seat = divmod(int(pos) - 1, seating.seats_per_row)
+        seats.append(f"{request.section}-{request.subsection}-{row + 1}-{seat + 1}")
+    return SeatReserved(
+        request.booking_id, request.event_id, request.section, request.subsection, tuple(seats), int(parts[2]),
+        available, reserved, adjacent=parts[3] == "1",
+    )
+
+
+def _explain(reason: str, r: ReserveSeats) -> str:
+    where = f"subsection {r.section}-{r.subsection}"
+    return {
+        "SEAT_TAKEN": f"one of {list(r.seat_ids)} is already reserved in {where}; nothing was reserved",
+        "SOLD_OUT": f"{where} is sold out",
+        "NOT_ENOUGH_SEATS": f"fewer than {r.quantity} seats are left in {where}",
+        "NOT_ENOUGH_ADJACENT": f"no row of {where} has {r.quantity} adjacent seats left",
+    }.get(reason, reason)
