@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
+from tqdm import tqdm
+
+from labkit import consumers
+from labkit.analysis import format_summary, messages_per_partition, summarize
 from labkit.cluster.jars import fetch, read_classpath
 from labkit.cluster.local import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT, LocalCluster
 from labkit.cluster.quorum import describe_quorum
@@ -15,6 +21,10 @@ from labkit.errors import LabkitError
 from labkit.infrastructure import setup_event_infrastructure_sync
 from labkit.kafka import admin as kafka_admin
 from labkit.kafka.clients import admin_client
+from labkit.lab import Lab
+from labkit.load import parse_quantity_range, send_burst, wait_all
+from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
+from labkit.seating import SeatingConfig
 from labkit.settings import Settings, parse_event_id
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -158,29 +168,118 @@ def groups_describe(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- consumers -----------------------------------------------------------------------------------------------------
+def consumers_run(args: argparse.Namespace, settings: Settings) -> int:
+    consumers.run(args.service, settings)
+    return 0
+
+
+def consumers_start(args: argparse.Namespace, settings: Settings) -> int:
+    started = consumers.ConsumerProcesses(settings).start(args.ticketing, args.seat_reservation)
+    alive = sum(p.alive for p in started)
+    print(f"{alive} consumer process(es) running for event {settings.event_id}; logs in {settings.home / 'logs'}")
+    return 0
+
+
+def consumers_status(args: argparse.Namespace, settings: Settings) -> int:
+    processes = consumers.ConsumerProcesses(settings).list()
+    rows = [(p.service, p.index, p.pid or "-", "yes" if p.alive else "NO", p.log_file) for p in processes]
+    print(table(["SERVICE", "#", "PID", "ALIVE", "LOG"], rows) if rows else "no consumer processes")
+    admin = _admin(settings)
+    for group in (KafkaConsumerGroupBuilder.ticketing_service(settings.event_id),
+                  KafkaConsumerGroupBuilder.seat_reservation_service(settings.event_id)):
+        described = kafka_admin.describe_group(admin, group)
+        lagging = [p for p in described.partitions if p.lag]
+        print(f"group {group}: {described.state}, {len(described.members)} member(s), total lag {described.total_lag}")
+        for p in lagging[:20]:
+            print(f"  {p.topic}[{p.partition}] lag {p.lag}")
+    return 0 if all(p.alive for p in processes) else 1
+
+
+def consumers_stop(args: argparse.Namespace, settings: Settings) -> int:
+    started = time.monotonic()
+    stopped, killed = consumers.ConsumerProcesses(settings).stop(args.timeout)
+    print(f"stopped {stopped} consumer process(es) in {time.monotonic() - started:.1f} s" +
+          (f"; had to SIGKILL {killed}" if killed else ""))
+    return 0
+
+
+def consumers_tail(args: argparse.Namespace, settings: Settings) -> int:
+    logs = [str(p.log_file) for p in consumers.ConsumerProcesses(settings).list()]
+    if not logs:
+        print("no consumer processes")
+        return 1
+    os.execvp("tail", ["tail", "-n", "20", *(["-F"] if args.follow else []), *logs])
+
+
+# -- bookings ------------------------------------------------------------------------------------------------------
+def book(args: argparse.Namespace, settings: Settings) -> int:
+    """Send a burst of bookings to running consumers (processes or another Lab) and summarise the outcomes."""
+    low, high = parse_quantity_range(args.quantity)
+    lab = Lab(settings)
+    try:
+        with tqdm(total=args.count, desc="sent", unit="booking", disable=args.quiet) as sent_bar:
+            bookings = send_burst(lab, args.event_id, args.count, (low, high), args.section, args.subsection,
+                                  on_sent=sent_bar.update)
+        with tqdm(total=args.count, desc="done", unit="booking", disable=args.quiet) as done_bar:
+            pending = wait_all(lab, args.event_id, bookings, args.timeout, on_done=done_bar.update)
+        frame = lab.bookings(args.event_id)
+        frame = frame[frame.booking_id.isin({b.booking_id for b in bookings})]
+        print(format_summary(summarize(frame)))
+        if pending:
+            print(f"{pending} booking(s) got no outcome within {args.timeout} s: are consumers running? "
+                  "(`labkit consumers start` or `make c-start`)")
+            return 1
+        return 0
+    finally:
+        lab.down()
+
+
 # -- demo ----------------------------------------------------------------------------------------------------------
 def demo(args: argparse.Namespace, settings: Settings) -> int:
-    """Start the embedded cluster, create event 1's topics, show the cluster and the topics."""
+    """The walkthrough: cluster up, event topics, 4 + 4 consumer processes, bookings, summary, clean stop."""
     if not settings.external:
         up = argparse.Namespace(brokers=args.brokers, kafka_port=DEFAULT_KAFKA_PORT, redis_port=DEFAULT_REDIS_PORT)
         cluster_up(up, settings)
         cluster_status(argparse.Namespace(quorum=True), settings)
-    topics_create(argparse.Namespace(event_id=args.event_id), settings)
-    admin = _admin(settings)
-    partitions = kafka_admin.describe_partitions(
-        admin, list(setup_event_infrastructure_sync(args.event_id, settings=settings))
-    )
-    summary: dict[str, list[int]] = {}
-    for p in partitions:
-        summary.setdefault(p.topic, [0, 0, 0])
-        summary[p.topic][0] += 1
-        summary[p.topic][1] = len(p.replicas)
-        summary[p.topic][2] += len(p.isr) == len(p.replicas)
-    rows = [(name, n, rf, f"{full}/{n}") for name, (n, rf, full) in summary.items()]
-    print(table(["TOPIC", "PARTITIONS", "REPLICATION", "FULLY IN SYNC"], rows))
+    settings = replace(settings, event_id=args.event_id)
+    lab = Lab(settings)
+    processes = consumers.ConsumerProcesses(settings)
+    try:
+        print(f"\n== event {args.event_id}: topics (one partition per subsection) and {SeatingConfig.default().total_seats} seats")
+        for name, outcome in lab.setup_event(args.event_id).items():
+            print(f"{outcome:8} {name}")
+        print(f"\n== consumers: {args.consumers} ticketing + {args.consumers} seat-reservation processes")
+        processes.start(args.consumers, args.consumers)
+        processes.wait_for_members(args.consumers, args.consumers)
+        print(f"\n== {args.count} bookings, 1-4 seats each, random subsections")
+        book(argparse.Namespace(event_id=args.event_id, count=args.count, quantity="1-4", section=None, subsection=None,
+                                timeout=120.0, quiet=True), settings)
+        topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(args.event_id)
+        per_partition = messages_per_partition(lab.bootstrap_servers, topic, SeatingConfig.default().subsection_count)
+        print(f"\n== reserve-seats messages per partition (all-time log-end offsets of {topic})")
+        counts = per_partition.messages
+        print(f"partitions {len(counts)}, min {counts.min()}, median {counts.median():.0f}, max {counts.max()}")
+        for section_index, section in enumerate(SeatingConfig.default().sections):
+            row = counts[section_index * 10:(section_index + 1) * 10]
+            print(f"  {section}-1..{section}-10  " + " ".join(f"{n:4d}" for n in row))
+        print("\n== consumer groups")
+        groups_describe_brief(lab, args.event_id)
+    finally:
+        stopped, killed = processes.stop()
+        lab.down()
+        print(f"\nstopped {stopped} consumer process(es)" + (f" (SIGKILLed {killed})" if killed else ""))
     if not settings.external:
-        print("the cluster keeps running: `labkit cluster down` (or `make down`) stops it")
+        print("the cluster keeps running for you: `make down` (labkit cluster down) stops it")
     return 0
+
+
+def groups_describe_brief(lab: Lab, event_id: int) -> None:
+    admin = admin_client(lab.bootstrap_servers)
+    for group in (KafkaConsumerGroupBuilder.ticketing_service(event_id),
+                  KafkaConsumerGroupBuilder.seat_reservation_service(event_id)):
+        described = kafka_admin.describe_group(admin, group)
+        print(f"{group}: {described.state}, {len(described.members)} member(s), total lag {described.total_lag}")
 
 
 # -- parser --------------------------------------------------------------------------------------------------------
@@ -200,6 +299,18 @@ def _brokers(value: str) -> int:
 def _port(value: str) -> int:
     if not value.isdigit() or not 1024 <= int(value) <= 65000:
         raise argparse.ArgumentTypeError(f"a port must be an integer from 1024 to 65000, got {value!r}")
+    return int(value)
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or int(value) > 32:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 32, got {value!r}")
+    return int(value)
+
+
+def _count_positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value!r}")
     return int(value)
 
 
@@ -246,9 +357,41 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("group")
     describe.set_defaults(handler=groups_describe)
 
+    consumer_cmds = commands.add_parser("consumers", help="consumer processes (the seed's make c-*)").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    run_parser = consumer_cmds.add_parser("run", help="run one consumer in the foreground (SIGTERM stops it)")
+    run_parser.add_argument("service", choices=consumers.SERVICES)
+    run_parser.set_defaults(handler=consumers_run)
+    start = consumer_cmds.add_parser("start", help="start consumer processes in the background")
+    start.add_argument("--ticketing", type=_count, default=4, help="ticketing processes (default 4)")
+    start.add_argument("--seat-reservation", type=_count, default=4, help="seat-reservation processes (default 4)")
+    start.set_defaults(handler=consumers_start)
+    consumer_cmds.add_parser("status", help="processes, group members, lag per partition").set_defaults(
+        handler=consumers_status
+    )
+    stop_parser = consumer_cmds.add_parser("stop", help="SIGTERM: commit, leave the group, exit")
+    stop_parser.add_argument("--timeout", type=float, default=20.0, help="seconds before SIGKILL (default 20)")
+    stop_parser.set_defaults(handler=consumers_stop)
+    tail = consumer_cmds.add_parser("tail", help="the consumers' logs")
+    tail.add_argument("--no-follow", dest="follow", action="store_false")
+    tail.set_defaults(handler=consumers_tail)
+
+    book_parser = commands.add_parser("book", help="send bookings and summarise the outcomes")
+    book_parser.add_argument("--event-id", type=_event_id, default=1)
+    book_parser.add_argument("--count", type=_count_positive, default=100)
+    book_parser.add_argument("--quantity", default="1-4", help="seats per booking: N or LOW-HIGH (default 1-4)")
+    book_parser.add_argument("--section", default=None, help="only this section (default: all)")
+    book_parser.add_argument("--subsection", type=_count_positive, default=None, help="only this subsection")
+    book_parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for outcomes")
+    book_parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    book_parser.set_defaults(handler=book)
+
     demo_parser = commands.add_parser("demo", help="the walkthrough: cluster, event topics, summary")
     demo_parser.add_argument("--event-id", type=_event_id, default=1)
     demo_parser.add_argument("--brokers", type=_brokers, default=3)
+    demo_parser.add_argument("--consumers", type=_count, default=4, help="processes per service (default 4)")
+    demo_parser.add_argument("--count", type=_count_positive, default=1000, help="bookings (default 1000)")
     demo_parser.set_defaults(handler=demo)
     return parser
 
@@ -257,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args, Settings.from_env()))
-    except LabkitError as exc:
+    except (LabkitError, ValueError) as exc:  # validation errors name the argument and what is allowed
         print(f"labkit: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -7,18 +7,26 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from labkit.errors import ClusterError
 
 
-def start_detached(cmd: Sequence[str], log_file: Path, cwd: Path | None = None) -> int:
+def start_detached(
+    cmd: Sequence[str], log_file: Path, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> int:
     """Start `cmd` in its own session (it outlives the CLI that started it); stdout+stderr go to `log_file`."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(
-            list(cmd), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            start_new_session=True,
         )
     _children.append(proc)
     return proc.pid

@@ -1,0 +1,146 @@
+"""Consumers as processes, as the seed manages them: start N per service, status, logs, graceful stop.
+
+Each process runs one consumer (`labkit consumers run SERVICE`) and stops on SIGTERM after finishing its batch:
+offsets committed, group left. Pid files and logs live in the state folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from labkit.cluster.processes import is_running, start_detached, stop, wait_until
+from labkit.endpoints import kafka_bootstrap, redis_url
+from labkit.errors import ConfigError
+from labkit.kafka.admin import describe_group
+from labkit.kafka.clients import admin_client
+from labkit.naming import KafkaConsumerGroupBuilder
+from labkit.services.seat_reservation import seat_reservation_worker
+from labkit.services.ticketing import OutcomeBoard, ticketing_worker
+from labkit.settings import Settings
+from labkit.store.bookings import BookingStore
+from labkit.store.inventory import SeatInventory
+
+SERVICES = ("ticketing", "seat-reservation")
+MARKER = "labkit.cli consumers run"
+
+
+def check_service(service: str) -> str:
+    if service not in SERVICES:
+        raise ConfigError(f"service must be one of {SERVICES}, got {service!r}")
+    return service
+
+
+def run(service: str, settings: Settings) -> None:
+    """Run one consumer in this process until SIGTERM/SIGINT; then finish the batch, commit, leave, exit."""
+    check_service(service)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    client = redis.Redis.from_url(redis_url(settings), socket_timeout=30)
+    bootstrap = kafka_bootstrap(settings)
+    instance = settings.consumer_instance_id
+    if service == "ticketing":
+        worker, producer = ticketing_worker(bootstrap, settings.event_id, BookingStore(client), OutcomeBoard(), instance)
+    else:
+        worker, producer = seat_reservation_worker(bootstrap, settings.event_id, SeatInventory(client), instance)
+
+    def request_stop(signum: int, frame: object) -> None:
+        logging.getLogger(__name__).info("%s: signal %d, stopping after this batch", instance, signum)
+        worker.stop_event.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    logging.getLogger(__name__).info("%s: %s consumer for event %d started", instance, service, settings.event_id)
+    try:
+        worker.run()
+    finally:
+        producer.close()
+        client.close()
+        logging.getLogger(__name__).info("%s: stopped after %d message(s)", instance, worker.processed)
+
+
+@dataclass(frozen=True)
+class ConsumerProcess:
+    service: str
+    index: int
+    pid: int | None
+    alive: bool
+    log_file: Path
+
+
+class ConsumerProcesses:
+    """The consumer processes of one state folder (`home`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.folder = settings.home / "consumers"
+        self.logs = settings.home / "logs"
+
+    def _pid_file(self, service: str, index: int) -> Path:
+        return self.folder / f"{service}-{index}.pid"
+
+    def list(self) -> list[ConsumerProcess]:
+        found = []
+        for pid_file in sorted(self.folder.glob("*.pid")) if self.folder.is_dir() else []:
+            service, _, index = pid_file.stem.rpartition("-")
+            pid = int(pid_file.read_text().strip() or 0)
+            found.append(
+                ConsumerProcess(service, int(index), pid, is_running(pid, MARKER), self.logs / f"{pid_file.stem}.log")
+            )
+        return found
+
+    def start(self, ticketing: int, seat_reservation: int) -> list[ConsumerProcess]:
+        """Start this many more processes per service, with the cluster's addresses in their environment."""
+        for name, count in (("ticketing", ticketing), ("seat-reservation", seat_reservation)):
+            if not 0 <= count <= 32:
+                raise ConfigError(f"--{name} must be from 0 to 32 processes, got {count}")
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap(self.settings),
+            "REDIS_URL": redis_url(self.settings),
+            "EVENT_ID": str(self.settings.event_id),
+            "LABKIT_HOME": str(self.settings.home),
+        }
+        env.pop("KAFKA_CONSUMER_INSTANCE_ID", None)  # each process generates consumer-<host>-<pid>
+        self.folder.mkdir(parents=True, exist_ok=True)
+        used = {(p.service, p.index) for p in self.list() if p.alive}
+        for service, count in (("ticketing", ticketing), ("seat-reservation", seat_reservation)):
+            index = 0
+            for _ in range(count):
+                index += 1
+                while (service, index) in used:
+                    index += 1
+                cmd = [sys.executable, "-m", "labkit.cli", "consumers", "run", service]
+                pid = start_detached(cmd, self.logs / f"{service}-{index}.log", env=env)
+                self._pid_file(service, index).write_text(str(pid))
+        return self.list()
+
+    def wait_for_members(self, ticketing: int, seat_reservation: int, timeout: float = 60.0) -> None:
+        """Wait until both groups are Stable with (at least) this many members, so no booking waits on a join."""
+        admin = admin_client(kafka_bootstrap(self.settings))
+        wanted = {
+            KafkaConsumerGroupBuilder.ticketing_service(self.settings.event_id): ticketing,
+            KafkaConsumerGroupBuilder.seat_reservation_service(self.settings.event_id): seat_reservation,
+        }
+
+        def joined() -> bool:
+            for group, count in wanted.items():
+                described = describe_group(admin, group)
+                if described.state != "Stable" or len(described.members) < count:
+                    return False
+            return True
+
+        wait_until(joined, timeout, f"{ticketing} + {seat_reservation} consumers to join (logs: {self.logs})")
+
+    def stop(self, timeout: float = 20.0) -> tuple[int, list[int]]:
+        """SIGTERM every process (each commits and leaves its group), SIGKILL any left after `timeout` s."""
+        processes = self.list()
+        killed = stop([p.pid for p in processes if p.pid], lambda pid: MARKER, timeout)
+        for p in processes:
+            self._pid_file(p.service, p.index).unlink(missing_ok=True)
+        return len([p for p in processes if p.alive]), killed
