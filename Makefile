@@ -36,3 +36,24 @@ down:
 
 status:
 	$(LABKIT) cluster status
+
+# The seed's consumer management: 4 ticketing + 4 seat-reservation processes for EVENT_ID (default 1).
+c-start: install
+	$(LABKIT) consumers start --ticketing 4 --seat-reservation 4
+
+c-status:
+	$(LABKIT) consumers status
+
+c-tail:
+	$(LABKIT) consumers tail
+
+c-stop:
+	$(LABKIT) consumers stop
+
+# A benchmark, not a test: bookings/s end to end against a raw Kafka round trip on the same cluster.
+bench: install
+	$(BIN)/python bench/bench.py
+
+lab: install
+	$(LABKIT) cluster up
+	$(BIN)/jupyter lab --notebook-dir=notebooks

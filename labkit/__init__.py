@@ -5,8 +5,8 @@ The public API is what `__all__` lists; everything else is internal and may chan
 
 from labkit.cluster.local import LocalCluster
 from labkit.errors import ClusterError, ConfigError, LabkitError, TopicLayoutError
-from labkit.lab import Lab
 from labkit.infrastructure import event_topics, setup_event_infrastructure, setup_event_infrastructure_sync
+from labkit.lab import Lab
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.partitioning import SectionBasedPartitionStrategy
 from labkit.seating import SeatingConfig, SeatRef

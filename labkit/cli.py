@@ -222,7 +222,7 @@ def book(args: argparse.Namespace, settings: Settings) -> int:
             bookings = send_burst(lab, args.event_id, args.count, (low, high), args.section, args.subsection,
                                   on_sent=sent_bar.update)
         with tqdm(total=args.count, desc="done", unit="booking", disable=args.quiet) as done_bar:
-            pending = wait_all(lab, args.event_id, bookings, args.timeout, on_done=done_bar.update)
+            pending = wait_all(lab, args.event_id, [b.booking_id for b in bookings], args.timeout, done_bar.update)
         frame = lab.bookings(args.event_id)
         frame = frame[frame.booking_id.isin({b.booking_id for b in bookings})]
         print(format_summary(summarize(frame)))

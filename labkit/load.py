@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from labkit.lab import Lab
 from labkit.services.ticketing import Booking
@@ -21,14 +20,6 @@ def parse_quantity_range(text: str) -> tuple[int, int]:
     if not 1 <= lo <= hi:
         raise ValueError(f"quantity range must satisfy 1 <= low <= high, got {text!r}")
     return lo, hi
-
-
-@dataclass(frozen=True)
-class Burst:
-    bookings: list[Booking]
-    sent_seconds: float
-    completed_seconds: float
-    pending: int
 
 
 def send_burst(
@@ -63,10 +54,10 @@ def send_burst(
 
 
 def wait_all(
-    lab: Lab, event_id: int, bookings: list[Booking], timeout: float, on_done: Callable[[int], None] | None = None
+    lab: Lab, event_id: int, booking_ids: list[str], timeout: float, on_done: Callable[[int], None] | None = None
 ) -> int:
     """Wait until every booking has an outcome (bulk reads from Redis); returns how many are still pending."""
-    pending = [b.booking_id for b in bookings]
+    pending = list(booking_ids)
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
         statuses = lab.store.statuses(event_id, pending)

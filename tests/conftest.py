@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from labkit import Lab, SeatingConfig
 from labkit.cluster.local import ClusterState, LocalCluster
 from labkit.settings import Settings, default_home
 
@@ -64,3 +66,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(
             pytest.mark.integration if "cluster" in fixtures or "settings" in fixtures else pytest.mark.unit
         )
+
+
+@pytest.fixture
+def lab(settings: Settings) -> Iterator[Lab]:
+    """A Lab on the test cluster; its consumers and clients are stopped after the test."""
+    with Lab(settings) as lab:
+        yield lab
+    leftover = [t.name for t in threading.enumerate() if t.name.startswith(settings.consumer_instance_id)]
+    assert not leftover, f"consumer threads still running: {leftover}"
+
+
+SMALL_VENUE = SeatingConfig(sections="AB", subsections=2, rows=4, seats_per_row=5)  # 20 seats per subsection

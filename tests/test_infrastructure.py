@@ -5,7 +5,13 @@ import asyncio
 import pytest
 from confluent_kafka.admin import NewTopic
 
-from labkit import KafkaTopicBuilder, SeatingConfig, Settings, setup_event_infrastructure, setup_event_infrastructure_sync
+from labkit import (
+    KafkaTopicBuilder,
+    SeatingConfig,
+    Settings,
+    setup_event_infrastructure,
+    setup_event_infrastructure_sync,
+)
 from labkit.errors import TopicLayoutError
 from labkit.kafka.admin import describe_partitions
 from labkit.kafka.clients import admin_client
