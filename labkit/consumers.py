@@ -17,7 +17,7 @@ import redis
 
 from labkit.cluster.processes import is_running, start_detached, stop, wait_until
 from labkit.endpoints import kafka_bootstrap, redis_url
-from labkit.errors import ConfigError
+from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.admin import describe_group
 from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaConsumerGroupBuilder
@@ -120,7 +120,7 @@ class ConsumerProcesses:
                 self._pid_file(service, index).write_text(str(pid))
         return self.list()
 
-    def wait_for_members(self, ticketing: int, seat_reservation: int, timeout: float = 60.0) -> None:
+    def wait_for_members(self, ticketing: int, seat_reservation: int, timeout: float = 120.0) -> None:
         """Wait until both groups are Stable with (at least) this many members, so no booking waits on a join."""
         admin = admin_client(kafka_bootstrap(self.settings))
         wanted = {
@@ -130,7 +130,10 @@ class ConsumerProcesses:
 
         def joined() -> bool:
             for group, count in wanted.items():
-                described = describe_group(admin, group)
+                try:
+                    described = describe_group(admin, group)
+                except ClusterError:  # the group's coordinator may still be moving in
+                    return False
                 if described.state != "Stable" or len(described.members) < count:
                     return False
             return True

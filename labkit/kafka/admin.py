@@ -27,6 +27,8 @@ def _result(future: Any, what: str) -> Any:
 
 
 _COORDINATOR_MOVING = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
     KafkaError.NOT_COORDINATOR,
     KafkaError.COORDINATOR_NOT_AVAILABLE,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
@@ -220,11 +222,23 @@ def end_offsets(admin: AdminClient, partitions: list[tuple[str, int]]) -> dict[t
     if not partitions:
         return {}
     request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}
-    futures = admin.list_offsets(request, request_timeout=TIMEOUT)
-    return {
-        (tp.topic, tp.partition): _result(f, f"end offset of {tp.topic}[{tp.partition}]").offset
-        for tp, f in futures.items()
-    }
+
+    def all_offsets() -> Any:
+        # one future per partition; gathered into one so that a moving leader retries the whole request
+        futures = admin.list_offsets(request, request_timeout=TIMEOUT)
+        return _Gathered({(tp.topic, tp.partition): f for tp, f in futures.items()})
+
+    return _retrying(all_offsets, "listing end offsets")
+
+
+class _Gathered:
+    """Looks like one future whose result is {key: offset} of many ListOffsets futures."""
+
+    def __init__(self, futures: dict[tuple[str, int], Any]) -> None:
+        self.futures = futures
+
+    def result(self, timeout: float) -> dict[tuple[str, int], int]:
+        return {key: f.result(timeout=timeout).offset for key, f in self.futures.items()}
 
 
 @dataclass(frozen=True)
