@@ -159,18 +159,22 @@ def test_a_consumer_process_killed_mid_stream_loses_and_doubles_nothing(
         return subprocess.Popen([sys.executable, "-m", "labkit.cli", "consumers", "run", "seat-reservation"], env=env,
                                 stdout=open(tmp_path / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
 
+    def burst(offset: int) -> list[str]:
+        return [lab.book(event_id=event_id, section="AB"[i % 2], subsection=1 + i // 2 % 2, quantity=1 + i % 3).booking_id
+                for i in range(offset, offset + 60)]
+
     first = start_process("first")
     try:
-        bookings = [lab.book(event_id=event_id, section="AB"[i % 2], subsection=1 + i // 2 % 2, quantity=1 + i % 3)
-                    for i in range(120)]
+        bookings = burst(0)
         wait_until(lambda: lab.store.stats(event_id).get("RESERVED", 0) >= 10, 60, "the first outcomes")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
+        bookings += burst(60)  # sent while no seat-reservation consumer runs: only the restarted one can serve them
         second = start_process("second")
         try:
-            assert wait_all(lab, event_id, [b.booking_id for b in bookings], timeout=90) == 0
+            assert wait_all(lab, event_id, bookings, timeout=90) == 0
         finally:
-            second.send_signal(signal.SIGTERM)
+            second.send_signal(signal.SIGTERM)  # it has served messages, so its SIGTERM handler is in place
             assert second.wait(30) == 0
     finally:
         if first.poll() is None:
