@@ -3,9 +3,10 @@
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Settings, setup_event_infrastructure_sync
+from labkit.cluster.processes import wait_until
 from labkit.kafka import admin as kafka_admin
 from labkit.kafka.clients import admin_client, base_config
 
@@ -79,7 +80,17 @@ def test_reset_deletes_an_empty_group(settings: Settings, event_id: int) -> None
     group = KafkaConsumerGroupBuilder.ticketing_service(event_id)
     consumer = Consumer(base_config(settings.kafka_bootstrap_servers or "", "test-empty", group_id=group))
     topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
-    consumer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+
+    def committed() -> bool:  # the group's coordinator may learn of the new topic a moment after its creation
+        try:
+            consumer.commit(offsets=[TopicPartition(topic, 0, 1)], asynchronous=False)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+            return False
+        return True
+
+    wait_until(committed, 30, "a first commit of the new group")
     consumer.close()
     assert group in kafka_admin.list_groups(admin)
     kafka_admin.apply_reset(admin, kafka_admin.plan_reset(admin, "event-id-1_*"))
