@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -70,6 +71,8 @@ class Lab:
             if self._redis is not None:
                 self._redis.close()
                 self._redis = None
+            self.__dict__.pop("inventory", None)  # built on the closed client
+            self.__dict__.pop("store", None)
         if self._started_cluster:
             LocalCluster(self.settings.home).down()
             self._started_cluster = False
@@ -91,15 +94,18 @@ class Lab:
                 self._redis = redis.Redis.from_url(redis_url(self.settings), socket_timeout=30)
             return self._redis
 
-    @property
+    @functools.cached_property
     def inventory(self) -> SeatInventory:
+        """One per Lab: it caches the loaded Lua script and each event's venue."""
         return SeatInventory(self.redis)
 
-    @property
+    @functools.cached_property
     def store(self) -> BookingStore:
         return BookingStore(self.redis)
 
     def _ticketing_service(self) -> TicketingService:
+        if self._ticketing is not None:  # the hot path of book(): no lock, no new objects
+            return self._ticketing
         store = self.store
         with self._lock:
             if self._ticketing is None:
