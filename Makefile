@@ -56,4 +56,4 @@ bench: install
 
 lab: install
 	$(LABKIT) cluster up
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)

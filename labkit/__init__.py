@@ -12,6 +12,14 @@ from labkit.partitioning import SectionBasedPartitionStrategy
 from labkit.seating import SeatingConfig, SeatRef
 from labkit.settings import Settings
 
+
+def dashboard(lab: Lab, event_id: int = 1, refresh_interval: float = 0.25, burst_size: int = 100):  # type: ignore[no-untyped-def]
+    """The ipywidgets booking dashboard of `labkit.booking_dashboard` (imported here lazily: the CLI needs no
+    widgets). Show it as a cell's value; `close()` stops its refresher thread."""
+    from labkit.booking_dashboard import Dashboard
+
+    return Dashboard(lab, event_id, refresh_interval, burst_size)
+
 __all__ = [
     "ClusterError",
     "ConfigError",
@@ -26,6 +34,7 @@ __all__ = [
     "SectionBasedPartitionStrategy",
     "Settings",
     "TopicLayoutError",
+    "dashboard",
     "event_topics",
     "setup_event_infrastructure",
     "setup_event_infrastructure_sync",

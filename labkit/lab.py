@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -23,10 +24,11 @@ from labkit.cluster.local import LocalCluster
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ConfigError
 from labkit.infrastructure import event_topics, setup_event_infrastructure_sync
+from labkit.kafka.admin import describe_group, describe_partitions, list_topics
 from labkit.kafka.clients import admin_client
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
-from labkit.naming import KafkaTopicBuilder
+from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.seating import SeatingConfig
 from labkit.services.seat_reservation import seat_reservation_worker
 from labkit.services.ticketing import Booking, OutcomeBoard, TicketingService, ticketing_worker
@@ -50,7 +52,7 @@ class Lab:
         self._ticketing: TicketingService | None = None
         self._board = OutcomeBoard()
         self._consumers: dict[str, list[tuple[BatchWorker, ReliableProducer]]] = {s: [] for s in SERVICES}
-        self._consumer_event: dict[str, int] = {}
+        self._partition_counts: dict[str, int] = {}
         self._instance_counter = 0
 
     # -- cluster -----------------------------------------------------------------------------------------------
@@ -223,11 +225,14 @@ class Lab:
             })
         return pd.DataFrame(rows, columns=columns)
 
-    def seat_map(self, event_id: int | None = None) -> pd.DataFrame:
-        """seat_id, section, subsection, row, seat, state, booking_id — one row per seat of the venue."""
+    def seat_map(
+        self, event_id: int | None = None, section: str | None = None, subsection: int | None = None
+    ) -> pd.DataFrame:
+        """seat_id, section, subsection, row, seat, state, booking_id — one row per seat of the venue (or of one
+        section / subsection)."""
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
         columns = ["seat_id", "section", "subsection", "row", "seat", "state", "booking_id"]
-        return pd.DataFrame(self.inventory.seat_states(event_id), columns=columns)
+        return pd.DataFrame(self.inventory.seat_states(event_id, section, subsection), columns=columns)
 
     def stats(self, event_id: int | None = None) -> dict[str, Any]:
         """Ticketing counters (sent, RESERVED, FAILED, failed:<reason>) and seat counters (available, reserved)."""
@@ -235,6 +240,58 @@ class Lab:
         return {"ticketing": self.store.stats(event_id), "seats": self.inventory.counters(event_id),
                 "topics": list(event_topics(event_id, self.inventory.seating(event_id)))}
 
+    # -- looking at Kafka --------------------------------------------------------------------------------------
+    def partitions(self, event_id: int | None = None) -> pd.DataFrame:
+        """topic, partition, leader, replicas, isr — one row per partition of the event's topics."""
+        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        topics = list(event_topics(event_id, self.inventory.seating(event_id)))
+        rows = describe_partitions(admin_client(self.bootstrap_servers), topics)
+        return pd.DataFrame(
+            [{"topic": r.topic, "partition": r.partition, "leader": r.leader, "replicas": list(r.replicas),
+              "isr": list(r.isr)} for r in rows],
+            columns=["topic", "partition", "leader", "replicas", "isr"],
+        )
+
+    def groups(self, event_id: int | None = None) -> pd.DataFrame:
+        """group, state, client_id, partitions (count), lag — one row per member of the event's two groups, as
+        the brokers see them (consumer threads here and consumer processes anywhere)."""
+        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        admin = admin_client(self.bootstrap_servers)
+        rows = []
+        for group_id in (KafkaConsumerGroupBuilder.ticketing_service(event_id),
+                         KafkaConsumerGroupBuilder.seat_reservation_service(event_id)):
+            group = describe_group(admin, group_id)
+            lag = {m.member_id: 0 for m in group.members}
+            for p in group.partitions:
+                if p.member_id in lag:
+                    lag[p.member_id] += p.lag
+            rows += [{"group": group_id, "state": group.state, "client_id": m.client_id,
+                      "partitions": len(m.partitions), "lag": lag[m.member_id]} for m in group.members]
+        return pd.DataFrame(rows, columns=["group", "state", "client_id", "partitions", "lag"])
+
+    def wait_for_consumers(self, timeout: float = 60.0) -> None:
+        """Block until this Lab's consumer threads together own every partition of their topics, each thread
+        at least one (when there are enough partitions): the groups have settled after a start or a removal."""
+        deadline = time.monotonic() + timeout
+        while not self._consumers_settled():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"consumer groups did not settle within {timeout} s: {self.consumers().to_dict('records')}")
+            time.sleep(0.1)
+
+    def _consumers_settled(self) -> bool:
+        teams: dict[tuple[str, ...], list[set[tuple[str, int]]]] = {}
+        for worker, _ in [pair for pairs in self._consumers.values() for pair in pairs]:
+            teams.setdefault(tuple(worker.topics), []).append(set(worker.assignment))
+        for topics, owned in teams.items():
+            wanted = sum(self._partition_count(t) for t in topics)
+            if sum(len(a) for a in owned) != wanted or (len(owned) <= wanted and not all(owned)):
+                return False
+        return True
+
+    def _partition_count(self, topic: str) -> int:
+        if topic not in self._partition_counts:
+            self._partition_counts.update(list_topics(admin_client(self.bootstrap_servers)))
+        return self._partition_counts[topic]
 
 def _stop(worker: BatchWorker, producer: ReliableProducer) -> None:
     if not worker.stop(timeout=15):

@@ -1,9 +1,8 @@
-"""One embedded cluster per test run (3 brokers + Redis on their own ports), a fresh event id per test."""
+"""Settings and a Lab on the run's cluster (see the root conftest.py), a fresh event id per test."""
 
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -12,41 +11,20 @@ from pathlib import Path
 import pytest
 
 from labkit import Lab, SeatingConfig
-from labkit.cluster.local import ClusterState, LocalCluster
-from labkit.settings import Settings, default_home
-
-TEST_HOME = Path(os.environ.get("LABKIT_TEST_HOME", default_home() / "test"))
-TEST_KAFKA_PORT = int(os.environ.get("LABKIT_TEST_KAFKA_PORT", "39092"))
-TEST_REDIS_PORT = int(os.environ.get("LABKIT_TEST_REDIS_PORT", "36379"))
+from labkit.cluster.local import ClusterState
+from labkit.settings import Settings
 
 _event_ids = itertools.count(int(time.time()) % 1_000_000 * 100 + 1000)
 
 
 @pytest.fixture(scope="session")
-def cluster_home() -> Path:
-    return TEST_HOME / "cluster"
-
-
-@pytest.fixture(scope="session")
-def cluster(cluster_home: Path) -> Iterator[ClusterState]:
-    """The test cluster; stopped at the end of the run if this run started it."""
-    local = LocalCluster(cluster_home)
-    state, started = local.up(brokers=3, kafka_port=TEST_KAFKA_PORT, redis_port=TEST_REDIS_PORT)
-    try:
-        yield state
-    finally:
-        if started:
-            local.down(wipe=True)
-
-
-@pytest.fixture(scope="session")
-def settings(cluster: ClusterState) -> Settings:
+def settings(cluster: ClusterState, cluster_home: Path) -> Settings:
     """Settings that point at the test cluster, as KAFKA_BOOTSTRAP_SERVERS / REDIS_URL would."""
     return Settings.from_env(
         {
             "KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers,
             "REDIS_URL": cluster.redis_url,
-            "LABKIT_HOME": str(TEST_HOME / "cluster"),
+            "LABKIT_HOME": str(cluster_home),
         }
     )
 
@@ -54,6 +32,12 @@ def settings(cluster: ClusterState) -> Settings:
 @pytest.fixture
 def event_id() -> int:
     """An event id no other test of this run (or a recent run) uses: isolation without new topics' cleanup."""
+    return next(_event_ids)
+
+
+@pytest.fixture(scope="module")
+def module_event_id() -> int:
+    """One fresh event for all tests of a module (a default venue's 301 partitions are worth sharing)."""
     return next(_event_ids)
 
 

@@ -90,7 +90,7 @@ class LocalCluster:
     """Start, inspect and stop the embedded cluster kept under `home`."""
 
     def __init__(self, home: Path) -> None:
-        self.home = Path(home)
+        self.home = Path(home).absolute()  # the process markers hold this path: one spelling per home
 
     # -- state -------------------------------------------------------------------------------------------------
     @property

@@ -12,6 +12,7 @@ from labkit.store.scripts import LuaScript
 
 PENDING, RESERVED, FAILED = "PENDING", "RESERVED", "FAILED"
 TERMINAL = (RESERVED, FAILED)
+OUTCOME_FIELDS = ("status", "seats", "reason", "latency_ms")
 
 
 class BookingStore:
@@ -50,10 +51,17 @@ class BookingStore:
         return _decode(self.client.hgetall(keys.booking(event_id, booking_id)))
 
     def statuses(self, event_id: int, booking_ids: list[str]) -> list[str | None]:
+        return [o["status"] for o in self.outcomes(event_id, booking_ids)]
+
+    def outcomes(self, event_id: int, booking_ids: list[str]) -> list[dict[str, str | None]]:
+        """status, seats, reason, latency_ms of each booking (None for unknown fields), one pipelined read."""
         pipe = self.client.pipeline(transaction=False)
         for booking_id in booking_ids:
-            pipe.hget(keys.booking(event_id, booking_id), "status")
-        return [s.decode() if s else None for s in pipe.execute()]
+            pipe.hmget(keys.booking(event_id, booking_id), OUTCOME_FIELDS)
+        return [
+            {name: (v.decode() if v else None) for name, v in zip(OUTCOME_FIELDS, values, strict=True)}
+            for values in pipe.execute()
+        ]
 
     def all(self, event_id: int) -> list[dict[str, str]]:
         """Every booking of the event, in the order they were made (one pipelined read)."""

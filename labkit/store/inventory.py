@@ -131,12 +131,17 @@ class SeatInventory:
         return positions
 
     # -- reading -----------------------------------------------------------------------------------------------
-    def seat_states(self, event_id: int) -> list[dict[str, Any]]:
-        """One row per seat: seat_id, section, subsection, row, seat, state, booking_id."""
+    def seat_states(self, event_id: int, section: str | None = None, subsection: int | None = None) -> list[dict[str, Any]]:
+        """One row per seat (of the venue, or of one section / subsection): seat_id, section, subsection, row,
+        seat, state, booking_id."""
         seating = self.seating(event_id)
         if seating is None:
             raise ConfigError(f"event {event_id} is not set up: call setup_event first")
-        subs = list(seating.subsection_ids())
+        if section is not None:
+            seating.section_index(section)
+        if subsection is not None:
+            seating.check_subsection(subsection)
+        subs = [(s, n) for s, n in seating.subsection_ids() if section in (None, s) and subsection in (None, n)]
         pipe = self.client.pipeline(transaction=False)
         for s, n in subs:
             pipe.get(keys.seats(event_id, f"{s}-{n}"))

@@ -1,0 +1,77 @@
+"""The test run's embedded cluster (3 brokers + Redis on their own ports), shared by the tests in `tests/` and
+by the committed notebooks that `--nbval-lax` re-runs from `notebooks/`.
+
+nbval items take no fixtures, and their kernel starts when the notebook's first cell is set up: a hook starts
+the cluster first and points LABKIT_HOME at it, so `Lab().up()` in the notebook finds it running.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from labkit.cluster.local import ClusterState, LocalCluster
+from labkit.settings import default_home
+
+TEST_HOME = Path(os.environ.get("LABKIT_TEST_HOME", default_home() / "test")).absolute()
+TEST_CLUSTER_HOME = TEST_HOME / "cluster"
+TEST_KAFKA_PORT = int(os.environ.get("LABKIT_TEST_KAFKA_PORT", "39092"))
+TEST_REDIS_PORT = int(os.environ.get("LABKIT_TEST_REDIS_PORT", "36379"))
+
+
+class SessionCluster:
+    """Started on first use, stopped (and wiped) at the end of the run if this run started it."""
+
+    def __init__(self, home: Path) -> None:
+        self.local = LocalCluster(home)
+        self.state: ClusterState | None = None
+        self.started = False
+
+    def get(self) -> ClusterState:
+        if self.state is None:
+            self.state, self.started = self.local.up(brokers=3, kafka_port=TEST_KAFKA_PORT, redis_port=TEST_REDIS_PORT)
+        return self.state
+
+    def stop(self) -> None:
+        if self.started:
+            self.local.down(wipe=True)
+            self.started = False
+        self.state = None
+
+
+SESSION_CLUSTER = SessionCluster(TEST_CLUSTER_HOME)
+
+
+def _is_notebook_cell(item: pytest.Item) -> bool:
+    return Path(str(item.fspath)).suffix == ".ipynb"
+
+
+@pytest.hookimpl(tryfirst=True)  # before tests/conftest.py marks unmarked items
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _is_notebook_cell(item):
+            item.add_marker(pytest.mark.notebooks)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if _is_notebook_cell(item):
+        SESSION_CLUSTER.get()
+        os.environ["LABKIT_HOME"] = str(TEST_CLUSTER_HOME)  # inherited by the kernel nbval starts next
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    SESSION_CLUSTER.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_home() -> Path:
+    return TEST_CLUSTER_HOME
+
+
+@pytest.fixture(scope="session")
+def cluster() -> ClusterState:
+    """The test cluster, running."""
+    return SESSION_CLUSTER.get()

@@ -1,0 +1,160 @@
+"""The dashboard in a real browser: JupyterLab headless on 127.0.0.1, Debian's Chromium driven by Playwright.
+
+Runs the dashboard notebook (all cells but the last, which closes it), clicks Book, and waits until the seat
+map shows more sold seats and the counters one more reservation. Then runs the closing cell and stops the
+server. A screenshot is left in artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.cluster.local import ClusterState
+from labkit.cluster.processes import port_is_free, wait_until
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).parent.parent
+CHROMIUM = os.environ.get("LABKIT_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "artifacts" / "browser"
+NOTEBOOK = "05_dashboard.ipynb"
+TIMEOUT_MS = 120_000
+
+RUN_ALL_BUT_LAST = """async () => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  panel.content.activeCellIndex = panel.content.widgets.length - 1;
+  await window.jupyterapp.commands.execute('notebook:run-all-above');
+}"""
+RUN_LAST = """async () => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  panel.content.activeCellIndex = panel.content.widgets.length - 1;
+  await window.jupyterapp.commands.execute('notebook:run-cell');
+}"""
+KERNEL_READY = """() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
+  return Boolean(kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle');
+}"""
+# the code cells before the last one (all_cells: every code cell) have run, and the kernel is idle again
+CELLS_DONE = """(allCells) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const cells = allCells ? panel.content.widgets : panel.content.widgets.slice(0, -1);
+  const code = cells.filter(c => c.model.type === 'code');
+  return panel.sessionContext.session.kernel.status === 'idle' && code.every(c => c.model.executionCount !== null);
+}"""
+ERRORS = """() => window.jupyterapp.shell.currentWidget.content.widgets
+  .filter(c => c.model.type === 'code')
+  .flatMap(c => c.model.outputs.toJSON())
+  .filter(o => o.output_type === 'error')
+  .map(o => o.ename + ': ' + o.evalue)"""
+COUNTS = """() => {
+  const cell = (name) => {
+    const row = document.querySelector('.labkit-counters .labkit-counter-' + name);
+    return row ? Number(row.querySelectorAll('td')[1].textContent) : -1;
+  };
+  return {sold: document.querySelectorAll('.labkit-seat-map .labkit-seat-sold').length,
+          sent: cell('sent'), reserved: cell('reserved')};
+}"""
+
+
+def _free_port() -> int:
+    for port in range(38888, 38988):
+        if port_is_free(port):
+            return port
+    raise RuntimeError("no free port in 38888-38987 for JupyterLab")
+
+
+@pytest.fixture
+def jupyter(tmp_path: Path, cluster: ClusterState, cluster_home: Path, module_event_id: int) -> Iterator[str]:
+    """JupyterLab on 127.0.0.1 serving a copy of the dashboard notebook (fresh event, small burst); yields its URL."""
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `apt-get install chromium` (.ci/run does) or set LABKIT_CHROMIUM")
+    notebook = nbformat.read(ROOT / "notebooks" / NOTEBOOK, as_version=4)
+    index = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
+    injected = f"# injected by the test\nEVENT_ID = {module_event_id}\nDEMO_BURST = 20"
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(injected))  # as papermill injects parameters
+    nbformat.write(notebook, tmp_path / NOTEBOOK)
+    port, token = _free_port(), secrets.token_hex(16)
+    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')  # no news pop-up
+    env = {**os.environ, "LABKIT_HOME": str(cluster_home), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings")}
+    log = (tmp_path / "jupyter.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+         "--LabApp.expose_app_in_browser=True", *(["--allow-root"] if os.geteuid() == 0 else [])],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(f"{url}/api/status?token={token}"), 60, "JupyterLab to answer")
+        yield f"{url}/lab/tree/{NOTEBOOK}?token={token}"
+    finally:
+        server.terminate()  # the server shuts its kernels down on SIGTERM
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+        log.close()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp_path / "jupyter.log", ARTIFACTS / "jupyter.log")
+        wait_until(lambda: port_is_free(port), 10, f"JupyterLab's port {port} to be released")
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_clicking_book_changes_the_seat_map_and_counters(jupyter: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(jupyter)
+            page.wait_for_function(KERNEL_READY, timeout=TIMEOUT_MS)
+            page.evaluate(RUN_ALL_BUT_LAST)
+            page.wait_for_function(CELLS_DONE, arg=False, timeout=TIMEOUT_MS)
+            assert page.evaluate(ERRORS) == []
+            dashboard = page.locator(".labkit-dashboard")
+            dashboard.scroll_into_view_if_needed()
+            page.wait_for_function(f"() => ({COUNTS})().sent >= 20", timeout=TIMEOUT_MS)  # the notebook's burst
+            before = page.evaluate(COUNTS)
+
+            page.locator(".labkit-book").click()
+            page.wait_for_function(
+                f"() => {{ const now = ({COUNTS})(); return now.sent === {before['sent'] + 1} && "
+                f"now.reserved === {before['reserved'] + 1} && now.sold >= {before['sold'] + 2}; }}",
+                timeout=TIMEOUT_MS,
+            )
+            after = page.evaluate(COUNTS)
+            dashboard.screenshot(path=str(ARTIFACTS / "dashboard.png"))
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
+            assert after["sold"] >= before["sold"] + 2  # the default quantity is 2
+
+            page.evaluate(RUN_LAST)
+            page.wait_for_function(CELLS_DONE, arg=True, timeout=TIMEOUT_MS)
+            assert page.evaluate(ERRORS) == []
+            assert "dashboard refresher running: False" in page.locator(".jp-Cell").last.inner_text()
+        finally:
+            browser.close()
