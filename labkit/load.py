@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 
+import redis
+
+from labkit.errors import LabkitError
 from labkit.lab import Lab
 from labkit.services.ticketing import Booking
 from labkit.store.bookings import TERMINAL
@@ -68,3 +72,82 @@ def wait_all(
         if pending:
             time.sleep(0.05)
     return len(pending)
+
+
+class BookingStream:
+    """Bookings sent at a steady rate from a background thread: load that is still flowing when a fault hits.
+
+    A booking that cannot be sent (Redis down, say) is retried after `retry_after` s until `give_up_after` s;
+    the errors are counted. `booking_ids` lists the bookings that were accepted, in order.
+    """
+
+    def __init__(
+        self,
+        lab: Lab,
+        event_id: int,
+        count: int,
+        rate: float = 150.0,
+        quantity: tuple[int, int] = (1, 4),
+        seed: int | None = None,
+        retry_after: float = 0.2,
+        give_up_after: float = 60.0,
+    ) -> None:
+        if not isinstance(count, int) or count < 1:
+            raise ValueError(f"count must be a positive integer, got {count!r}")
+        if not isinstance(rate, int | float) or rate <= 0:
+            raise ValueError(f"rate must be a positive number of bookings per second, got {rate!r}")
+        seating = lab.inventory.seating(event_id)
+        if seating is None:
+            raise ValueError(f"event {event_id} is not set up")
+        self.lab, self.event_id, self.count, self.rate, self.quantity = lab, event_id, count, rate, quantity
+        self.retry_after, self.give_up_after = retry_after, give_up_after
+        self._subsections = list(seating.subsection_ids())
+        self._rng = random.Random(seed)
+        self.booking_ids: list[str] = []
+        self.errors: list[str] = []
+        self.failure: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"labkit-stream-{event_id}", daemon=True)
+
+    @property
+    def sent(self) -> int:
+        return len(self.booking_ids)
+
+    def start(self) -> BookingStream:
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until every booking is sent; re-raise what ended the stream early."""
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the stream sent {self.sent} of {self.count} bookings in {timeout} s")
+        if self.failure is not None:
+            raise self.failure
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        try:
+            for i in range(self.count):
+                wait = started + i / self.rate - time.monotonic()  # pacing: the load's shape, not synchronisation
+                if wait > 0 and self._stop.wait(wait):
+                    return
+                self.booking_ids.append(self._send_one())
+        except BaseException as error:  # handed to join()
+            self.failure = error
+
+    def _send_one(self) -> str:
+        section, subsection = self._rng.choice(self._subsections)
+        quantity = self._rng.randint(*self.quantity)
+        deadline = time.monotonic() + self.give_up_after
+        while True:
+            try:
+                return self.lab.book(self.event_id, section, subsection, quantity=quantity).booking_id
+            except (ConnectionError, redis.RedisError, LabkitError) as error:
+                self.errors.append(f"{type(error).__name__}: {error}")
+                if time.monotonic() > deadline or self._stop.wait(self.retry_after):
+                    raise

@@ -96,6 +96,8 @@ class DeadLetter:
     key: str | None
     value_base64: str
     parked_at: float = field(default_factory=now_ms)
+    value_size: int = 0  # bytes of the original value; more than in value_base64 when it was truncated
+    truncated: bool = False  # only the first MAX_MESSAGE_BYTES are kept, so the record fits the topic's limit
 
     @property
     def original_value(self) -> bytes:
@@ -112,6 +114,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "seats": (list,), "total_price": (int,), "subsection_available": (int,), "subsection_reserved": (int,),
     "adjacent": (bool,), "reason": (str,), "message": (str,), "service": (str,), "topic": (str,),
     "partition": (int,), "offset": (int,), "key": (str, type(None)), "value_base64": (str,), "parked_at": (int, float),
+    "value_size": (int,), "truncated": (bool,),
 }
 
 

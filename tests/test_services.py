@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from labkit import KafkaTopicBuilder, Lab, Settings
+from labkit.audit import audit
 from labkit.cluster.processes import wait_until
 from labkit.kafka.clients import base_config
 from labkit.load import wait_all
@@ -24,21 +25,8 @@ from tests.conftest import SMALL_VENUE
 
 def assert_invariants(lab: Lab, event_id: int) -> None:
     """Every booking terminal; no seat in two bookings; seat states, owners and counters agree."""
-    bookings = lab.bookings(event_id)
-    assert set(bookings.status) <= {"RESERVED", "FAILED"}, bookings.status.value_counts()
-    reserved = bookings[bookings.status == "RESERVED"]
-    seats = [s for row in reserved.seats for s in row]
-    assert len(seats) == len(set(seats)), "a seat is in two bookings"
-    seat_map = lab.seat_map(event_id)
-    taken = seat_map[seat_map.state == "reserved"]
-    assert sorted(taken.seat_id) == sorted(seats)
-    owners = dict(zip(taken.seat_id, taken.booking_id, strict=True))
-    for booking_id, booked in zip(reserved.booking_id, reserved.seats, strict=True):
-        assert all(owners[s] == booking_id for s in booked)
-    counters = lab.inventory.counters(event_id)
-    assert counters == {"available": int((seat_map.state == "available").sum()), "reserved": len(taken)}
-    stats = lab.store.stats(event_id)
-    assert stats.get("RESERVED", 0) == len(reserved) and stats.get("FAILED", 0) == len(bookings) - len(reserved)
+    report = audit(lab, event_id)
+    assert report.ok, report.problems()
 
 
 def test_book_and_wait_best_available_and_manual(lab: Lab, event_id: int) -> None:

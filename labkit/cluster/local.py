@@ -21,7 +21,7 @@ from labkit.cluster import broker as kafka_broker
 from labkit.cluster import redis_server
 from labkit.cluster.jars import ensure_classpath, kafka_version
 from labkit.cluster.java import find_java
-from labkit.cluster.processes import is_running, require_free_ports, start_detached, stop, wait_until
+from labkit.cluster.processes import is_running, kill_now, require_free_ports, start_detached, stop, wait_until
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import base_config
 
@@ -253,6 +253,25 @@ class LocalCluster:
                 elif target.exists():
                     target.unlink()
         return killed
+
+    # -- faults (for the fault tests and notebook 06; `up()` restarts what was killed) -------------------------
+    def kill_broker(self, node_id: int) -> int:
+        """SIGKILL one broker, as a crash would (no controlled shutdown); returns its pid."""
+        state = self.running_state()
+        brokers = {b.node_id: b for b in state.brokers}
+        if node_id not in brokers:
+            raise ConfigError(f"node_id must be one of {sorted(brokers)}, got {node_id!r}")
+        broker = brokers[node_id]
+        pid = broker.pid or 0
+        kill_now([pid], lambda _: self._spec(broker).marker)
+        return pid
+
+    def kill_redis(self) -> int:
+        """SIGKILL the Redis-protocol server (its append-only file is what a restart recovers from)."""
+        state = self.running_state()
+        pid = state.redis_pid or 0
+        kill_now([pid], lambda _: self._redis_marker(state))
+        return pid
 
     # -- inspection --------------------------------------------------------------------------------------------
     def status(self, state: ClusterState | None = None) -> ClusterStatus:

@@ -70,6 +70,12 @@ def stop(pids: Sequence[int], marker: Callable[[int], str], timeout: float = 30.
         if not live:
             return []
         time.sleep(0.1)
+    return kill_now(live, marker)
+
+
+def kill_now(pids: Sequence[int], marker: Callable[[int], str]) -> list[int]:
+    """SIGKILL at once (a crash, not a shutdown) and wait until they are gone. Returns the pids killed."""
+    live = [pid for pid in pids if is_running(pid, marker(pid))]
     for pid in live:
         _signal(pid, signal.SIGKILL)
     wait_until(lambda: not any(is_running(pid, marker(pid)) for pid in live), 10.0, "killed processes to exit", _reap)

@@ -32,7 +32,9 @@ def server_binary() -> Path:
 
 
 def start_command(port: int, data_dir: Path) -> list[str]:
-    """Loopback only, append-only persistence (fsync every second) so a restart loses no seat state."""
+    """Loopback only, append-only persistence with an fsync before every reply (`appendfsync always`): a seat
+    reserved and announced on Kafka must survive a crash of the server, not only a clean restart. Pipelined
+    batches share one fsync, so the cost is per batch, not per seat."""
     return [
         str(server_binary()),
         "--bind",
@@ -44,7 +46,7 @@ def start_command(port: int, data_dir: Path) -> list[str]:
         "--appendonly",
         "yes",
         "--appendfsync",
-        "everysec",
+        "always",
         "--save",
         "",
         "--daemonize",

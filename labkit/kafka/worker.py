@@ -3,6 +3,11 @@
 The handler produces its output and waits for the acknowledgements before it returns, so a crash anywhere
 before the commit means redelivery (at-least-once), never loss. Handlers are idempotent, so redelivery has
 no second effect.
+
+Commits: asynchronous after each batch (no round trip on the hot path), then synchronous for the handled
+offsets of partitions being revoked (so their next owner starts right after the last handled message) and of
+all partitions when the worker stops. A failed commit is logged, never fatal: the next commit, or a
+redelivery to an idempotent handler, covers it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from labkit.kafka.clients import base_config
 
@@ -52,6 +57,8 @@ class BatchWorker:
         self.stop_event = threading.Event()
         self.processed = 0
         self.assignment: set[tuple[str, int]] = set()
+        self.commit_failures = 0
+        self._handled: dict[tuple[str, int], int] = {}  # next offset to read, per partition handled since assigned
         self._thread: threading.Thread | None = None
 
     # -- thread control ----------------------------------------------------------------------------------------
@@ -74,15 +81,16 @@ class BatchWorker:
     # -- the loop ----------------------------------------------------------------------------------------------
     def run(self) -> None:
         consumer = Consumer(self.config)  # created here, not in __init__: no network work before the loop runs
-        consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         try:
             while not self.stop_event.is_set():
                 messages = consumer.consume(self.batch_size, self.poll_timeout)
                 batch = [m for m in messages if not _is_error(m)]
                 if batch:
                     self._handle(consumer, batch)
+            self._commit_sync(consumer, list(self._handled))
         finally:
-            consumer.close()  # commits nothing (auto-commit is off), leaves the group at once
+            consumer.close()  # leaves the group at once
 
     def _handle(self, consumer: Consumer, batch: list[Message]) -> None:
         try:
@@ -93,16 +101,42 @@ class BatchWorker:
                 consumer.seek(tp)
             self.stop_event.wait(1.0)  # back off before the retry
             return
-        consumer.commit(offsets=_next_offsets(batch), asynchronous=False)
+        offsets = _next_offsets(batch)
+        self._handled.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
         self.processed += len(batch)
+        try:
+            consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as error:  # e.g. no coordinator right now: a later commit covers it
+            self.commit_failures += 1
+            log.warning("%s: commit failed (%s); a later commit covers it", self.client_id, error)
+
+    def _commit_sync(self, consumer: Consumer, partitions: list[tuple[str, int]]) -> None:
+        """Commit what was handled on these partitions and wait for the answer (revocation, shutdown)."""
+        offsets = [TopicPartition(t, p, self._handled[(t, p)]) for t, p in partitions if (t, p) in self._handled]
+        if not offsets:
+            return
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as error:  # the next owner gets a redelivery, which the handlers absorb
+            self.commit_failures += 1
+            log.warning("%s: commit of %d partition(s) failed: %s", self.client_id, len(offsets), error)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assignment |= {(tp.topic, tp.partition) for tp in partitions}
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Every handled batch was committed before the next consume(), which is where this runs: nothing is
-        # pending, so a revoked partition's next owner starts exactly after the last handled message.
-        self.assignment -= {(tp.topic, tp.partition) for tp in partitions}
+        revoked = [(tp.topic, tp.partition) for tp in partitions]
+        self._commit_sync(consumer, revoked)  # commit on revoke: the next owner starts after our last batch
+        self._forget(revoked)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Lost (session expired): another member may own them already, so committing could move its offsets.
+        self._forget([(tp.topic, tp.partition) for tp in partitions])
+
+    def _forget(self, partitions: list[tuple[str, int]]) -> None:
+        self.assignment -= set(partitions)
+        for key in partitions:
+            self._handled.pop(key, None)
 
 
 def _is_error(message: Message) -> bool:

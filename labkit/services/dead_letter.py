@@ -1,4 +1,8 @@
-"""Park a message a service cannot decode: the reason, where it came from, and its bytes, then move on."""
+"""Park a message a service cannot decode: the reason, where it came from, and its bytes, then move on.
+
+A value over MAX_MESSAGE_BYTES is kept truncated (with its full size): a 1 MB record re-encoded in base64 would
+exceed the topic's limit, fail to park, and block its partition for ever.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import logging
 from confluent_kafka import Message
 
 from labkit.kafka.producer import ReliableProducer
-from labkit.messages import DeadLetter, encode
+from labkit.messages import MAX_MESSAGE_BYTES, DeadLetter, encode
 from labkit.naming import KafkaTopicBuilder
 
 log = logging.getLogger(__name__)
@@ -17,6 +21,7 @@ log = logging.getLogger(__name__)
 def park(producer: ReliableProducer, event_id: int, service: str, message: Message, reason: str) -> None:
     """Send the dead-letter record; the caller's confirm() makes it durable before the offset is committed."""
     key = message.key()
+    value = message.value() or b""
     record = DeadLetter(
         service=service,
         reason=reason,
@@ -24,7 +29,9 @@ def park(producer: ReliableProducer, event_id: int, service: str, message: Messa
         partition=message.partition(),
         offset=message.offset(),
         key=key.decode(errors="replace") if key is not None else None,
-        value_base64=base64.b64encode(message.value() or b"").decode(),
+        value_base64=base64.b64encode(value[:MAX_MESSAGE_BYTES]).decode(),
+        value_size=len(value),
+        truncated=len(value) > MAX_MESSAGE_BYTES,
     )
     log.warning("%s parked %s[%d]@%d: %s", service, record.topic, record.partition, record.offset, reason)
     producer.send(KafkaTopicBuilder.dead_letter__services_to_operator(event_id), encode(record), key=record.key)
