@@ -97,7 +97,7 @@ class DeadLetter:
     value_base64: str
     parked_at: float = field(default_factory=now_ms)
     value_size: int = 0  # bytes of the original value; more than in value_base64 when it was truncated
-    truncated: bool = False  # only the first MAX_MESSAGE_BYTES are kept, so the record fits the topic's limit
+    truncated: bool = False  # only the first bytes are kept (see services.dead_letter.KEPT_BYTES)
 
     @property
     def original_value(self) -> bytes:

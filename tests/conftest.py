@@ -5,13 +5,17 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer
 
 from labkit import Lab, SeatingConfig
 from labkit.cluster.local import ClusterState
+from labkit.kafka.clients import base_config
+from labkit.messages import decode
 from labkit.settings import Settings
 
 _event_ids = itertools.count(int(time.time()) % 1_000_000 * 100 + 1000)
@@ -62,3 +66,21 @@ def lab(settings: Settings) -> Iterator[Lab]:
 
 
 SMALL_VENUE = SeatingConfig(sections="AB", subsections=2, rows=4, seats_per_row=5)  # 20 seats per subsection
+
+
+def read_all(settings: Settings, topic: str, count: int, timeout: float = 60.0) -> list[object]:
+    """Decode the first `count` messages of a topic (all partitions) with a throwaway group."""
+    consumer = Consumer(base_config(settings.kafka_bootstrap_servers or "", "test-reader", group_id=f"test-{uuid.uuid4()}",
+                                    auto_offset_reset="earliest", enable_auto_commit=False))
+    consumer.subscribe([topic])
+    found: list[object] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                found.append(decode(message.value()))
+    finally:
+        consumer.close()
+    assert len(found) == count, f"{len(found)} of {count} messages on {topic}"
+    return found

@@ -6,21 +6,20 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from labkit import KafkaTopicBuilder, Lab, Settings
 from labkit.audit import audit
 from labkit.cluster.processes import wait_until
 from labkit.kafka.clients import base_config
 from labkit.load import wait_all
-from labkit.messages import DeadLetter, ReserveSeats, decode, encode, now_ms
-from tests.conftest import SMALL_VENUE
+from labkit.messages import DeadLetter, ReserveSeats, encode, now_ms
+from tests.conftest import SMALL_VENUE, read_all
 
 
 def assert_invariants(lab: Lab, event_id: int) -> None:
@@ -98,24 +97,6 @@ def test_the_same_request_delivered_twice_reserves_once_and_answers_the_same(
     assert wait_all(lab, event_id, [request.booking_id], timeout=30) == 0
     assert lab.store.stats(event_id) == {"sent": 1, "RESERVED": 1}
     assert_invariants(lab, event_id)
-
-
-def read_all(settings: Settings, topic: str, count: int, timeout: float = 60.0) -> list[object]:
-    """Decode the first `count` messages of a topic (all partitions) with a throwaway group."""
-    consumer = Consumer(base_config(settings.kafka_bootstrap_servers or "", "test-reader", group_id=f"test-{uuid.uuid4()}",
-                                    auto_offset_reset="earliest", enable_auto_commit=False))
-    consumer.subscribe([topic])
-    found: list[object] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(found) < count and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                found.append(decode(message.value()))
-    finally:
-        consumer.close()
-    assert len(found) == count, f"{len(found)} of {count} messages on {topic}"
-    return found
 
 
 def test_garbage_is_dead_lettered_and_the_service_keeps_serving(lab: Lab, settings: Settings, event_id: int) -> None:

@@ -1,7 +1,8 @@
 """Park a message a service cannot decode: the reason, where it came from, and its bytes, then move on.
 
-A value over MAX_MESSAGE_BYTES is kept truncated (with its full size): a 1 MB record re-encoded in base64 would
-exceed the topic's limit, fail to park, and block its partition for ever.
+A value over KEPT_BYTES is kept truncated (with its full size): a 1 MB record re-encoded in base64 would exceed
+the topic's limit, fail to park, and block its partition for ever; and the dead-letter record itself must stay
+decodable (under MAX_MESSAGE_BYTES once base64 has grown the value by a third).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from labkit.naming import KafkaTopicBuilder
 
 log = logging.getLogger(__name__)
 
+KEPT_BYTES = MAX_MESSAGE_BYTES // 2
+
 
 def park(producer: ReliableProducer, event_id: int, service: str, message: Message, reason: str) -> None:
     """Send the dead-letter record; the caller's confirm() makes it durable before the offset is committed."""
@@ -29,9 +32,9 @@ def park(producer: ReliableProducer, event_id: int, service: str, message: Messa
         partition=message.partition(),
         offset=message.offset(),
         key=key.decode(errors="replace") if key is not None else None,
-        value_base64=base64.b64encode(value[:MAX_MESSAGE_BYTES]).decode(),
+        value_base64=base64.b64encode(value[:KEPT_BYTES]).decode(),
         value_size=len(value),
-        truncated=len(value) > MAX_MESSAGE_BYTES,
+        truncated=len(value) > KEPT_BYTES,
     )
     log.warning("%s parked %s[%d]@%d: %s", service, record.topic, record.partition, record.offset, reason)
     producer.send(KafkaTopicBuilder.dead_letter__services_to_operator(event_id), encode(record), key=record.key)
