@@ -13,16 +13,17 @@ from labkit.errors import LabkitError
 from labkit.lab import Lab
 from labkit.services.ticketing import Booking
 from labkit.store.bookings import TERMINAL
+from labkit.store.inventory import MAX_QUANTITY
 
 
-def parse_quantity_range(text: str) -> tuple[int, int]:
-    """'2' → (2, 2); '1-4' → (1, 4); ValueError naming the allowed form otherwise."""
-    low, _, high = text.partition("-")
-    if not low.isdigit() or (high and not high.isdigit()):
+def parse_quantity_range(text: str, highest: int = MAX_QUANTITY) -> tuple[int, int]:
+    """'2' → (2, 2); '1-4' → (1, 4); ValueError naming the allowed form and range otherwise."""
+    low, dash, high = text.partition("-")
+    if not low.isdigit() or (dash and not high.isdigit()):
         raise ValueError(f"quantity must look like 2 or 1-4, got {text!r}")
     lo, hi = int(low), int(high or low)
-    if not 1 <= lo <= hi:
-        raise ValueError(f"quantity range must satisfy 1 <= low <= high, got {text!r}")
+    if not 1 <= lo <= hi <= highest:
+        raise ValueError(f"quantity must satisfy 1 <= low <= high <= {highest}, got {text!r}")
     return lo, hi
 
 

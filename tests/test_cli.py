@@ -36,6 +36,18 @@ def cluster_env(settings: Settings) -> dict[str, str]:
         (["cluster", "env"], {"EVENT_ID": "abc"}, "EVENT_ID must be a positive integer"),
         (["cluster", "env"], {"KAFKA_BOOTSTRAP_SERVERS": "nohostport"}, "KAFKA_BOOTSTRAP_SERVERS must be"),
         (["frobnicate"], {}, "invalid choice: 'frobnicate'"),
+        (["book", "--count", "0"], {}, "--count: must be a positive integer, got '0'"),
+        (["book", "--count", "5", "--quantity", "0-2"], {}, "quantity must satisfy 1 <= low <= high <= 4, got '0-2'"),
+        (["book", "--count", "5", "--quantity", "5"], {}, "quantity must satisfy 1 <= low <= high <= 4, got '5'"),
+        (["book", "--count", "5", "--quantity", "two"], {}, "quantity must look like 2 or 1-4, got 'two'"),
+        (["consumers", "start", "--ticketing", "-1"], {}, "--ticketing: must be an integer from 0 to 32, got '-1'"),
+        (["consumers", "start", "--seat-reservation", "40"], {}, "--seat-reservation: must be an integer from 0 to 32"),
+        (["consumers", "run", "cashier"], {}, "invalid choice: 'cashier'"),
+        (["cluster", "up", "--kafka-port", "80"], {}, "--kafka-port: a port must be an integer from 1024 to 65000"),
+        (["cluster", "up", "--redis-port", "70000"], {}, "--redis-port: a port must be an integer from 1024 to 65000"),
+        (["demo", "--count", "0"], {}, "--count: must be a positive integer, got '0'"),
+        (["cluster", "env"], {"REDIS_URL": "localhost:6379"}, "REDIS_URL must start with one of"),
+        (["cluster", "env"], {"KAFKA_CONSUMER_INSTANCE_ID": "a b"}, "KAFKA_CONSUMER_INSTANCE_ID may hold only"),
     ],
 )
 def test_bad_arguments_exit_non_zero_naming_the_problem_without_a_traceback(
