@@ -27,7 +27,7 @@ from labkit.load import send_burst, wait_all
 def bookings_run(lab: Lab, count: int, mode: str) -> dict[str, float]:
     event_id = random.randint(10**6, 10**9)
     lab.setup_event(event_id)
-    processes = ConsumerProcesses(replace(lab.settings, event_id=event_id))
+    processes = ConsumerProcesses(replace(lab.settings, event_id=event_id), stop_with_owner=True)
     if mode == "threads":
         lab.start_consumers(ticketing=4, seat_reservation=4, event_id=event_id)
     else:

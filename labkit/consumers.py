@@ -10,12 +10,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
-from labkit.cluster.processes import is_running, start_detached, stop, wait_until
+from labkit.cluster.processes import is_running, kill_now, start_detached, stop, wait_until
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.admin import describe_group
@@ -29,6 +30,7 @@ from labkit.store.inventory import SeatInventory
 
 SERVICES = ("ticketing", "seat-reservation")
 MARKER = "labkit.cli consumers run"
+STOP_WITH_PID = "LABKIT_STOP_WITH_PID"  # set by ConsumerProcesses(stop_with_owner=True)
 
 
 def check_service(service: str) -> str:
@@ -55,6 +57,9 @@ def run(service: str, settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    owner = os.environ.get(STOP_WITH_PID)
+    if owner:
+        _stop_when_gone(int(owner), worker.stop_event)
     logging.getLogger(__name__).info("%s: %s consumer for event %d started", instance, service, settings.event_id)
     try:
         worker.run()
@@ -62,6 +67,21 @@ def run(service: str, settings: Settings) -> None:
         producer.close()
         client.close()
         logging.getLogger(__name__).info("%s: stopped after %d message(s)", instance, worker.processed)
+
+
+def _stop_when_gone(pid: int, stop_event: threading.Event) -> None:
+    """Stop (commit, leave the group) once process `pid` has exited: consumers a notebook kernel started must
+    not outlive a kernel that died."""
+
+    def watch() -> None:
+        while not stop_event.wait(1.0):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                logging.getLogger(__name__).info("owner process %d is gone: stopping", pid)
+                stop_event.set()
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -76,8 +96,11 @@ class ConsumerProcess:
 class ConsumerProcesses:
     """The consumer processes of one state folder (`home`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, stop_with_owner: bool = False) -> None:
+        """`stop_with_owner`: the processes stop when this process exits (for notebooks and tests; the CLI's
+        processes outlive the command that started them)."""
         self.settings = settings
+        self.stop_with_owner = stop_with_owner
         self.folder = settings.home / "consumers"
         self.logs = settings.home / "logs"
 
@@ -107,6 +130,9 @@ class ConsumerProcesses:
             "LABKIT_HOME": str(self.settings.home),
         }
         env.pop("KAFKA_CONSUMER_INSTANCE_ID", None)  # each process generates consumer-<host>-<pid>
+        env.pop(STOP_WITH_PID, None)
+        if self.stop_with_owner:
+            env[STOP_WITH_PID] = str(os.getpid())
         self.folder.mkdir(parents=True, exist_ok=True)
         used = {(p.service, p.index) for p in self.list() if p.alive}
         for service, count in (("ticketing", ticketing), ("seat-reservation", seat_reservation)):
@@ -139,6 +165,10 @@ class ConsumerProcesses:
             return True
 
         wait_until(joined, timeout, f"{ticketing} + {seat_reservation} consumers to join (logs: {self.logs})")
+
+    def kill(self, process: ConsumerProcess) -> None:
+        """SIGKILL one process, as a crash would: no commit, no leaving the group (its session times out)."""
+        kill_now([process.pid or 0], lambda pid: MARKER)
 
     def stop(self, timeout: float = 20.0) -> tuple[int, list[int]]:
         """SIGTERM every process (each commits and leaves its group), SIGKILL any left after `timeout` s."""

@@ -90,10 +90,14 @@ class Lab:
         return kafka_bootstrap(self.settings)
 
     @property
+    def redis_url(self) -> str:
+        return redis_url(self.settings)
+
+    @property
     def redis(self) -> redis.Redis:
         with self._lock:
             if self._redis is None:
-                self._redis = redis.Redis.from_url(redis_url(self.settings), socket_timeout=30)
+                self._redis = redis.Redis.from_url(self.redis_url, socket_timeout=30)
             return self._redis
 
     @functools.cached_property

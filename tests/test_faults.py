@@ -82,7 +82,7 @@ def test_consumer_processes_killed_while_others_join_and_leave(
     lab: Lab, settings: Settings, event_id: int, tmp_path: Path
 ) -> None:
     lab.setup_event(event_id)
-    processes = ConsumerProcesses(replace(settings, event_id=event_id, home=tmp_path))
+    processes = ConsumerProcesses(replace(settings, event_id=event_id, home=tmp_path), stop_with_owner=True)
     processes.start(ticketing=2, seat_reservation=2)
     try:
         processes.wait_for_members(2, 2)
@@ -92,8 +92,8 @@ def test_consumer_processes_killed_while_others_join_and_leave(
             return [p for p in processes.list() if p.service == service and p.alive]
 
         wait_until(lambda: stream.sent >= 600, 120, "600 bookings sent")
-        os.kill(by_service("seat-reservation")[0].pid or 0, signal.SIGKILL)  # mid-batch, most likely
-        os.kill(by_service("ticketing")[0].pid or 0, signal.SIGKILL)
+        processes.kill(by_service("seat-reservation")[0])  # mid-batch, most likely
+        processes.kill(by_service("ticketing")[0])
         processes.start(ticketing=1, seat_reservation=2)  # newcomers join while the dead are still members
         wait_until(lambda: stream.sent >= 1500, 120, "1,500 bookings sent")
         os.kill(by_service("seat-reservation")[0].pid or 0, signal.SIGTERM)  # one leaves cleanly

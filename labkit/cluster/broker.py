@@ -62,6 +62,9 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
         "share.coordinator.state.topic.replication.factor": replication,
         "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": "0",
+        # a killed broker is fenced (its partitions get new leaders) after 5 s without a heartbeat, not 9 s
+        "broker.session.timeout.ms": "5000",
+        "broker.heartbeat.interval.ms": "1000",
         "auto.create.topics.enable": "false",
         "num.network.threads": "2",
         "num.io.threads": "4",

@@ -1,4 +1,11 @@
-"""A producer for at-least-once pipelines: acks=all, idempotent, batched, confirmed per batch (never per message)."""
+"""A producer for at-least-once pipelines: acks=all, idempotent, batched, confirmed per batch (never per message).
+
+An idempotent producer can hit a *fatal* error (seen here after a broker was killed: OUT_OF_ORDER_SEQUENCE_NUMBER
+on a partition whose leader moved). librdkafka then refuses every further message for good. ReliableProducer
+keeps each message until it is acknowledged; on a fatal error it starts a fresh producer (a new producer id)
+and sends every unacknowledged message again. Some may arrive twice, which the idempotent consumers absorb;
+none is lost.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,14 @@ import logging
 import threading
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from labkit.errors import LabkitError
 from labkit.kafka.clients import base_config
 
 log = logging.getLogger(__name__)
+
+Record = tuple[str, bytes, str | None, int | None]  # topic, value, key, partition
 
 
 class DeliveryError(LabkitError):
@@ -22,7 +31,7 @@ class ReliableProducer:
     """`send()` queues and returns at once; `confirm()` waits until every queued message is acknowledged."""
 
     def __init__(self, bootstrap_servers: str, client_id: str, **overrides: Any) -> None:
-        config = base_config(
+        self._config = base_config(
             bootstrap_servers,
             client_id,
             acks="all",
@@ -31,34 +40,75 @@ class ReliableProducer:
             partitioner="murmur2_random",  # the Java client's key → partition mapping
             compression_type="lz4",
         )
-        config.update(overrides)
-        self._producer = Producer(config)
-        self._failures: list[str] = []
+        self._config.update(overrides)
+        self._producer = Producer(self._config)
         self._lock = threading.Lock()
+        self._in_flight: dict[int, Record] = {}
+        self._next_id = 0
+        self._failures: list[str] = []
+        self._fatal: str | None = None
+        self.restarts = 0
 
     def send(self, topic: str, value: bytes, key: str | None = None, partition: int | None = None) -> None:
-        kwargs: dict[str, Any] = {"key": key, "on_delivery": self._delivered}
+        with self._lock:
+            message_id, self._next_id = self._next_id, self._next_id + 1
+            self._in_flight[message_id] = (topic, value, key, partition)
+        self._produce(message_id, (topic, value, key, partition))
+        if self._fatal is not None:
+            self._restart()
+
+    def _produce(self, message_id: int, record: Record) -> None:
+        topic, value, key, partition = record
+        kwargs: dict[str, Any] = {"key": key, "on_delivery": lambda e, m: self._delivered(message_id, e, m)}
         if partition is not None:
             kwargs["partition"] = partition
         while True:
+            producer = self._producer
             try:
-                self._producer.produce(topic, value, **kwargs)
+                producer.produce(topic, value, **kwargs)
                 break
             except BufferError:  # local queue full: let deliveries drain, then retry
-                self._producer.poll(0.1)
-        self._producer.poll(0)
+                producer.poll(0.1)
+            except KafkaException as error:
+                if not error.args[0].fatal() and error.args[0].code() != KafkaError._FATAL:
+                    raise
+                self._fatal = str(error)
+                self._restart(producer)  # resends this message with the others still in flight
+                return
+        producer.poll(0)
 
-    def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            with self._lock:
+    def _delivered(self, message_id: int, error: KafkaError | None, message: Message) -> None:
+        if error is not None and (error.fatal() or error.code() == KafkaError._FATAL):
+            self._fatal = str(error)  # keep the message in flight: the next producer sends it again
+            return
+        with self._lock:
+            record = self._in_flight.pop(message_id, None)
+            if error is not None and record is not None:
                 self._failures.append(f"{message.topic()}[{message.partition()}]: {error}")
+
+    def _restart(self, broken: Producer | None = None) -> None:
+        """Replace a producer that hit a fatal error and resend what it left unacknowledged."""
+        with self._lock:
+            if broken is not None and self._producer is not broken:
+                return  # another thread has restarted it already
+            log.error("producer %s: fatal error (%s); starting a new one and resending %d message(s)",
+                      self._config.get("client.id"), self._fatal, len(self._in_flight))
+            self._producer = Producer(self._config)
+            self._fatal = None
+            self.restarts += 1
+            pending = sorted(self._in_flight.items())
+        for message_id, record in pending:
+            self._produce(message_id, record)
 
     def confirm(self, timeout: float = 30.0) -> None:
         """Wait for every acknowledgement; DeliveryError if one failed or did not come in `timeout` s."""
         left = self._producer.flush(timeout)
+        if self._fatal is not None:
+            self._restart()
+            left = self._producer.flush(timeout)
         with self._lock:
             failures, self._failures = self._failures, []
-        if left or failures:
+        if left or failures or self._fatal is not None:
             raise DeliveryError(f"{left} message(s) unacknowledged after {timeout:.0f} s; failed: {failures[:3]}")
 
     def close(self, timeout: float = 10.0) -> None:

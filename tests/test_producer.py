@@ -1,0 +1,93 @@
+"""ReliableProducer's recovery from a fatal (idempotence) error: pure logic against a fake librdkafka producer.
+(Real brokers exercise it in test_faults.py when a killed leader leaves a producer out of sequence.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from labkit.kafka import producer as producer_module
+from labkit.kafka.producer import ReliableProducer
+
+
+class FakeProducer:
+    """Acknowledges on poll/flush; `fail_next` makes the next produce() fail fatally, as librdkafka does."""
+
+    instances: list[FakeProducer] = []
+    fail_next = False
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.queued: list[tuple[str, bytes, Any]] = []
+        self.delivered: list[bytes] = []
+        FakeProducer.instances.append(self)
+
+    def produce(self, topic: str, value: bytes, key: Any = None, on_delivery: Any = None, **_: Any) -> None:
+        if FakeProducer.fail_next:
+            FakeProducer.fail_next = False
+            raise KafkaException(KafkaError(KafkaError._FATAL, "fatal", fatal=True))
+        self.queued.append((topic, value, on_delivery))
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout: float = 0) -> int:
+        for topic, value, callback in self.queued:
+            self.delivered.append(value)
+            callback(None, FakeMessage(topic))
+        self.queued.clear()
+        return 0
+
+
+class FakeMessage:
+    def __init__(self, topic: str) -> None:
+        self._topic = topic
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return 0
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
+    FakeProducer.instances, FakeProducer.fail_next = [], False
+    monkeypatch.setattr(producer_module, "Producer", FakeProducer)
+    return FakeProducer
+
+
+def test_a_fatal_error_starts_a_new_producer_and_resends_what_was_unacknowledged(fake: type[FakeProducer]) -> None:
+    producer = ReliableProducer("127.0.0.1:1", "test")
+    producer.send("t", b"one")
+    producer.send("t", b"two")
+    fake.fail_next = True
+    producer.send("t", b"three")  # the first producer is dead now
+    producer.confirm()
+    assert producer.restarts == 1 and len(fake.instances) == 2
+    assert sorted(fake.instances[1].delivered) == [b"one", b"three", b"two"]  # nothing lost
+    assert fake.instances[0].delivered == []
+
+
+def test_a_fatal_delivery_report_keeps_the_message_for_the_next_producer(fake: type[FakeProducer]) -> None:
+    producer = ReliableProducer("127.0.0.1:1", "test")
+    producer.send("t", b"one")
+    first = fake.instances[0]
+    (_, _, callback), = first.queued
+    first.queued.clear()
+    callback(KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "out of order", fatal=True), FakeMessage("t"))
+    producer.confirm()
+    assert producer.restarts == 1
+    assert fake.instances[1].delivered == [b"one"]
+
+
+def test_a_non_fatal_delivery_failure_fails_the_confirmation(fake: type[FakeProducer]) -> None:
+    producer = ReliableProducer("127.0.0.1:1", "test")
+    producer.send("t", b"one")
+    (_, _, callback), = fake.instances[0].queued
+    fake.instances[0].queued.clear()
+    callback(KafkaError(KafkaError._MSG_TIMED_OUT, "timed out"), FakeMessage("t"))
+    with pytest.raises(producer_module.DeliveryError, match="timed out"):
+        producer.confirm()
+    assert producer.restarts == 0
