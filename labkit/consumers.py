@@ -19,7 +19,7 @@ import redis
 from labkit.cluster.processes import is_running, kill_now, start_detached, stop, wait_until
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ClusterError, ConfigError
-from labkit.kafka.admin import describe_group
+from labkit.kafka.admin import describe_group, list_groups
 from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.services.seat_reservation import seat_reservation_worker
@@ -155,6 +155,12 @@ class ConsumerProcesses:
         }
 
         def joined() -> bool:
+            # Describe a group only once the brokers list it as Stable: describing a group whose coordinator
+            # is still being set up on a fresh cluster aborted the process here (a librdkafka assertion,
+            # rd_kafka_enq_once_del_source_return). Listing groups asks every broker and is safe.
+            states = list_groups(admin)
+            if any(states.get(group) != "Stable" for group in wanted):
+                return False
             for group, count in wanted.items():
                 try:
                     described = describe_group(admin, group)

@@ -13,7 +13,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -25,7 +25,7 @@ from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ConfigError
 from labkit.infrastructure import event_topics, setup_event_infrastructure_sync
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import admin_client, release_admin_clients
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
@@ -76,6 +76,7 @@ class Lab:
             self.__dict__.pop("inventory", None)  # built on the closed client
             self.__dict__.pop("store", None)
         if self._started_cluster:
+            release_admin_clients(self.bootstrap_servers)
             LocalCluster(self.settings.home).down()
             self._started_cluster = False
 
@@ -211,6 +212,12 @@ class Lab:
         """Send one booking (thread-safe); `quantity` best-available seats or exactly `seats`."""
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
         return self._ensure_registered(event_id).book(event_id, section, subsection, quantity, seats, buyer_id, allow_split)
+
+    def book_many(self, orders: Sequence[Mapping[str, Any]], event_id: int | None = None) -> list[Booking]:
+        """Many bookings in one Redis round trip (thread-safe): each order a dict of book()'s arguments, e.g.
+        `{"section": "A", "subsection": 1, "quantity": 2}`. All are validated before any is sent."""
+        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        return self._ensure_registered(event_id).book_many(event_id, orders)
 
     def bookings(self, event_id: int | None = None) -> pd.DataFrame:
         """booking_id, section, subsection, partition, status, seats, reason, latency_ms — one row per booking."""

@@ -27,6 +27,9 @@ def parse_quantity_range(text: str, highest: int = MAX_QUANTITY) -> tuple[int, i
     return lo, hi
 
 
+CHUNK = 100  # bookings per book_many() call in a burst
+
+
 def send_burst(
     lab: Lab,
     event_id: int,
@@ -47,14 +50,16 @@ def send_burst(
     subs = [(s, n) for s, n in seating.subsection_ids() if section in (None, s) and subsection in (None, n)]
     if not subs:
         raise ValueError(f"no subsection {section}-{subsection} in the venue ({seating.sections}, 1-{seating.subsections})")
-    sent = []
-    for i in range(count):
-        s, n = rng.choice(subs)
-        sent.append(lab.book(event_id=event_id, section=s, subsection=n, quantity=rng.randint(*quantity)))
-        if on_sent is not None and (i + 1) % 100 == 0:
-            on_sent(100)
-    if on_sent is not None and count % 100:
-        on_sent(count % 100)
+    sent: list[Booking] = []
+    while len(sent) < count:  # chunks: one Redis round trip per chunk records them all PENDING
+        chunk = min(CHUNK, count - len(sent))
+        orders = []
+        for _ in range(chunk):
+            s, n = rng.choice(subs)
+            orders.append({"section": s, "subsection": n, "quantity": rng.randint(*quantity)})
+        sent += lab.book_many(orders, event_id=event_id)
+        if on_sent is not None:
+            on_sent(chunk)
     return sent
 
 

@@ -85,7 +85,7 @@ def test_the_same_request_delivered_twice_reserves_once_and_answers_the_same(
 ) -> None:
     lab.setup_event(event_id, SMALL_VENUE)
     request = ReserveSeats(str(uuid.uuid4()), event_id, "dup", "B", 1, "best_available", 3, requested_at=now_ms())
-    lab.store.add_pending(request, partition=2)
+    lab.store.add_pending([(request, 2)])
     producer = Producer(base_config(settings.kafka_bootstrap_servers or "", "test-duplicate"))
     for _ in range(2):  # what a producer retry or a consumer crash before its commit produces
         producer.produce(KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id), encode(request), partition=2)

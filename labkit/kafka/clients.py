@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -27,15 +28,33 @@ def base_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dic
     return config
 
 
-def admin_client(bootstrap_servers: str, client_id: str = "labkit-admin", timeout: float = 10.0) -> AdminClient:
-    """An admin client that has already fetched the cluster's metadata.
+_ADMINS: dict[tuple[str, str], AdminClient] = {}
+_ADMINS_LOCK = threading.Lock()
 
-    librdkafka ≥ 2.10 drops its bootstrap connections once it learns the brokers' ids; a request sent before
-    that fails with _DESTROY_BROKER. One metadata request first avoids the race.
+
+def admin_client(bootstrap_servers: str, client_id: str = "labkit-admin", timeout: float = 10.0) -> AdminClient:
+    """The process's admin client for this cluster, created once, warmed up, and kept.
+
+    Kept, because destroying an admin client while one of its requests is still in flight (a timed-out call)
+    aborted the whole process here: librdkafka's assertion `eonce->refcnt > 0` in
+    rd_kafka_enq_once_del_source_return. Warmed up, because librdkafka ≥ 2.10 drops its bootstrap connections
+    once it learns the brokers' ids, and a request sent before that fails with _DESTROY_BROKER.
     """
-    admin = AdminClient(base_config(bootstrap_servers, client_id))
-    try:
-        admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise ClusterError(f"cannot reach Kafka at {bootstrap_servers}: {exc.args[0]}") from exc
-    return admin
+    key = (bootstrap_servers, client_id)
+    with _ADMINS_LOCK:
+        admin = _ADMINS.get(key)
+        if admin is None:
+            admin = AdminClient(base_config(bootstrap_servers, client_id))
+            try:
+                admin.list_topics(timeout=timeout)
+            except KafkaException as exc:
+                raise ClusterError(f"cannot reach Kafka at {bootstrap_servers}: {exc.args[0]}") from exc
+            _ADMINS[key] = admin
+        return admin
+
+
+def release_admin_clients(bootstrap_servers: str) -> None:
+    """Let go of this cluster's admin clients (when the cluster is stopped and nothing waits on them)."""
+    with _ADMINS_LOCK:
+        for key in [k for k in _ADMINS if k[0] == bootstrap_servers]:
+            del _ADMINS[key]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Message
 
@@ -21,6 +22,9 @@ from labkit.services.dead_letter import park
 from labkit.settings import parse_event_id
 from labkit.store.bookings import TERMINAL, BookingStore
 from labkit.store.inventory import MAX_QUANTITY
+
+
+ORDER_FIELDS = {"section", "subsection", "quantity", "seats", "buyer_id", "allow_split"}
 
 
 class OutcomeBoard:
@@ -119,18 +123,41 @@ class TicketingService:
         allow_split: bool = True,
     ) -> Booking:
         """Validate first (ValueError naming the problem, nothing sent), then record PENDING and send."""
+        order = {"section": section, "subsection": subsection, "quantity": quantity, "seats": seats,
+                 "buyer_id": buyer_id, "allow_split": allow_split}
+        return self.book_many(event_id, [order])[0]
+
+    def book_many(self, event_id: int, orders: Sequence[Mapping[str, Any]]) -> list[Booking]:
+        """Many bookings at once, each order holding book()'s arguments (section, subsection, quantity or seats,
+        optionally buyer_id, allow_split). All are validated before anything is recorded or sent; then one
+        Redis round trip records them all PENDING and the requests are queued for Kafka."""
         event_id = parse_event_id(event_id)
         strategy = self._strategies.get(event_id)
         if strategy is None:
             raise ConfigError(f"event {event_id} is not set up here: call setup_event(event_id={event_id}) first")
-        partition = strategy.get_partition_for_subsection(section, subsection, event_id)
-        request = self._request(strategy.seating, event_id, section, subsection, quantity, seats, buyer_id, allow_split)
-        self.store.add_pending(request, partition)
-        key = PartitionKeyBuilder.section_based(event_id, f"{section}-{subsection}", partition)
-        self.producer.send(
-            KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id), encode(request), key, partition
-        )
-        return Booking(request.booking_id, event_id, section, subsection, partition, self.store, self.board)
+        planned = []
+        for index, order in enumerate(orders):
+            unknown = set(order) - ORDER_FIELDS
+            if unknown:
+                raise ValueError(f"order {index}: unknown field(s) {sorted(unknown)}; allowed: {sorted(ORDER_FIELDS)}")
+            section, subsection = order.get("section"), order.get("subsection")
+            try:
+                partition = strategy.get_partition_for_subsection(section, subsection, event_id)  # type: ignore[arg-type]
+                request = self._request(strategy.seating, event_id, section, subsection,  # type: ignore[arg-type]
+                                        order.get("quantity"), order.get("seats"), order.get("buyer_id", "lab"),
+                                        order.get("allow_split", True))
+            except ValueError as error:
+                raise ValueError(error if len(orders) == 1 else f"order {index}: {error}") from None
+            planned.append((request, partition))
+        self.store.add_pending(planned)
+        topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
+        bookings = []
+        for request, partition in planned:
+            key = PartitionKeyBuilder.section_based(event_id, f"{request.section}-{request.subsection}", partition)
+            self.producer.send(topic, encode(request), key, partition)
+            bookings.append(Booking(request.booking_id, event_id, request.section, request.subsection, partition,
+                                    self.store, self.board))
+        return bookings
 
     def _request(
         self,

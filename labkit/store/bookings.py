@@ -20,20 +20,24 @@ class BookingStore:
         self.client = client
         self._record = LuaScript("record_outcome")
 
-    def add_pending(self, request: ReserveSeats, partition: int) -> None:
-        """Record the booking before its request is sent, so a fast reply always finds it. One round trip."""
+    def add_pending(self, requests: list[tuple[ReserveSeats, int]]) -> None:
+        """Record bookings (request, partition) before their requests are sent, so a fast reply always finds them.
+
+        One round trip and one transaction for all of them: either every booking is recorded or none is.
+        """
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(
-            keys.booking(request.event_id, request.booking_id),
-            mapping={
-                "booking_id": request.booking_id, "event_id": request.event_id, "buyer_id": request.buyer_id,
-                "section": request.section, "subsection": request.subsection, "partition": partition,
-                "mode": request.mode, "quantity": request.quantity, "requested_seats": ",".join(request.seat_ids),
-                "status": PENDING, "requested_at": request.requested_at,
-            },
-        )
-        pipe.rpush(keys.booking_ids(request.event_id), request.booking_id)
-        pipe.hincrby(keys.ticketing_stats(request.event_id), "sent", 1)
+        for request, partition in requests:
+            pipe.hset(
+                keys.booking(request.event_id, request.booking_id),
+                mapping={
+                    "booking_id": request.booking_id, "event_id": request.event_id, "buyer_id": request.buyer_id,
+                    "section": request.section, "subsection": request.subsection, "partition": partition,
+                    "mode": request.mode, "quantity": request.quantity, "requested_seats": ",".join(request.seat_ids),
+                    "status": PENDING, "requested_at": request.requested_at,
+                },
+            )
+            pipe.rpush(keys.booking_ids(request.event_id), request.booking_id)
+            pipe.hincrby(keys.ticketing_stats(request.event_id), "sent", 1)
         pipe.execute()
 
     def record_outcomes(self, replies: list[SeatReserved | SeatReservationFailed], completed_at: float) -> list[bool]:
