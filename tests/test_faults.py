@@ -30,9 +30,10 @@ ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "faults"
 
 
 def longest_gap_between_outcomes(bookings: pd.DataFrame) -> float:
-    """Seconds of the longest pause in the stream of recorded outcomes: the stall a fault caused."""
-    done = (bookings.requested_at.map(lambda t: t.timestamp()) + bookings.latency_ms / 1000).sort_values()
-    return float(done.diff().max())
+    """Seconds of the longest time without a recorded outcome, counted from the first booking: the stall."""
+    sent = bookings.requested_at.map(lambda t: t.timestamp())
+    done = (sent + bookings.latency_ms / 1000).sort_values()
+    return float(pd.concat([pd.Series([sent.min()]), done]).diff().max())
 
 
 def report(name: str, figures: dict[str, object]) -> None:
