@@ -28,13 +28,23 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.pending or self.seats_sold_twice or self.sold_seats_not_held
-                    or self.held_seats_of_no_sale or self.counter_mismatches)
+        return not (
+            self.pending
+            or self.seats_sold_twice
+            or self.sold_seats_not_held
+            or self.held_seats_of_no_sale
+            or self.counter_mismatches
+        )
 
     def problems(self) -> list[str]:
         found = []
-        for name in ("pending", "seats_sold_twice", "sold_seats_not_held", "held_seats_of_no_sale",
-                     "counter_mismatches"):
+        for name in (
+            "pending",
+            "seats_sold_twice",
+            "sold_seats_not_held",
+            "held_seats_of_no_sale",
+            "counter_mismatches",
+        ):
             values = getattr(self, name)
             if values:
                 found.append(f"{name} ({len(values)}): {values[:5]}")
@@ -55,8 +65,9 @@ def audit(lab: Lab, event_id: int) -> AuditReport:
     seats = lab.seat_map(event_id)
     statuses = Counter(bookings.status)
     sold = Counter(seat for row in bookings[bookings.status == RESERVED].seats for seat in row)
-    owner_of_sale = {seat: b for b, row in zip(bookings.booking_id, bookings.seats, strict=True)
-                     for seat in row if seat in sold}
+    owner_of_sale = {
+        seat: b for b, row in zip(bookings.booking_id, bookings.seats, strict=True) for seat in row if seat in sold
+    }
     held = seats[seats.state == "reserved"]
     held_by = dict(zip(held.seat_id, held.booking_id, strict=True))
     report = AuditReport(
@@ -75,7 +86,10 @@ def audit(lab: Lab, event_id: int) -> AuditReport:
 
 def _counter_mismatches(lab: Lab, event_id: int, seats, bookings) -> list[str]:  # type: ignore[no-untyped-def]
     found = []
-    expected = {"reserved": int((seats.state == "reserved").sum()), "available": int((seats.state == "available").sum())}
+    expected = {
+        "reserved": int((seats.state == "reserved").sum()),
+        "available": int((seats.state == "available").sum()),
+    }
     actual = lab.inventory.counters(event_id)
     found += [f"event {k}: counter {actual.get(k)} != {v} seats" for k, v in expected.items() if actual.get(k) != v]
     for (section, subsection), group in seats.groupby(["section", "subsection"]):
@@ -85,9 +99,13 @@ def _counter_mismatches(lab: Lab, event_id: int, seats, bookings) -> list[str]: 
             if counters.get(state) != n:
                 found.append(f"{section}-{subsection} {state}: counter {counters.get(state)} != {n} seats")
     stats = lab.store.stats(event_id)
-    wanted = {"sent": len(bookings), RESERVED: int((bookings.status == RESERVED).sum()),
-              FAILED: int((bookings.status == FAILED).sum())}
+    wanted = {
+        "sent": len(bookings),
+        RESERVED: int((bookings.status == RESERVED).sum()),
+        FAILED: int((bookings.status == FAILED).sum()),
+    }
     wanted |= {f"failed:{r}": int(n) for r, n in bookings[bookings.status == FAILED].reason.value_counts().items()}
-    found += [f"ticketing {k}: counter {stats.get(k, 0)} != {v} bookings" for k, v in wanted.items()
-              if stats.get(k, 0) != v]
+    found += [
+        f"ticketing {k}: counter {stats.get(k, 0)} != {v} bookings" for k, v in wanted.items() if stats.get(k, 0) != v
+    ]
     return found

@@ -66,8 +66,14 @@ class Dashboard:
         self.counters = w.HTML()
         self.rates = w.HTML()
         self.log = w.Output(layout=w.Layout(height="140px", overflow="auto", border="1px solid #ddd"))
-        for widget, name in ((self.seat_map, "seat-map"), (self.counters, "counters"), (self.rates, "rates"),
-                             (self.book_button, "book"), (self.burst_button, "burst"), (self.log, "log")):
+        for widget, name in (
+            (self.seat_map, "seat-map"),
+            (self.counters, "counters"),
+            (self.rates, "rates"),
+            (self.book_button, "book"),
+            (self.burst_button, "burst"),
+            (self.log, "log"),
+        ):
             widget.add_class(f"labkit-{name}")
         self.book_button.on_click(lambda _: self.book())
         self.burst_button.on_click(lambda _: self.burst())
@@ -76,12 +82,28 @@ class Dashboard:
         self.mode.observe(self._on_mode, names="value")
         self._on_mode()
         self._load_seat_options()
-        controls = w.VBox([self.section, self.subsection, self.mode, self.quantity, self.seats, self.book_button,
-                           w.HTML("<hr>"), self.burst_size, self.burst_scope, self.burst_button])
+        controls = w.VBox(
+            [
+                self.section,
+                self.subsection,
+                self.mode,
+                self.quantity,
+                self.seats,
+                self.book_button,
+                w.HTML("<hr>"),
+                self.burst_size,
+                self.burst_scope,
+                self.burst_button,
+            ]
+        )
         board = w.VBox([self.seat_map, self.counters, self.rates])
-        self.widget = w.VBox([
-            w.HTML(f"<h3>labkit — event {self.event_id}</h3>"), w.HBox([controls, board]), self.log,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HTML(f"<h3>labkit — event {self.event_id}</h3>"),
+                w.HBox([controls, board]),
+                self.log,
+            ]
+        )
         self.widget.add_class("labkit-dashboard")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -90,8 +112,10 @@ class Dashboard:
     def snapshot(self) -> HTML:
         """The seat map, counters and rates as they are now, as static HTML (for saved notebooks and reports)."""
         self.refresh()
-        return HTML(f"<div style='display:flex;gap:2em'><div>{self.seat_map.value}</div>"
-                    f"<div>{self.counters.value}{self.rates.value}</div></div>")
+        return HTML(
+            f"<div style='display:flex;gap:2em'><div>{self.seat_map.value}</div>"
+            f"<div>{self.counters.value}{self.rates.value}</div></div>"
+        )
 
     # -- clicks (kernel thread: fast, no waiting) --------------------------------------------------------------
     def book(self) -> Booking | None:
@@ -193,8 +217,12 @@ class Dashboard:
         while now - self._done_counts[0][0] > RATE_WINDOW:
             self._done_counts.popleft()
         _set(self.seat_map, self._seat_map_html())
-        _set(self.counters, _counters_html(stats, self.lab.inventory.counters(
-            self.event_id, f"{self.section.value}-{self.subsection.value}")))
+        _set(
+            self.counters,
+            _counters_html(
+                stats, self.lab.inventory.counters(self.event_id, f"{self.section.value}-{self.subsection.value}")
+            ),
+        )
         _set(self.rates, self._rates_html())
 
     def _collect_outcomes(self) -> None:
@@ -223,17 +251,22 @@ class Dashboard:
     def _seat_map_html(self) -> str:
         rows = self.lab.inventory.seat_states(self.event_id, self.section.value, self.subsection.value)
         owners = sorted({r["booking_id"] for r in rows if r["booking_id"]})
-        confirmed = {b for b, s in zip(owners, self.lab.store.statuses(self.event_id, owners), strict=True)
-                     if s == RESERVED}
+        confirmed = {
+            b for b, s in zip(owners, self.lab.store.statuses(self.event_id, owners), strict=True) if s == RESERVED
+        }
         cells = []
         for r in rows:
             state = "available" if r["state"] == "available" else "sold" if r["booking_id"] in confirmed else "reserved"
-            cells.append(f'<div class="labkit-seat labkit-seat-{state}" title="{html.escape(r["seat_id"])} {state}" '
-                         f'style="width:11px;height:11px;border-radius:2px;background:{SEAT_COLOURS[state]}"></div>')
+            cells.append(
+                f'<div class="labkit-seat labkit-seat-{state}" title="{html.escape(r["seat_id"])} {state}" '
+                f'style="width:11px;height:11px;border-radius:2px;background:{SEAT_COLOURS[state]}"></div>'
+            )
         legend = " ".join(f'<span style="color:{c}">■</span> {s}' for s, c in SEAT_COLOURS.items())
-        return (f"<b>{self.section.value}-{self.subsection.value}</b> (stage at the top, row 1 first)<br>"
-                f'<div style="display:grid;grid-template-columns:repeat({self.seating.seats_per_row},11px);gap:2px">'
-                f"{''.join(cells)}</div><small>{legend}</small>")
+        return (
+            f"<b>{self.section.value}-{self.subsection.value}</b> (stage at the top, row 1 first)<br>"
+            f'<div style="display:grid;grid-template-columns:repeat({self.seating.seats_per_row},11px);gap:2px">'
+            f"{''.join(cells)}</div><small>{legend}</small>"
+        )
 
     def _rates_html(self) -> str:
         (t0, d0), (t1, d1) = self._done_counts[0], self._done_counts[-1]
@@ -266,8 +299,11 @@ def _counters_html(stats: dict[str, int], seats: dict[str, int]) -> str:
     rows = [("sent", stats.get("sent", 0)), ("reserved", stats.get("RESERVED", 0)), ("failed", stats.get("FAILED", 0))]
     rows += sorted((f"failed: {k.split(':', 1)[1]}", v) for k, v in stats.items() if k.startswith("failed:"))
     rows += [("seats available here", seats.get("available", 0)), ("seats reserved here", seats.get("reserved", 0))]
-    body = "".join(f'<tr class="labkit-counter-{html.escape(name.split(":")[-1].strip().replace(" ", "-"))}">'
-                   f"<td>{html.escape(name)}</td><td style='text-align:right'>{value}</td></tr>" for name, value in rows)
+    body = "".join(
+        f'<tr class="labkit-counter-{html.escape(name.split(":")[-1].strip().replace(" ", "-"))}">'
+        f"<td>{html.escape(name)}</td><td style='text-align:right'>{value}</td></tr>"
+        for name, value in rows
+    )
     return f"<table>{body}</table>"
 
 
@@ -280,4 +316,3 @@ def _close_tree(widget: w.Widget) -> None:
     for child in getattr(widget, "children", ()):
         _close_tree(child)
     widget.close()
-

@@ -47,7 +47,8 @@ def run(service: str, settings: Settings) -> None:
     bootstrap = kafka_bootstrap(settings)
     instance = settings.consumer_instance_id
     if service == "ticketing":
-        worker, producer = ticketing_worker(bootstrap, settings.event_id, BookingStore(client), OutcomeBoard(), instance)
+        store = BookingStore(client)
+        worker, producer = ticketing_worker(bootstrap, settings.event_id, store, OutcomeBoard(), instance)
     else:
         worker, producer = seat_reservation_worker(bootstrap, settings.event_id, SeatInventory(client), instance)
 

@@ -211,7 +211,8 @@ class Lab:
     ) -> Booking:
         """Send one booking (thread-safe); `quantity` best-available seats or exactly `seats`."""
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
-        return self._ensure_registered(event_id).book(event_id, section, subsection, quantity, seats, buyer_id, allow_split)
+        service = self._ensure_registered(event_id)
+        return service.book(event_id, section, subsection, quantity, seats, buyer_id, allow_split)
 
     def book_many(self, orders: Sequence[Mapping[str, Any]], event_id: int | None = None) -> list[Booking]:
         """Many bookings in one Redis round trip (thread-safe): each order a dict of book()'s arguments, e.g.
@@ -286,7 +287,8 @@ class Lab:
         deadline = time.monotonic() + timeout
         while not self._consumers_settled():
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"consumer groups did not settle within {timeout} s: {self.consumers().to_dict('records')}")
+                state = self.consumers().to_dict("records")
+                raise TimeoutError(f"consumer groups did not settle within {timeout} s: {state}")
             time.sleep(0.1)
 
     def _consumers_settled(self) -> bool:

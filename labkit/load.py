@@ -49,7 +49,8 @@ def send_burst(
     rng = random.Random(seed)
     subs = [(s, n) for s, n in seating.subsection_ids() if section in (None, s) and subsection in (None, n)]
     if not subs:
-        raise ValueError(f"no subsection {section}-{subsection} in the venue ({seating.sections}, 1-{seating.subsections})")
+        venue = f"{seating.sections}, 1-{seating.subsections}"
+        raise ValueError(f"no subsection {section}-{subsection} in the venue ({venue})")
     sent: list[Booking] = []
     while len(sent) < count:  # chunks: one Redis round trip per chunk records them all PENDING
         chunk = min(CHUNK, count - len(sent))

@@ -41,9 +41,18 @@ DROP = object()
 
 def request(event_id: int, **changes: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "schema": 1, "type": "reserve-seats", "booking_id": str(uuid.uuid4()), "event_id": event_id,
-        "buyer_id": "fuzz", "section": "A", "subsection": 1, "mode": "best_available", "quantity": 1,
-        "seat_ids": [], "allow_split": True, "requested_at": now_ms(),
+        "schema": 1,
+        "type": "reserve-seats",
+        "booking_id": str(uuid.uuid4()),
+        "event_id": event_id,
+        "buyer_id": "fuzz",
+        "section": "A",
+        "subsection": 1,
+        "mode": "best_available",
+        "quantity": 1,
+        "seat_ids": [],
+        "allow_split": True,
+        "requested_at": now_ms(),
     }
     body.update(changes)
     return {k: v for k, v in body.items() if v is not DROP}
@@ -67,8 +76,11 @@ def corpus(event_id: int) -> list[tuple[str, bytes | None, str]]:
         ("quantity as a boolean", as_bytes(request(event_id, quantity=True)), DEAD_LETTER),
         ("subsection as a float", as_bytes(request(event_id, subsection=1.5)), DEAD_LETTER),
         ("section as an object", as_bytes(request(event_id, section={"name": "A"})), DEAD_LETTER),
-        ("quantity overflowing to infinity", as_bytes(request(event_id)).replace(b'"quantity": 1', b'"quantity": 1e400'),
-         DEAD_LETTER),
+        (
+            "quantity overflowing to infinity",
+            as_bytes(request(event_id)).replace(b'"quantity": 1', b'"quantity": 1e400'),
+            DEAD_LETTER,
+        ),
         ("unknown field", as_bytes(request(event_id, discount="100%")), DEAD_LETTER),
         ("missing field", as_bytes(request(event_id, section=DROP)), DEAD_LETTER),
         ("missing booking_id", as_bytes(request(event_id, booking_id=DROP)), DEAD_LETTER),
@@ -104,27 +116,41 @@ def test_the_bad_input_corpus_ends_parked_or_refused_and_kills_nothing(
     producer = Producer(base_config(settings.kafka_bootstrap_servers or "", "test-bad-input"))
     offsets: dict[str, int] = {}
     for name, value, _ in cases:  # all on A-1's partition, in order, ahead of the good booking below
-        producer.produce(topic, value, key=name.encode(), partition=0,
-                         on_delivery=lambda err, msg, name=name: offsets.setdefault(name, msg.offset()))
+        producer.produce(
+            topic,
+            value,
+            key=name.encode(),
+            partition=0,
+            on_delivery=lambda err, msg, name=name: offsets.setdefault(name, msg.offset()),
+        )
     assert producer.flush(60) == 0 and len(offsets) == len(cases)
 
     good = lab.book(event_id=event_id, section="A", subsection=1, quantity=2).wait(timeout=60)
     assert good.status == "RESERVED"  # the partition is not stuck behind the bad input
 
     parked_expected = [name for name, _, outcome in cases if outcome == DEAD_LETTER]
-    parked = {d.offset: d for d in read_all(settings, KafkaTopicBuilder.dead_letter__services_to_operator(event_id),
-                                             len(parked_expected)) if isinstance(d, DeadLetter)}
+    parked = {
+        d.offset: d
+        for d in read_all(settings, KafkaTopicBuilder.dead_letter__services_to_operator(event_id), len(parked_expected))
+        if isinstance(d, DeadLetter)
+    }
     for name in parked_expected:
         record = parked[offsets[name]]
         assert record.reason and (record.topic, record.partition, record.key) == (topic, 0, name)
     huge = parked[offsets["1 MB message"]]
     assert huge.truncated and huge.value_size > 999_000 and len(huge.original_value) == KEPT_BYTES
 
-    refused_expected = {json.loads(value)["booking_id"]: outcome for _, value, outcome in cases
-                        if outcome != DEAD_LETTER and value is not None}
+    refused_expected = {
+        json.loads(value)["booking_id"]: outcome
+        for _, value, outcome in cases
+        if outcome != DEAD_LETTER and value is not None
+    }
     failed_topic = KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id)
-    refused = {r.booking_id: r.reason for r in read_all(settings, failed_topic, len(refused_expected))
-               if isinstance(r, SeatReservationFailed)}
+    refused = {
+        r.booking_id: r.reason
+        for r in read_all(settings, failed_topic, len(refused_expected))
+        if isinstance(r, SeatReservationFailed)
+    }
     assert refused == refused_expected
 
     assert all(lab.consumers().alive)  # 0 consumer deaths
@@ -187,8 +213,10 @@ def _reserve_seats(event_id: int, spec: tuple[Any, ...]) -> ReserveSeats:
 
 
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batches=st.lists(st.lists(REQUESTS, min_size=1, max_size=6), min_size=1, max_size=6),
-       redeliver=st.lists(st.integers(0, 40), max_size=6))
+@given(
+    batches=st.lists(st.lists(REQUESTS, min_size=1, max_size=6), min_size=1, max_size=6),
+    redeliver=st.lists(st.integers(0, 40), max_size=6),
+)
 def test_random_interleavings_of_reservations_keep_every_invariant(
     lab: Lab, batches: list[list[tuple[Any, ...]]], redeliver: list[int]
 ) -> None:

@@ -78,7 +78,9 @@ def _free_port() -> int:
 def jupyter(tmp_path: Path, cluster: ClusterState, cluster_home: Path, module_event_id: int) -> Iterator[str]:
     """JupyterLab on 127.0.0.1 serving a copy of the dashboard notebook (fresh event, small burst); yields its URL."""
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: `apt-get install chromium` (.ci/run does) or set LABKIT_CHROMIUM")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: `apt-get install chromium` (.ci/run does) or set LABKIT_CHROMIUM"
+        )
     notebook = nbformat.read(ROOT / "notebooks" / NOTEBOOK, as_version=4)
     index = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
     injected = f"# injected by the test\nEVENT_ID = {module_event_id}\nDEMO_BURST = 20"
@@ -88,15 +90,32 @@ def jupyter(tmp_path: Path, cluster: ClusterState, cluster_home: Path, module_ev
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')  # no news pop-up
-    env = {**os.environ, "LABKIT_HOME": str(cluster_home), "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-           "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-           "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings")}
+    env = {
+        **os.environ,
+        "LABKIT_HOME": str(cluster_home),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
+    }
     log = (tmp_path / "jupyter.log").open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
-         "--LabApp.expose_app_in_browser=True", *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={tmp_path}",
+            "--LabApp.expose_app_in_browser=True",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

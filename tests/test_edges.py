@@ -18,8 +18,14 @@ from tests.conftest import SMALL_VENUE
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("0", "1 <= low <= high <= 4"), ("3-1", "1 <= low <= high <= 4"), ("1-9", "1 <= low <= high <= 4"),
-     ("", "quantity must look like 2 or 1-4"), ("1-", "quantity must look like"), ("-2", "quantity must look like")],
+    [
+        ("0", "1 <= low <= high <= 4"),
+        ("3-1", "1 <= low <= high <= 4"),
+        ("1-9", "1 <= low <= high <= 4"),
+        ("", "quantity must look like 2 or 1-4"),
+        ("1-", "quantity must look like"),
+        ("-2", "quantity must look like"),
+    ],
 )
 def test_quantity_ranges(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -27,30 +33,70 @@ def test_quantity_ranges(text: str, message: str) -> None:
 
 
 CALLS: list[tuple[str, Callable[[Lab, int], Any], type[Exception], str]] = [
-    ("start_consumers negative", lambda lab, e: lab.start_consumers(ticketing=-1, event_id=e), ValueError,
-     "ticketing must be a number of consumers from 0 to 32, got -1"),
-    ("start_consumers not a number", lambda lab, e: lab.start_consumers(seat_reservation="4", event_id=e), ValueError,
-     "seat_reservation must be a number of consumers from 0 to 32, got '4'"),
-    ("remove_consumer unknown service", lambda lab, e: lab.remove_consumer("cashier"), ValueError,
-     "service must be one of ('ticketing', 'seat_reservation'), got 'cashier'"),
-    ("remove_consumer none running", lambda lab, e: lab.remove_consumer("ticketing"), ValueError,
-     "no ticketing consumer is running"),
+    (
+        "start_consumers negative",
+        lambda lab, e: lab.start_consumers(ticketing=-1, event_id=e),
+        ValueError,
+        "ticketing must be a number of consumers from 0 to 32, got -1",
+    ),
+    (
+        "start_consumers not a number",
+        lambda lab, e: lab.start_consumers(seat_reservation="4", event_id=e),
+        ValueError,
+        "seat_reservation must be a number of consumers from 0 to 32, got '4'",
+    ),
+    (
+        "remove_consumer unknown service",
+        lambda lab, e: lab.remove_consumer("cashier"),
+        ValueError,
+        "service must be one of ('ticketing', 'seat_reservation'), got 'cashier'",
+    ),
+    (
+        "remove_consumer none running",
+        lambda lab, e: lab.remove_consumer("ticketing"),
+        ValueError,
+        "no ticketing consumer is running",
+    ),
     ("event id zero", lambda lab, e: lab.bookings(event_id=0), ValueError, "event_id must be a positive integer"),
     ("seat_map section", lambda lab, e: lab.seat_map(e, section="Z"), ValueError, "section must be one of A-B"),
-    ("seat_map subsection", lambda lab, e: lab.seat_map(e, subsection=3), ValueError,
-     "subsection must be an integer from 1 to 2, got 3"),
-    ("event never set up", lambda lab, e: lab.book(event_id=e + 1, quantity=1), ValueError,
-     "is not set up: call setup_event"),
+    (
+        "seat_map subsection",
+        lambda lab, e: lab.seat_map(e, subsection=3),
+        ValueError,
+        "subsection must be an integer from 1 to 2, got 3",
+    ),
+    (
+        "event never set up",
+        lambda lab, e: lab.book(event_id=e + 1, quantity=1),
+        ValueError,
+        "is not set up: call setup_event",
+    ),
     ("send_burst count", lambda lab, e: send_burst(lab, e, 0), ValueError, "count must be a positive integer, got 0"),
-    ("send_burst subsection", lambda lab, e: send_burst(lab, e, 1, section="A", subsection=9), ValueError,
-     "no subsection A-9 in the venue"),
+    (
+        "send_burst subsection",
+        lambda lab, e: send_burst(lab, e, 1, section="A", subsection=9),
+        ValueError,
+        "no subsection A-9 in the venue",
+    ),
     ("stream count", lambda lab, e: BookingStream(lab, e, count=-5), ValueError, "count must be a positive integer"),
-    ("stream rate", lambda lab, e: BookingStream(lab, e, count=5, rate=0), ValueError,
-     "rate must be a positive number of bookings per second, got 0"),
-    ("dashboard of an event never set up", lambda lab, e: labkit.dashboard(lab, event_id=e + 1), ValueError,
-     "is not set up: call lab.setup_event"),
-    ("dashboard refresh", lambda lab, e: labkit.dashboard(lab, event_id=e, refresh_interval=0), ValueError,
-     "refresh_interval must be 0.05 to 5 seconds, got 0"),
+    (
+        "stream rate",
+        lambda lab, e: BookingStream(lab, e, count=5, rate=0),
+        ValueError,
+        "rate must be a positive number of bookings per second, got 0",
+    ),
+    (
+        "dashboard of an event never set up",
+        lambda lab, e: labkit.dashboard(lab, event_id=e + 1),
+        ValueError,
+        "is not set up: call lab.setup_event",
+    ),
+    (
+        "dashboard refresh",
+        lambda lab, e: labkit.dashboard(lab, event_id=e, refresh_interval=0),
+        ValueError,
+        "refresh_interval must be 0.05 to 5 seconds, got 0",
+    ),
 ]
 
 

@@ -41,7 +41,7 @@ def _address(hex_address: str, ipv6: bool) -> str:
     raw = bytes.fromhex(host)
     if not ipv6:
         return ".".join(str(b) for b in reversed(raw)) + f":{int(port, 16)}"
-    data = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))  # /proc prints each 32-bit word in host order
+    data = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))  # /proc prints each 32-bit word in host order
     address = ipaddress.IPv6Address(data)
     shown = f"::ffff:{address.ipv4_mapped}" if address.ipv4_mapped else str(address)
     return f"{shown}:{int(port, 16)}"
@@ -56,7 +56,9 @@ def test_every_embedded_server_listens_on_loopback_only(cluster: ClusterState) -
         hosts = {a.rsplit(":", 1)[0] for a in addresses}
         assert hosts <= LOOPBACK, f"pid {pid} listens on {addresses}"
     ports = {int(a.rsplit(":", 1)[1]) for addresses in found.values() for a in addresses}
-    assert {b.port for b in cluster.brokers} | {b.controller_port for b in cluster.brokers} | {cluster.redis_port} <= ports
+    assert {b.port for b in cluster.brokers} | {b.controller_port for b in cluster.brokers} | {
+        cluster.redis_port
+    } <= ports
 
 
 def test_the_repository_holds_no_credentials() -> None:

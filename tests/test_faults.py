@@ -84,8 +84,16 @@ def test_a_broker_killed_mid_stream_loses_nothing_and_rejoins_every_isr(
 
     wait_until(back_in_every_isr, 120, f"broker {victim} back in every ISR")
     stall = longest_gap_between_outcomes(lab.bookings(event_id))
-    report("broker_loss", {"bookings": 5000, "victim": victim, "partitions_it_led": int(leaders.max()),
-                           "longest_gap_between_outcomes_s": round(stall, 2), "send_errors": len(stream.errors)})
+    report(
+        "broker_loss",
+        {
+            "bookings": 5000,
+            "victim": victim,
+            "partitions_it_led": int(leaders.max()),
+            "longest_gap_between_outcomes_s": round(stall, 2),
+            "send_errors": len(stream.errors),
+        },
+    )
 
 
 def test_consumer_processes_killed_while_others_join_and_leave(
@@ -115,11 +123,21 @@ def test_consumer_processes_killed_while_others_join_and_leave(
     assert_clean(lab, event_id, stream.booking_ids)
     replies = sum(
         int(messages_per_partition(lab.bootstrap_servers, topic, 100).messages.sum())
-        for topic in (KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id),
-                      KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id)))
+        for topic in (
+            KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id),
+            KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id),
+        )
+    )
     stall = longest_gap_between_outcomes(lab.bookings(event_id))
-    report("consumer_crashes", {"bookings": 3000, "replies_written": replies, "redelivered_replies": replies - 3000,
-                                "longest_gap_between_outcomes_s": round(stall, 2)})
+    report(
+        "consumer_crashes",
+        {
+            "bookings": 3000,
+            "replies_written": replies,
+            "redelivered_replies": replies - 3000,
+            "longest_gap_between_outcomes_s": round(stall, 2),
+        },
+    )
 
 
 def test_redis_killed_mid_stream_keeps_every_seat(lab: Lab, event_id: int, cluster_home: Path) -> None:
@@ -141,8 +159,18 @@ def test_redis_killed_mid_stream_keeps_every_seat(lab: Lab, event_id: int, clust
     # accepted (book() raised, nothing was sent): it may stay PENDING. Accepted bookings never do.
     assert not set(result.pending) & set(stream.booking_ids)
     assert len(result.pending) <= len(stream.errors)
-    assert not (result.seats_sold_twice or result.sold_seats_not_held or result.held_seats_of_no_sale
-                or result.counter_mismatches), result.problems()
+    assert not (
+        result.seats_sold_twice
+        or result.sold_seats_not_held
+        or result.held_seats_of_no_sale
+        or result.counter_mismatches
+    ), result.problems()
     stall = longest_gap_between_outcomes(lab.bookings(event_id).query("status != 'PENDING'"))
-    report("redis_restart", {"bookings": 1500, "send_errors_retried": len(stream.errors),
-                             "longest_gap_between_outcomes_s": round(stall, 2)})
+    report(
+        "redis_restart",
+        {
+            "bookings": 1500,
+            "send_errors_retried": len(stream.errors),
+            "longest_gap_between_outcomes_s": round(stall, 2),
+        },
+    )

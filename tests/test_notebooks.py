@@ -27,7 +27,9 @@ def parameters_of(path: Path) -> set[str]:
     notebook = nbformat.read(path, as_version=4)
     cells = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(cells) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
-    return {line.split("=")[0].strip() for line in cells[0].source.splitlines() if "=" in line and not line.startswith("#")}
+    return {
+        line.split("=")[0].strip() for line in cells[0].source.splitlines() if "=" in line and not line.startswith("#")
+    }
 
 
 def test_there_are_five_numbered_notebooks() -> None:
@@ -45,8 +47,13 @@ def test_notebook_runs_under_papermill(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     papermill.execute_notebook(
-        str(path), str(ARTIFACTS / path.name), parameters=parameters, kernel_name="python3",
-        cwd=str(path.parent), execution_timeout=CELL_TIMEOUT, progress_bar=False,
+        str(path),
+        str(ARTIFACTS / path.name),
+        parameters=parameters,
+        kernel_name="python3",
+        cwd=str(path.parent),
+        execution_timeout=CELL_TIMEOUT,
+        progress_bar=False,
     )  # raises PapermillExecutionError on any cell error
     executed = nbformat.read(ARTIFACTS / path.name, as_version=4)
     code = [c for c in executed.cells if c.cell_type == "code"]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -15,7 +15,7 @@ from labkit.kafka.producer import ReliableProducer
 class FakeProducer:
     """Acknowledges on poll/flush; `fail_next` makes the next produce() fail fatally, as librdkafka does."""
 
-    instances: list[FakeProducer] = []
+    instances: ClassVar[list[FakeProducer]] = []
     fail_next = False
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -74,7 +74,7 @@ def test_a_fatal_delivery_report_keeps_the_message_for_the_next_producer(fake: t
     producer = ReliableProducer("127.0.0.1:1", "test")
     producer.send("t", b"one")
     first = fake.instances[0]
-    (_, _, callback), = first.queued
+    ((_, _, callback),) = first.queued
     first.queued.clear()
     callback(KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "out of order", fatal=True), FakeMessage("t"))
     producer.confirm()
@@ -85,7 +85,7 @@ def test_a_fatal_delivery_report_keeps_the_message_for_the_next_producer(fake: t
 def test_a_non_fatal_delivery_failure_fails_the_confirmation(fake: type[FakeProducer]) -> None:
     producer = ReliableProducer("127.0.0.1:1", "test")
     producer.send("t", b"one")
-    (_, _, callback), = fake.instances[0].queued
+    ((_, _, callback),) = fake.instances[0].queued
     fake.instances[0].queued.clear()
     callback(KafkaError(KafkaError._MSG_TIMED_OUT, "timed out"), FakeMessage("t"))
     with pytest.raises(producer_module.DeliveryError, match="timed out"):

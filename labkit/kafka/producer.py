@@ -91,8 +91,12 @@ class ReliableProducer:
         with self._lock:
             if broken is not None and self._producer is not broken:
                 return  # another thread has restarted it already
-            log.error("producer %s: fatal error (%s); starting a new one and resending %d message(s)",
-                      self._config.get("client.id"), self._fatal, len(self._in_flight))
+            log.error(
+                "producer %s: fatal error (%s); starting a new one and resending %d message(s)",
+                self._config.get("client.id"),
+                self._fatal,
+                len(self._in_flight),
+            )
             self._producer = Producer(self._config)
             self._fatal = None
             self.restarts += 1

@@ -32,19 +32,25 @@ class SeatReservationService:
                 park(self.producer, self.event_id, SEAT_RESERVATION_SERVICE, message, str(exc))
                 continue
             if request.event_id != self.event_id:
-                park(self.producer, self.event_id, SEAT_RESERVATION_SERVICE, message,
-                     f"event_id {request.event_id} on event {self.event_id}'s topic")
+                park(
+                    self.producer,
+                    self.event_id,
+                    SEAT_RESERVATION_SERVICE,
+                    message,
+                    f"event_id {request.event_id} on event {self.event_id}'s topic",
+                )
                 continue
             requests.append(request)
-            partitions.append(message.partition())
+            partitions.append(message.partition() or 0)  # a consumed message always has one
         for reservation, partition in zip(self.inventory.reserve(requests), partitions, strict=True):
             reply = reservation.reply
             topic = self.reserved_topic if isinstance(reply, SeatReserved) else self.failed_topic
             # The reply goes to its request's partition (the subsection's), keyed by booking: a booking's
             # replies always share one partition, and a batch touches only this consumer's partitions —
-            # hashing the key would spread every batch over all of them, which costs a flush 3-4× more here.
-            self.producer.send(topic, encode(reply), PartitionKeyBuilder.booking_with_id(self.event_id, reply.booking_id),
-                               partition)
+            # hashing the key would spread every batch over all of them, which costs a flush 3-4x more here.
+            self.producer.send(
+                topic, encode(reply), PartitionKeyBuilder.booking_with_id(self.event_id, reply.booking_id), partition
+            )
         self.producer.confirm()
 
 

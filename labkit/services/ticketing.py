@@ -23,7 +23,6 @@ from labkit.settings import parse_event_id
 from labkit.store.bookings import TERMINAL, BookingStore
 from labkit.store.inventory import MAX_QUANTITY
 
-
 ORDER_FIELDS = {"section", "subsection", "quantity", "seats", "buyer_id", "allow_split"}
 
 
