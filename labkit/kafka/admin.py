@@ -279,9 +279,17 @@ def apply_reset(admin: AdminClient, plan: ResetPlan) -> None:
     if plan.delete_topics:
         for name, future in admin.delete_topics(plan.delete_topics, operation_timeout=TIMEOUT).items():
             _result(future, f"deleting topic {name}")
-        doomed = set(plan.delete_topics)
-        deadline = time.monotonic() + TIMEOUT
-        while doomed & set(admin.list_topics(timeout=TIMEOUT).topics):  # deletion reaches metadata a moment later
-            if time.monotonic() >= deadline:
-                raise ClusterError(f"topics still listed {TIMEOUT:.0f} s after their deletion: {sorted(doomed)}")
-            time.sleep(0.2)
+        _wait_until_unlisted(admin, set(plan.delete_topics))
+
+
+def _wait_until_unlisted(admin: AdminClient, doomed: set[str]) -> None:
+    """Deletion reaches each broker's metadata a moment apart, and each metadata request may go to another
+    broker: wait until twice as many listings in a row as there are brokers no longer show the topics."""
+    deadline = time.monotonic() + TIMEOUT
+    clean_in_a_row = 0
+    while clean_in_a_row < 2 * broker_count(admin):
+        listed = doomed & set(admin.list_topics(timeout=TIMEOUT).topics)
+        clean_in_a_row = 0 if listed else clean_in_a_row + 1
+        if listed and time.monotonic() >= deadline:
+            raise ClusterError(f"topics still listed {TIMEOUT:.0f} s after their deletion: {sorted(listed)}")
+        time.sleep(0.2)
