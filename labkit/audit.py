@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from labkit.lab import Lab
 from labkit.settings import parse_event_id
 from labkit.store.bookings import FAILED, PENDING, RESERVED
@@ -70,7 +72,7 @@ def audit(lab: Lab, event_id: int) -> AuditReport:
     }
     held = seats[seats.state == "reserved"]
     held_by = dict(zip(held.seat_id, held.booking_id, strict=True))
-    report = AuditReport(
+    return AuditReport(
         event_id=event_id,
         bookings=len(bookings),
         reserved=statuses[RESERVED],
@@ -81,10 +83,9 @@ def audit(lab: Lab, event_id: int) -> AuditReport:
         held_seats_of_no_sale=sorted(s for s in held_by if s not in sold),
         counter_mismatches=_counter_mismatches(lab, event_id, seats, bookings),
     )
-    return report
 
 
-def _counter_mismatches(lab: Lab, event_id: int, seats, bookings) -> list[str]:  # type: ignore[no-untyped-def]
+def _counter_mismatches(lab: Lab, event_id: int, seats: pd.DataFrame, bookings: pd.DataFrame) -> list[str]:
     found = []
     expected = {
         "reserved": int((seats.state == "reserved").sum()),
