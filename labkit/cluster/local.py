@@ -221,12 +221,21 @@ class LocalCluster:
 
     def _raise_if_died(self, state: ClusterState) -> None:
         for b in state.brokers:
-            if not is_running(b.pid, self._spec(b).marker):
+            if not self._still_running(b):
                 log = self.log_file(f"broker-{b.node_id}")
                 tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.is_file() else []
                 raise ClusterError(
                     f"broker {b.node_id} exited during start-up; last log lines ({log}):\n" + "\n".join(tail)
                 )
+
+    def _still_running(self, b: BrokerState) -> bool:
+        """A JVM that has just started may re-execute itself, and for that instant /proc shows no command line:
+        a broker counts as dead only if it is still not seen a moment later."""
+        marker = self._spec(b).marker
+        if is_running(b.pid, marker):
+            return True
+        time.sleep(0.5)  # a debounce of the /proc reading, not a wait for the broker
+        return is_running(b.pid, marker)
 
     def down(self, wipe: bool = False, timeout: float = 30.0) -> list[str]:
         """Stop every process (SIGTERM, then SIGKILL after `timeout` s); `wipe` also deletes the data.
