@@ -12,7 +12,7 @@ import redis
 from labkit.errors import LabkitError
 from labkit.lab import Lab
 from labkit.services.ticketing import Booking
-from labkit.store.bookings import TERMINAL
+from labkit.store.bookings import FAILED, RESERVED, TERMINAL
 from labkit.store.inventory import MAX_QUANTITY
 
 
@@ -79,6 +79,21 @@ def wait_all(
         if pending:
             time.sleep(0.05)
     return len(pending)
+
+
+def wait_for_outcomes(lab: Lab, event_id: int, expected: int, timeout: float) -> int:
+    """Wait until the event has `expected` outcomes recorded; returns how many are still missing.
+
+    Reads the event's two outcome counters, one round trip per poll whatever the count: for an event whose
+    bookings are all the caller's (the benchmark's fresh event), where wait_all would re-read every booking.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = lab.store.stats(event_id)
+        missing = expected - stats.get(RESERVED, 0) - stats.get(FAILED, 0)
+        if missing <= 0 or time.monotonic() >= deadline:
+            return max(missing, 0)
+        time.sleep(0.05)
 
 
 class BookingStream:

@@ -91,3 +91,31 @@ def test_a_non_fatal_delivery_failure_fails_the_confirmation(fake: type[FakeProd
     with pytest.raises(producer_module.DeliveryError, match="timed out"):
         producer.confirm()
     assert producer.restarts == 0
+
+
+def test_a_mark_is_acknowledged_once_everything_sent_before_it_is(fake: type[FakeProducer]) -> None:
+    producer = ReliableProducer("127.0.0.1:1", "test")
+    producer.send("t", b"one")
+    first_batch = producer.mark()
+    producer.send("t", b"two")
+    second_batch = producer.mark()
+    queued = fake.instances[0].queued
+    assert not producer.acknowledged(first_batch)  # nothing delivered yet
+    _, _, callback = queued.pop(0)
+    callback(None, FakeMessage("t"))  # "one" acknowledged
+    assert producer.acknowledged(first_batch)
+    assert not producer.acknowledged(second_batch)  # "two" still in flight
+    _, _, callback = queued.pop(0)
+    callback(None, FakeMessage("t"))
+    assert producer.acknowledged(second_batch)
+
+
+def test_a_failed_delivery_surfaces_at_the_next_acknowledgement_check(fake: type[FakeProducer]) -> None:
+    producer = ReliableProducer("127.0.0.1:1", "test")
+    producer.send("t", b"one")
+    mark = producer.mark()
+    _, _, callback = fake.instances[0].queued.pop(0)
+    callback(KafkaError(KafkaError._MSG_TIMED_OUT, "timed out"), FakeMessage("t"))
+    with pytest.raises(producer_module.DeliveryError, match="timed out"):
+        producer.acknowledged(mark)
+    assert producer.acknowledged(mark)  # reported once: the caller has handled its batches again

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -28,7 +29,12 @@ class DeliveryError(LabkitError):
 
 
 class ReliableProducer:
-    """`send()` queues and returns at once; `confirm()` waits until every queued message is acknowledged."""
+    """`send()` queues and returns at once; `confirm()` waits until every queued message is acknowledged.
+
+    For pipelines that keep several batches in flight: `mark()` after a batch's sends, later
+    `acknowledged(mark)` tells whether everything sent before the mark is acknowledged (message ids grow with
+    every send, so the oldest unacknowledged id decides).
+    """
 
     def __init__(self, bootstrap_servers: str, client_id: str, **overrides: Any) -> None:
         self._config = base_config(
@@ -110,10 +116,37 @@ class ReliableProducer:
         if self._fatal is not None:
             self._restart()
             left = self._producer.flush(timeout)
+        self._raise_failures()
+        if left or self._fatal is not None:
+            raise DeliveryError(f"{left} message(s) unacknowledged after {timeout:.0f} s")
+
+    def mark(self) -> int:
+        """The position after everything sent so far (see `acknowledged`)."""
+        with self._lock:
+            return self._next_id
+
+    def acknowledged(self, mark: int, timeout: float = 0.0) -> bool:
+        """Serve delivery reports for up to `timeout` s until everything sent before `mark` is acknowledged.
+
+        False if some of it is still in flight; DeliveryError if a message failed since the last check (the
+        caller cannot tell which batch it belonged to, so it must treat every unconfirmed batch as failed).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            self._producer.poll(max(0.0, min(0.05, deadline - time.monotonic())))
+            if self._fatal is not None:
+                self._restart()
+            self._raise_failures()
+            with self._lock:
+                done = not self._in_flight or next(iter(self._in_flight)) >= mark  # ids are inserted in order
+            if done or time.monotonic() >= deadline:
+                return done
+
+    def _raise_failures(self) -> None:
         with self._lock:
             failures, self._failures = self._failures, []
-        if left or failures or self._fatal is not None:
-            raise DeliveryError(f"{left} message(s) unacknowledged after {timeout:.0f} s; failed: {failures[:3]}")
+        if failures:
+            raise DeliveryError(f"{len(failures)} message(s) failed: {failures[:3]}")
 
     def close(self, timeout: float = 10.0) -> None:
         left = self._producer.flush(timeout)

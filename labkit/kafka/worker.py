@@ -1,33 +1,52 @@
-"""One consumer, consuming in batches and committing only after its handler has finished each batch.
+"""One consumer, consuming in batches and committing each batch only after its output is acknowledged.
 
-The handler produces its output and waits for the acknowledgements before it returns, so a crash anywhere
-before the commit means redelivery (at-least-once), never loss. Handlers are idempotent, so redelivery has
-no second effect.
+The handler produces its output through the worker's ReliableProducer and returns without waiting. The
+worker keeps up to `max_in_flight` handled batches whose output is still unacknowledged and goes on
+consuming; it commits a batch (asynchronously) once everything produced up to the end of that batch is
+acknowledged, oldest first. So a crash anywhere before the commit means redelivery (at-least-once), never
+loss, and a batch's acknowledgement wait overlaps the next batches' work instead of stalling it. Handlers
+are idempotent, so redelivery has no second effect.
 
-Commits: asynchronous after each batch (no round trip on the hot path), then synchronous for the handled
-offsets of partitions being revoked (so their next owner starts right after the last handled message) and of
-all partitions when the worker stops. A failed commit is logged, never fatal: the next commit, or a
-redelivery to an idempotent handler, covers it.
+If a produced message fails, every unconfirmed batch is treated as failed: the consumer seeks back to the
+oldest one's first offsets and handles them again. Partitions being revoked wait for their batches'
+acknowledgements and get a synchronous commit (their next owner starts right after the last handled
+message), as do all partitions when the worker stops; lost partitions get nothing. A failed commit is logged,
+never fatal: the next commit, or a redelivery to an idempotent handler, covers it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from labkit.kafka.clients import base_config
+from labkit.kafka.producer import DeliveryError, ReliableProducer
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Message]], None]
+Partition = tuple[str, int]
+
+
+@dataclass
+class _Unconfirmed:
+    """A handled batch whose output is not yet acknowledged: the producer's mark after it, its offsets."""
+
+    mark: int
+    first: dict[Partition, int]  # where to seek back to if its output fails
+    next: dict[Partition, int]  # what to commit once it is acknowledged
 
 
 class BatchWorker:
-    """Runs in a daemon thread (`start`/`stop`) or in the caller's thread (`run`), e.g. a consumer process."""
+    """Runs in a daemon thread (`start`/`stop`) or in the caller's thread (`run`), e.g. a consumer process.
+
+    `producer` is the one the handler produces with (None for a handler that produces nothing).
+    """
 
     def __init__(
         self,
@@ -36,8 +55,11 @@ class BatchWorker:
         topics: list[str],
         client_id: str,
         handler: Handler,
+        producer: ReliableProducer | None = None,
         batch_size: int = 500,
         poll_timeout: float = 0.2,
+        max_in_flight: int = 4,
+        ack_timeout: float = 30.0,
     ) -> None:
         self.config = base_config(
             bootstrap_servers,
@@ -52,13 +74,18 @@ class BatchWorker:
         self.topics = topics
         self.client_id = client_id
         self.handler = handler
+        self.producer = producer
         self.batch_size = batch_size
         self.poll_timeout = poll_timeout
+        self.max_in_flight = max_in_flight
+        self.ack_timeout = ack_timeout
         self.stop_event = threading.Event()
         self.processed = 0
-        self.assignment: set[tuple[str, int]] = set()
+        self.assignment: set[Partition] = set()
         self.commit_failures = 0
-        self._handled: dict[tuple[str, int], int] = {}  # next offset to read, per partition handled since assigned
+        self.rewinds = 0  # times unconfirmed batches were handled again after a delivery failure
+        self._unconfirmed: deque[_Unconfirmed] = deque()
+        self._handled: dict[Partition, int] = {}  # next offset to read, per partition confirmed since assigned
         self._thread: threading.Thread | None = None
 
     # -- thread control ----------------------------------------------------------------------------------------
@@ -88,30 +115,62 @@ class BatchWorker:
                 batch = [m for m in messages if not _is_error(m)]
                 if batch:
                     self._handle(consumer, batch)
+                self._settle(consumer, wait=len(self._unconfirmed) >= self.max_in_flight)
+            self._settle(consumer, wait=True, everything=True)
             self._commit_sync(consumer, list(self._handled))
         finally:
             consumer.close()  # leaves the group at once
 
     def _handle(self, consumer: Consumer, batch: list[Message]) -> None:
+        first, following = _offsets(batch)
         try:
             self.handler(batch)
         except Exception:
             log.exception("%s: handling a batch of %d failed; it will be redelivered", self.client_id, len(batch))
-            for tp in _first_offsets(batch):
-                consumer.seek(tp)
+            _seek(consumer, first)
             self.stop_event.wait(1.0)  # back off before the retry
             return
-        offsets = _next_offsets(batch)
-        self._handled.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
         self.processed += len(batch)
-        try:
-            consumer.commit(offsets=offsets, asynchronous=True)
-        except KafkaException as error:  # e.g. no coordinator right now: a later commit covers it
-            self.commit_failures += 1
-            log.warning("%s: commit failed (%s); a later commit covers it", self.client_id, error)
+        mark = self.producer.mark() if self.producer is not None else 0
+        self._unconfirmed.append(_Unconfirmed(mark, first, following))
 
-    def _commit_sync(self, consumer: Consumer, partitions: list[tuple[str, int]]) -> None:
-        """Commit what was handled on these partitions and wait for the answer (revocation, shutdown)."""
+    def _settle(self, consumer: Consumer, wait: bool, everything: bool = False) -> None:
+        """Commit the oldest batches whose output is acknowledged. `wait`: block (up to ack_timeout) until at
+        least the oldest one is — or all of them, with `everything`. A failed delivery rewinds them all."""
+        confirmed: dict[Partition, int] = {}
+        try:
+            while self._unconfirmed:
+                oldest = self._unconfirmed[0]
+                patience = self.ack_timeout if wait and (everything or not confirmed) else 0.0
+                if self.producer is not None and not self.producer.acknowledged(oldest.mark, patience):
+                    if patience:
+                        raise DeliveryError(f"no acknowledgement in {self.ack_timeout:.0f} s")
+                    break
+                confirmed.update(self._unconfirmed.popleft().next)
+        except DeliveryError as error:
+            self._rewind(consumer, error)
+        if confirmed:
+            self._handled.update(confirmed)
+            offsets = [TopicPartition(t, p, o) for (t, p), o in confirmed.items()]
+            try:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as error:  # e.g. no coordinator right now: a later commit covers it
+                self.commit_failures += 1
+                log.warning("%s: commit failed (%s); a later commit covers it", self.client_id, error)
+
+    def _rewind(self, consumer: Consumer, error: DeliveryError) -> None:
+        """Handle every unconfirmed batch again, from the oldest one's first offsets."""
+        first: dict[Partition, int] = {}
+        for batch in self._unconfirmed:
+            for key, offset in batch.first.items():
+                first.setdefault(key, offset)
+        log.warning("%s: %s; handling %d batch(es) again", self.client_id, error, len(self._unconfirmed))
+        self._unconfirmed.clear()
+        self.rewinds += 1
+        _seek(consumer, {key: offset for key, offset in first.items() if key in self.assignment})
+
+    def _commit_sync(self, consumer: Consumer, partitions: list[Partition]) -> None:
+        """Commit what was confirmed on these partitions and wait for the answer (revocation, shutdown)."""
         offsets = [TopicPartition(t, p, self._handled[(t, p)]) for t, p in partitions if (t, p) in self._handled]
         if not offsets:
             return
@@ -126,6 +185,7 @@ class BatchWorker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = [(tp.topic, tp.partition) for tp in partitions]
+        self._settle(consumer, wait=True, everything=True)
         self._commit_sync(consumer, revoked)  # commit on revoke: the next owner starts after our last batch
         self._forget(revoked)
 
@@ -133,10 +193,13 @@ class BatchWorker:
         # Lost (session expired): another member may own them already, so committing could move its offsets.
         self._forget([(tp.topic, tp.partition) for tp in partitions])
 
-    def _forget(self, partitions: list[tuple[str, int]]) -> None:
+    def _forget(self, partitions: list[Partition]) -> None:
         self.assignment -= set(partitions)
         for key in partitions:
             self._handled.pop(key, None)
+            for batch in self._unconfirmed:
+                batch.first.pop(key, None)
+                batch.next.pop(key, None)
 
 
 def _is_error(message: Message) -> bool:
@@ -148,17 +211,17 @@ def _is_error(message: Message) -> bool:
     return True
 
 
-def _first_offsets(batch: list[Message]) -> list[TopicPartition]:
-    first: dict[tuple[str, int], int] = {}
+def _offsets(batch: list[Message]) -> tuple[dict[Partition, int], dict[Partition, int]]:
+    """Per partition: the batch's first offset, and the offset after its last."""
+    first: dict[Partition, int] = {}
+    following: dict[Partition, int] = {}
     for m in batch:
-        key = (m.topic(), m.partition())
-        first[key] = min(first.get(key, m.offset()), m.offset())
-    return [TopicPartition(t, p, o) for (t, p), o in first.items()]
+        key, offset = (m.topic(), m.partition()), m.offset()
+        first[key] = min(first.get(key, offset), offset)
+        following[key] = max(following.get(key, 0), offset + 1)
+    return first, following
 
 
-def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
-    last: dict[tuple[str, int], Any] = {}
-    for m in batch:
-        key = (m.topic(), m.partition())
-        last[key] = max(last.get(key, -1), m.offset())
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+def _seek(consumer: Consumer, offsets: dict[Partition, int]) -> None:
+    for (topic, partition), offset in offsets.items():
+        consumer.seek(TopicPartition(topic, partition, offset))

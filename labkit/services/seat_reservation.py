@@ -13,7 +13,8 @@ from labkit.store.inventory import SeatInventory
 
 
 class SeatReservationService:
-    """Handles one batch at a time: decode, reserve (one Redis round trip), reply, wait for the acks."""
+    """Handles one batch at a time: decode, reserve (one Redis round trip), reply; its worker commits the batch
+    once the replies are acknowledged."""
 
     def __init__(self, event_id: int, inventory: SeatInventory, producer: ReliableProducer) -> None:
         self.event_id = event_id
@@ -51,7 +52,6 @@ class SeatReservationService:
             self.producer.send(
                 topic, encode(reply), PartitionKeyBuilder.booking_with_id(self.event_id, reply.booking_id), partition
             )
-        self.producer.confirm()
 
 
 def seat_reservation_worker(
@@ -66,6 +66,7 @@ def seat_reservation_worker(
         [KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)],
         instance_id,
         service.handle_batch,
-        batch_size,
+        producer,
+        batch_size=batch_size,
     )
     return worker, producer

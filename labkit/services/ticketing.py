@@ -212,8 +212,7 @@ class ReplyHandler:
                 park(self.producer, self.event_id, TICKETING_SERVICE, message, str(exc))
                 continue
             replies.append(reply)
-        self.store.record_outcomes(replies, now_ms())
-        self.producer.confirm()  # dead letters durable before the commit
+        self.store.record_outcomes(replies, now_ms())  # dead letters: the worker commits once they are acknowledged
         self.board.notify([r.booking_id for r in replies])
 
 
@@ -231,5 +230,6 @@ def ticketing_worker(
         ],
         instance_id,
         handler.handle_batch,
+        producer,
     )
     return worker, producer

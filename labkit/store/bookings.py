@@ -36,20 +36,34 @@ class BookingStore:
                     "status": PENDING, "requested_at": request.requested_at,
                 },
             )
-            pipe.rpush(keys.booking_ids(request.event_id), request.booking_id)
-            pipe.hincrby(keys.ticketing_stats(request.event_id), "sent", 1)
+        for event_id, indexes in _by_event([request.event_id for request, _ in requests]).items():
+            booking_ids = [requests[i][0].booking_id for i in indexes]
+            pipe.rpush(keys.booking_ids(event_id), *booking_ids)
+            pipe.hincrby(keys.ticketing_stats(event_id), "sent", len(booking_ids))
         pipe.execute()
 
     def record_outcomes(self, replies: list[SeatReserved | SeatReservationFailed], completed_at: float) -> list[bool]:
-        """Move each booking from PENDING to its outcome; False where it was already terminal (a redelivery)."""
+        """Move each booking from PENDING to its outcome; False where it was already terminal (a redelivery).
+
+        One script call per event in the batch (in practice one per batch): the script loops over the replies.
+        """
+        by_event = _by_event([reply.event_id for reply in replies])
         calls = []
-        for reply in replies:
-            if isinstance(reply, SeatReserved):
-                args = [RESERVED, ",".join(reply.seats), reply.total_price, "", completed_at]
-            else:
-                args = [FAILED, "", 0, reply.reason, completed_at]
-            calls.append(([keys.booking(reply.event_id, reply.booking_id), keys.ticketing_stats(reply.event_id)], args))
-        return [bool(r) for r in self._record.run_many(self.client, calls)]
+        for event_id, indexes in by_event.items():
+            booking_keys, args = [], [completed_at]
+            for index in indexes:
+                reply = replies[index]
+                booking_keys.append(keys.booking(event_id, reply.booking_id))
+                if isinstance(reply, SeatReserved):
+                    args += [RESERVED, ",".join(reply.seats), reply.total_price, ""]
+                else:
+                    args += [FAILED, "", 0, reply.reason]
+            calls.append(([keys.ticketing_stats(event_id), *booking_keys], args))
+        recorded = [False] * len(replies)
+        for indexes, results in zip(by_event.values(), self._record.run_many(self.client, calls), strict=True):
+            for index, result in zip(indexes, results, strict=True):
+                recorded[index] = bool(result)
+        return recorded
 
     def get(self, event_id: int, booking_id: str) -> dict[str, str]:
         return _decode(self.client.hgetall(keys.booking(event_id, booking_id)))
@@ -77,6 +91,14 @@ class BookingStore:
 
     def stats(self, event_id: int) -> dict[str, int]:
         return {k: int(v) for k, v in _decode(self.client.hgetall(keys.ticketing_stats(event_id))).items()}
+
+
+def _by_event(event_ids: list[int]) -> dict[int, list[int]]:
+    """Indexes grouped by event id, in order: one Redis call per event, not per item."""
+    groups: dict[int, list[int]] = {}
+    for index, event_id in enumerate(event_ids):
+        groups.setdefault(event_id, []).append(index)
+    return groups
 
 
 def _decode(mapping: dict[Any, Any]) -> dict[str, str]:
