@@ -70,8 +70,6 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
         "num.io.threads": "4",
         "num.recovery.threads.per.data.dir": "2",
         "log.retention.hours": "24",
-        "replica.fetch.min.bytes": "32768",
-        "replica.fetch.wait.max.ms": "20",
     }
 
 
