@@ -149,7 +149,7 @@ def test_redis_killed_mid_stream_keeps_every_seat(lab: Lab, event_id: int, clust
     with healed(local, stream):
         wait_until(lambda: stream.sent >= 500, 120, "500 bookings sent")
         seats_before = lab.inventory.counters(event_id)["reserved"]
-        local.kill_redis()  # SIGKILL: only the append-only file (fsync'd before every reply) survives
+        local.kill_redis()  # SIGKILL: only the append-only file (written before every reply) survives
         local.up(brokers=3)
         assert lab.inventory.counters(event_id)["reserved"] >= seats_before  # nothing acknowledged was lost
         stream.join(180)

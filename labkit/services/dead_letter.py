@@ -22,7 +22,7 @@ KEPT_BYTES = MAX_MESSAGE_BYTES // 2
 
 
 def park(producer: ReliableProducer, event_id: int, service: str, message: Message, reason: str) -> None:
-    """Send the dead-letter record; the caller's confirm() makes it durable before the offset is committed."""
+    """Send the dead-letter record; the worker commits the offset only once it is acknowledged."""
     key = message.key()
     value = message.value() or b""
     record = DeadLetter(
