@@ -53,7 +53,10 @@ def bookings_run(lab: Lab, count: int, mode: str) -> dict[str, float]:
 
 def drop_event_topics(lab: Lab, event_id: int) -> None:
     """Delete the run's topics and groups: every partition left behind costs the brokers CPU on every fetch."""
-    groups = [KafkaConsumerGroupBuilder.ticketing_service(event_id), KafkaConsumerGroupBuilder.seat_reservation_service(event_id)]
+    groups = [
+        KafkaConsumerGroupBuilder.ticketing_service(event_id),
+        KafkaConsumerGroupBuilder.seat_reservation_service(event_id),
+    ]
     plan = ResetPlan(KafkaTopicBuilder.get_all_topics(event_id), groups, busy_groups={}, kept=[])
     apply_reset(admin_client(lab.bootstrap_servers), plan)
 

@@ -45,7 +45,9 @@ class _Unconfirmed:
 class BatchWorker:
     """Runs in a daemon thread (`start`/`stop`) or in the caller's thread (`run`), e.g. a consumer process.
 
-    `producer` is the one the handler produces with (None for a handler that produces nothing).
+    `producer` is the one the handler produces with (None for a handler that produces nothing). `assignor`:
+    cooperative-sticky moves only the partitions that must move on a rebalance, but balances the total count
+    only; a group that reads several topics unevenly loaded wants `range` (each topic split evenly).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class BatchWorker:
         poll_timeout: float = 0.2,
         max_in_flight: int = 4,
         ack_timeout: float = 30.0,
+        assignor: str = "cooperative-sticky",
     ) -> None:
         self.config = base_config(
             bootstrap_servers,
@@ -67,7 +70,7 @@ class BatchWorker:
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            partition_assignment_strategy="cooperative-sticky",
+            partition_assignment_strategy=assignor,
             session_timeout_ms=6_000,  # a crashed member's partitions move on after 6 s
             heartbeat_interval_ms=1_000,
         )
