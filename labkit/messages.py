@@ -119,6 +119,9 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode(message: Message) -> bytes:
     # Fields read one level deep (every field is a str, number, bool, None or tuple of str): dataclasses.asdict
     # copies recursively and was the largest single cost of sending a booking.
@@ -126,9 +129,6 @@ def encode(message: Message) -> bytes:
     for name in _FIELDS[type(message)]:
         body[name] = getattr(message, name)
     return _ENCODER.encode(body).encode()
-
-
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 def decode(data: bytes | None, expected: type[Any] | None = None) -> Any:
