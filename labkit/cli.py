@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+import redis
 from tqdm import tqdm
 
 from labkit import consumers
@@ -16,8 +17,9 @@ from labkit.analysis import format_summary, messages_per_partition, summarize
 from labkit.cluster.jars import fetch, read_classpath
 from labkit.cluster.local import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT, LocalCluster
 from labkit.cluster.quorum import describe_quorum
-from labkit.endpoints import kafka_bootstrap
+from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import LabkitError
+from labkit.events import CLEANUP_HINT, PARTITION_BUDGET, delete_event, list_events, partition_count
 from labkit.infrastructure import setup_event_infrastructure_sync
 from labkit.kafka import admin as kafka_admin
 from labkit.kafka.clients import admin_client
@@ -88,6 +90,11 @@ def cluster_status(args: argparse.Namespace, settings: Settings) -> int:
         ):
             if key in quorum:
                 print(f"  {key}: {quorum[key]}")
+    if status.running:
+        partitions = partition_count(_admin(settings))
+        print(f"partitions: {partitions} (budget {PARTITION_BUDGET} on this machine)")
+        if partitions > PARTITION_BUDGET:
+            print(f"  past the budget: idle partitions slow every fetch round. Clean up with: {CLEANUP_HINT}")
     return 0 if status.running else 1
 
 
@@ -107,6 +114,10 @@ def cluster_fetch(args: argparse.Namespace, settings: Settings) -> int:
 # -- topics and groups ---------------------------------------------------------------------------------------------
 def _admin(settings: Settings):  # type: ignore[no-untyped-def]
     return admin_client(kafka_bootstrap(settings))
+
+
+def _redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(redis_url(settings), socket_timeout=30)
 
 
 def topics_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,6 +153,23 @@ def topics_reset(args: argparse.Namespace, settings: Settings) -> int:
     if not args.dry_run:
         kafka_admin.apply_reset(admin, plan)
     return 1 if plan.busy_groups else 0
+
+
+def events_list(args: argparse.Namespace, settings: Settings) -> int:
+    client = _redis(settings)
+    rows = [(e.event_id, e.topics, e.partitions, e.groups, "yes" if e.has_seats else "no")
+            for e in list_events(_admin(settings), client)]
+    print(table(["EVENT", "TOPICS", "PARTITIONS", "GROUPS", "SEATS"], rows))
+    print(f"{sum(r[2] for r in rows)} event partition(s); budget {PARTITION_BUDGET}")
+    return 0
+
+
+def events_delete(args: argparse.Namespace, settings: Settings) -> int:
+    client = _redis(settings)
+    done = delete_event(_admin(settings), client, args.event_id)
+    print(f"event {done.event_id}: deleted {len(done.topics)} topic(s), {len(done.groups)} group(s), "
+          f"{done.redis_keys} Redis key(s)")
+    return 0
 
 
 def groups_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -348,6 +376,15 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--keep", default="event-id-1_*", help="glob of names to keep (default 'event-id-1_*')")
     reset.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
     reset.set_defaults(handler=topics_reset)
+
+    events = commands.add_parser("events", help="list events, delete one (topics, groups, Redis keys)").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    events.add_parser("list", help="every event: topics, partitions, groups, seats").set_defaults(handler=events_list)
+    delete = events.add_parser("delete", help="delete an event's topics, groups and Redis keys (refuses while "
+                               "its consumers run)")
+    delete.add_argument("event_id", type=_event_id)
+    delete.set_defaults(handler=events_delete)
 
     groups = commands.add_parser("groups", help="consumer groups, members and lag").add_subparsers(
         dest="action", required=True, metavar="ACTION"

@@ -23,6 +23,7 @@ import redis
 from labkit.cluster.local import LocalCluster
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ConfigError
+from labkit.events import EventBusyError, EventDeletion, delete_event
 from labkit.infrastructure import event_topics, setup_event_infrastructure_sync
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
 from labkit.kafka.clients import admin_client, release_admin_clients
@@ -39,6 +40,7 @@ from labkit.store.inventory import SeatInventory
 log = logging.getLogger(__name__)
 
 SERVICES = ("ticketing", "seat_reservation")
+SENDER_LANES = 8  # librdkafka producers behind book(): see ReliableProducer (100 partitions, ~33 per broker)
 
 
 class Lab:
@@ -54,6 +56,7 @@ class Lab:
         self._consumers: dict[str, list[tuple[BatchWorker, ReliableProducer]]] = {s: [] for s in SERVICES}
         self._partition_counts: dict[str, int] = {}
         self._instance_counter = 0
+        self.events_set_up: set[int] = set()  # by this Lab: what a test or an experiment may tear down after
 
     # -- cluster -----------------------------------------------------------------------------------------------
     def up(self, brokers: int = 3) -> Lab:
@@ -116,7 +119,9 @@ class Lab:
         store = self.store
         with self._lock:
             if self._ticketing is None:
-                producer = ReliableProducer(self.bootstrap_servers, self.settings.producer_instance_id)
+                producer = ReliableProducer(
+                    self.bootstrap_servers, self.settings.producer_instance_id, lanes=SENDER_LANES
+                )
                 self._ticketing = TicketingService(store, producer, self._board)
             return self._ticketing
 
@@ -128,7 +133,26 @@ class Lab:
         topics = setup_event_infrastructure_sync(event_id, seating, self.settings)
         self.inventory.setup(event_id, seating)
         self._ticketing_service().register_event(event_id, seating, seating.subsection_count)
+        self.events_set_up.add(event_id)
         return topics
+
+    def teardown_event(self, event_id: int, wait_for_members: float = 0.0) -> EventDeletion:
+        """Delete the event's topics, consumer groups and Redis keys: what an experiment leaves behind costs the
+        brokers CPU on every fetch round. Refused (EventBusyError) while consumers of the event run — this
+        Lab's threads, or members elsewhere still in a group after `wait_for_members` s."""
+        event_id = parse_event_id(event_id)
+        topics = set(KafkaTopicBuilder.get_all_topics(event_id))
+        mine = [w.client_id for pairs in self._consumers.values() for w, _ in pairs if topics & set(w.topics)]
+        if mine:
+            raise EventBusyError(f"event {event_id} has consumer threads here: {mine}; call stop_consumers() first")
+        deletion = delete_event(admin_client(self.bootstrap_servers), self.redis, event_id, wait_for_members)
+        self.inventory.forget(event_id)
+        if self._ticketing is not None:
+            self._ticketing.forget_event(event_id)
+        for topic in topics:
+            self._partition_counts.pop(topic, None)
+        self.events_set_up.discard(event_id)
+        return deletion
 
     def _ensure_registered(self, event_id: int) -> TicketingService:
         """An event set up elsewhere (another process) is learned once: venue from Redis, partitions from Kafka."""

@@ -58,9 +58,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def lab(settings: Settings) -> Iterator[Lab]:
-    """A Lab on the test cluster; its consumers and clients are stopped after the test."""
+    """A Lab on the test cluster; its consumers and clients are stopped after the test, and the events it set up
+    are deleted (a member of a killed consumer process may stay in its group until its session times out)."""
     with Lab(settings) as lab:
         yield lab
+        lab.stop_consumers()
+        for event in sorted(lab.events_set_up):
+            lab.teardown_event(event, wait_for_members=30)
     leftover = [t.name for t in threading.enumerate() if t.name.startswith(settings.consumer_instance_id)]
     assert not leftover, f"consumer threads still running: {leftover}"
 

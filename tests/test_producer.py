@@ -119,3 +119,24 @@ def test_a_failed_delivery_surfaces_at_the_next_acknowledgement_check(fake: type
     with pytest.raises(producer_module.DeliveryError, match="timed out"):
         producer.acknowledged(mark)
     assert producer.acknowledged(mark)  # reported once: the caller has handled its batches again
+
+
+def test_lanes_spread_partitions_and_a_fatal_error_restarts_every_lane(fake: type[FakeProducer]) -> None:
+    producer = ReliableProducer("127.0.0.1:1", "test", lanes=4)
+    for partition in range(8):
+        producer.send("t", f"p{partition}".encode(), partition=partition)
+    lanes = fake.instances[:4]
+    assert [[value for _, value, _ in lane.queued] for lane in lanes] == [
+        [b"p0", b"p4"], [b"p1", b"p5"], [b"p2", b"p6"], [b"p3", b"p7"]
+    ]
+    fake.fail_next = True
+    producer.send("t", b"p8", partition=8)  # lane 0 fails fatally: every lane is replaced, nothing is lost
+    producer.confirm()
+    assert producer.restarts == 1 and len(fake.instances) == 8
+    assert sorted(v for lane in fake.instances[4:] for v in lane.delivered) == sorted(f"p{i}".encode() for i in range(9))
+
+
+@pytest.mark.parametrize("lanes", [0, 33, True, 1.5])
+def test_lanes_outside_1_to_32_are_refused(lanes: object) -> None:
+    with pytest.raises(ValueError, match="lanes must be an integer from 1 to 32"):
+        ReliableProducer("127.0.0.1:1", "test", lanes=lanes)  # type: ignore[arg-type]

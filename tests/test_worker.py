@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import NewTopic
 
+from labkit.cluster.processes import wait_until
 from labkit.kafka.clients import admin_client
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
@@ -58,3 +60,28 @@ def _committed(admin, group: str, topic: str) -> int:  # type: ignore[no-untyped
     future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])])[group]
     (partition,) = future.result(10).topic_partitions
     return max(partition.offset, 0)
+
+
+def test_a_lone_message_is_handed_over_at_once_not_after_the_poll_timeout(settings: Settings) -> None:
+    """consume(n, timeout) alone would wait the whole timeout for n messages; the worker must not."""
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    tag = uuid.uuid4().hex[:8]
+    topic = f"test-worker-{tag}-lone"
+    admin = admin_client(bootstrap)
+    for future in admin.create_topics([NewTopic(topic, 1, 3)]).values():
+        future.result(60)
+    handled = threading.Event()
+    worker = BatchWorker(bootstrap, f"test-worker-{tag}", [topic], f"{tag}-worker", lambda batch: handled.set(),
+                         batch_size=500, poll_timeout=15.0)
+    worker.start()
+    try:
+        wait_until(lambda: bool(worker.assignment), 60, "the partition's assignment")
+        feeder = ReliableProducer(bootstrap, f"{tag}-feeder")
+        feeder.send(topic, b"alone")
+        feeder.confirm()
+        feeder.close()
+        assert handled.wait(7.5), "one message was not handed over within half the poll timeout (15 s)"
+    finally:
+        worker.stop_event.set()
+        assert worker.stop(timeout=30)
+        admin.delete_topics([topic])

@@ -23,6 +23,9 @@ def base_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dic
         "client.id": client_id,
         "logger": KAFKA_LOG,
         "broker.address.family": "v4",
+        # TCP_NODELAY, as Kafka's Java clients always set: with Nagle on, a small request can wait for the
+        # previous one's (delayed) TCP acknowledgement.
+        "socket.nagle.disable": True,
     }
     config.update({key.replace("_", "."): value for key, value in overrides.items()})
     return config

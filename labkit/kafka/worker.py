@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,8 +61,9 @@ class BatchWorker:
         producer: ReliableProducer | None = None,
         batch_size: int = 500,
         poll_timeout: float = 0.2,
-        max_in_flight: int = 4,
+        max_in_flight: int = 64,
         ack_timeout: float = 30.0,
+        commit_interval: float = 0.5,
         assignor: str = "cooperative-sticky",
     ) -> None:
         self.config = base_config(
@@ -82,6 +84,10 @@ class BatchWorker:
         self.poll_timeout = poll_timeout
         self.max_in_flight = max_in_flight
         self.ack_timeout = ack_timeout
+        self.commit_interval = commit_interval
+        self.commits = 0
+        self._last_commit = 0.0
+        self._uncommitted: dict[Partition, int] = {}  # acknowledged, not yet committed
         self.stop_event = threading.Event()
         self.processed = 0
         self.assignment: set[Partition] = set()
@@ -114,8 +120,7 @@ class BatchWorker:
         consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         try:
             while not self.stop_event.is_set():
-                messages = consumer.consume(self.batch_size, self.poll_timeout)
-                batch = [m for m in messages if not _is_error(m)]
+                batch = [m for m in self._next_messages(consumer) if not _is_error(m)]
                 if batch:
                     self._handle(consumer, batch)
                 self._settle(consumer, wait=len(self._unconfirmed) >= self.max_in_flight)
@@ -123,6 +128,18 @@ class BatchWorker:
             self._commit_sync(consumer, list(self._handled))
         finally:
             consumer.close()  # leaves the group at once
+
+    def _next_messages(self, consumer: Consumer) -> list[Message]:
+        """Wait (up to poll_timeout) for the first message, then add what is already fetched, without waiting.
+
+        `consume(n, timeout)` alone returns only when n messages have arrived or the timeout has passed: below
+        n messages per timeout, every hop would wait the whole timeout. This way a lone message is handled at
+        once, and batches grow only as the load does.
+        """
+        first = consumer.poll(self.poll_timeout)
+        if first is None:
+            return []
+        return [first, *consumer.consume(self.batch_size - 1, 0)] if self.batch_size > 1 else [first]
 
     def _handle(self, consumer: Consumer, batch: list[Message]) -> None:
         first, following = _offsets(batch)
@@ -154,12 +171,23 @@ class BatchWorker:
             self._rewind(consumer, error)
         if confirmed:
             self._handled.update(confirmed)
-            offsets = [TopicPartition(t, p, o) for (t, p), o in confirmed.items()]
-            try:
-                consumer.commit(offsets=offsets, asynchronous=True)
-            except KafkaException as error:  # e.g. no coordinator right now: a later commit covers it
-                self.commit_failures += 1
-                log.warning("%s: commit failed (%s); a later commit covers it", self.client_id, error)
+            self._uncommitted.update(confirmed)
+        if self._uncommitted and time.monotonic() - self._last_commit >= self.commit_interval:
+            self._commit_async(consumer)
+
+    def _commit_async(self, consumer: Consumer) -> None:
+        """Commit what was acknowledged since the last commit, at most every `commit_interval` s: a commit is a
+        replicated write to __consumer_offsets, and one per small batch cost the brokers more CPU than the
+        bookings themselves. A later commit only means a longer redelivery after a crash, never a loss."""
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
+        self._uncommitted.clear()
+        self._last_commit = time.monotonic()
+        try:
+            consumer.commit(offsets=offsets, asynchronous=True)
+            self.commits += 1
+        except KafkaException as error:  # e.g. no coordinator right now: a later commit covers it
+            self.commit_failures += 1
+            log.warning("%s: commit failed (%s); a later commit covers it", self.client_id, error)
 
     def _rewind(self, consumer: Consumer, error: DeliveryError) -> None:
         """Handle every unconfirmed batch again, from the oldest one's first offsets."""
@@ -175,6 +203,8 @@ class BatchWorker:
     def _commit_sync(self, consumer: Consumer, partitions: list[Partition]) -> None:
         """Commit what was confirmed on these partitions and wait for the answer (revocation, shutdown)."""
         offsets = [TopicPartition(t, p, self._handled[(t, p)]) for t, p in partitions if (t, p) in self._handled]
+        for key in partitions:
+            self._uncommitted.pop(key, None)
         if not offsets:
             return
         try:
@@ -200,6 +230,7 @@ class BatchWorker:
         self.assignment -= set(partitions)
         for key in partitions:
             self._handled.pop(key, None)
+            self._uncommitted.pop(key, None)
             for batch in self._unconfirmed:
                 batch.first.pop(key, None)
                 batch.next.pop(key, None)

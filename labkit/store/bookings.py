@@ -81,6 +81,13 @@ class BookingStore:
             for values in pipe.execute()
         ]
 
+    def completion_times(self, event_id: int, booking_ids: list[str]) -> list[float | None]:
+        """When each booking's outcome was recorded (ms since the epoch), None while it is PENDING."""
+        pipe = self.client.pipeline(transaction=False)
+        for booking_id in booking_ids:
+            pipe.hget(keys.booking(event_id, booking_id), "completed_at")
+        return [float(v) if v else None for v in pipe.execute()]
+
     def all(self, event_id: int) -> list[dict[str, str]]:
         """Every booking of the event, in the order they were made (one pipelined read)."""
         ids = self.client.lrange(keys.booking_ids(event_id), 0, -1)

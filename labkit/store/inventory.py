@@ -67,6 +67,10 @@ class SeatInventory:
             self._seating[event_id] = SeatingConfig(**json.loads(raw)) if raw else None
         return self._seating[event_id]
 
+    def forget(self, event_id: int) -> None:
+        """Drop the cached venue of a deleted event."""
+        self._seating.pop(event_id, None)
+
     # -- reservations ------------------------------------------------------------------------------------------
     def reserve(self, requests: list[ReserveSeats]) -> list[Reservation]:
         """Reserve for every request; the result is in the requests' order. Redis is called once per batch."""

@@ -1,0 +1,36 @@
+"""An event's life cycle on the real cluster: listed, refused while consumers run, deleted as a unit."""
+
+from __future__ import annotations
+
+import pytest
+
+from labkit import KafkaTopicBuilder, Lab
+from labkit.errors import ConfigError
+from labkit.events import EventBusyError, list_events
+from labkit.kafka.admin import list_groups, list_topics
+from labkit.kafka.clients import admin_client
+from tests.conftest import SMALL_VENUE
+
+
+def test_an_event_is_listed_refused_while_consumed_then_deleted_as_a_unit(lab: Lab, event_id: int) -> None:
+    lab.setup_event(event_id, SMALL_VENUE)
+    lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)
+    assert lab.book(event_id, "A", 1, quantity=1).wait(timeout=30).status == "RESERVED"
+    admin = admin_client(lab.bootstrap_servers)
+    (listed,) = [e for e in list_events(admin, lab.redis) if e.event_id == event_id]
+    assert (listed.topics, listed.partitions, listed.groups, listed.has_seats) == (4, 13, 2, True)
+
+    with pytest.raises(EventBusyError, match="stop_consumers"):
+        lab.teardown_event(event_id)
+    assert set(KafkaTopicBuilder.get_all_topics(event_id)) <= set(list_topics(admin))  # nothing deleted
+
+    lab.stop_consumers()
+    deletion = lab.teardown_event(event_id)
+    assert sorted(deletion.topics) == sorted(KafkaTopicBuilder.get_all_topics(event_id))
+    assert len(deletion.groups) == 2 and deletion.redis_keys > 0
+    assert not set(KafkaTopicBuilder.get_all_topics(event_id)) & set(list_topics(admin))
+    assert not [g for g in list_groups(admin) if g.startswith(f"event-id-{event_id}_")]
+    assert not list(lab.redis.scan_iter(match=f"labkit:event:{event_id}:*"))
+    assert event_id not in {e.event_id for e in list_events(admin, lab.redis)}
+    with pytest.raises(ConfigError, match="not set up"):
+        lab.book(event_id, "A", 1, quantity=1)
