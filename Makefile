@@ -52,7 +52,7 @@ c-stop:
 
 # A benchmark, not a test: bookings/s end to end against a raw Kafka round trip on the same cluster.
 bench: install
-	$(BIN)/python bench/bench.py
+	$(BIN)/python -m bench.bench $(BENCH_ARGS)
 
 lab: install
 	$(LABKIT) cluster up

@@ -1,34 +1,83 @@
-"""`make bench`: bookings/s end to end vs a raw Kafka round trip, on the same 3-broker cluster, in one run.
+"""`make bench`: the booking path's latency and throughput against the pipe's own limits, in one run on one
+3-broker cluster (RF 3, acks=all), with 4 ticketing + 4 seat-reservation consumers. A benchmark, not a test.
 
-A benchmark, not a test: it prints figures. Bookings: first request sent → last outcome recorded, over all 100
-subsections of the default venue, with 4 ticketing + 4 seat-reservation consumers (threads or processes).
-Baseline: the same number of messages produced → consumed → produced → consumed by 4 + 4 consumers that do
-nothing else, with the same consumer and producer code (batches, acks=all, idempotence, commit per batch).
+Sections, in order (each starts from what the previous left: one cluster, JVMs warming up as they go):
+  pipe        Kafka's EndToEndLatency and ProducerPerformance; a plain confluent-kafka round trip
+  cold        a fresh event, consumers just settled, a burst of 1,000: first send → last outcome
+  idle        200 bookings one at a time (book → wait), p50 / p99
+  load        open-loop streams at rising rates (latency from each booking's scheduled send time)
+  burst       20,000 bookings as fast as they can be sent, threads and processes; ratio to the raw round trip
+  partitions  idle latency and 500/s again with 10 idle events' topics present, then those events deleted
+Printed as a table; written to artifacts/bench/ as bench.json, load.csv and load.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import random
-import threading
 import time
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
-from confluent_kafka.admin import NewTopic
+import matplotlib
 
-from labkit import Lab
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from bench import pipe
+from labkit import Lab, SeatingConfig
 from labkit.consumers import ConsumerProcesses
-from labkit.kafka.admin import ResetPlan, apply_reset
-from labkit.kafka.clients import admin_client
-from labkit.kafka.producer import ReliableProducer
-from labkit.kafka.worker import BatchWorker
+from labkit.latency import LatencySummary, one_at_a_time, open_loop, sustainable_rate, sweep
 from labkit.load import send_burst, wait_for_outcomes
-from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
+
+ARTIFACTS = Path("artifacts/bench")
+# The load sweep's venue: the default layout (100 subsections, 100 partitions per topic) with 10x the rows, so
+# that a 15 s stream at 2,000/s (~75,000 seats) does not sell out and turn into cheap SOLD_OUT answers.
+SWEEP_VENUE = SeatingConfig(rows=250)
 
 
-def bookings_run(lab: Lab, count: int, mode: str) -> dict[str, float]:
+def fresh_event(lab: Lab, seating: SeatingConfig | None = None) -> int:
     event_id = random.randint(10**6, 10**9)
-    lab.setup_event(event_id)
+    lab.setup_event(event_id, seating)
+    return event_id
+
+
+def with_consumers(lab: Lab, event_id: int) -> None:
+    lab.start_consumers(ticketing=4, seat_reservation=4, event_id=event_id)
+    lab.wait_for_consumers(timeout=120)
+
+
+def done_with(lab: Lab, event_id: int) -> None:
+    lab.stop_consumers()
+    lab.teardown_event(event_id, wait_for_members=30)
+
+
+def cold_burst(lab: Lab, count: int) -> dict[str, Any]:
+    """A fresh event, its consumers just settled: first send → last outcome of `count` bookings."""
+    event_id = fresh_event(lab)
+    with_consumers(lab, event_id)
+    try:
+        send_burst(lab, event_id, count, (1, 4), seed=2)
+        missing = wait_for_outcomes(lab, event_id, count, timeout=300)
+        return {"bookings": count, "missing": missing, **burst_figures(lab, event_id)}
+    finally:
+        done_with(lab, event_id)
+
+
+def burst_figures(lab: Lab, event_id: int) -> dict[str, float]:
+    frame = lab.bookings(event_id)
+    sent_ms = frame.requested_at.map(lambda t: t.timestamp() * 1000)
+    seconds = ((sent_ms + frame.latency_ms).max() - sent_ms.min()) / 1000
+    return {"seconds": seconds, "per_second": len(frame) / seconds, "p50_ms": frame.latency_ms.quantile(0.5),
+            "p99_ms": frame.latency_ms.quantile(0.99)}
+
+
+def peak_burst(lab: Lab, count: int, mode: str) -> dict[str, Any]:
+    """`count` bookings sent as fast as possible to a fresh event; consumers as threads or as processes."""
+    event_id = fresh_event(lab)
     processes = ConsumerProcesses(replace(lab.settings, event_id=event_id), stop_with_owner=True)
     if mode == "threads":
         lab.start_consumers(ticketing=4, seat_reservation=4, event_id=event_id)
@@ -37,95 +86,116 @@ def bookings_run(lab: Lab, count: int, mode: str) -> dict[str, float]:
     processes.wait_for_members(4, 4)
     try:
         send_burst(lab, event_id, count, (1, 4), seed=1)
-        pending = wait_for_outcomes(lab, event_id, count, timeout=600)
+        missing = wait_for_outcomes(lab, event_id, count, timeout=600)
     finally:
         lab.stop_consumers()
         processes.stop()
-    frame = lab.bookings(event_id)
-    drop_event_topics(lab, event_id)
-    start = frame.requested_at.min().timestamp() * 1000
-    end = (frame.requested_at.map(lambda t: t.timestamp() * 1000) + frame.latency_ms).max()
-    seconds = (end - start) / 1000
-    return {"bookings": count, "pending": pending, "seconds": seconds, "per_second": count / seconds,
-            "p50_ms": frame.latency_ms.quantile(0.5), "p99_ms": frame.latency_ms.quantile(0.99),
-            "reserved": int((frame.status == "RESERVED").sum())}
+    figures = {"bookings": count, "missing": missing, **burst_figures(lab, event_id)}
+    lab.teardown_event(event_id, wait_for_members=30)
+    return figures
 
 
-def drop_event_topics(lab: Lab, event_id: int) -> None:
-    """Delete the run's topics and groups: every partition left behind costs the brokers CPU on every fetch."""
-    groups = [
-        KafkaConsumerGroupBuilder.ticketing_service(event_id),
-        KafkaConsumerGroupBuilder.seat_reservation_service(event_id),
-    ]
-    plan = ResetPlan(KafkaTopicBuilder.get_all_topics(event_id), groups, busy_groups={}, kept=[])
-    apply_reset(admin_client(lab.bootstrap_servers), plan)
+def with_idle_events(lab: Lab, events: int, idle_count: int, rate: float, seconds: float) -> dict[str, Any]:
+    """Idle latency and one open-loop rate while `events` other events' topics sit idle on the cluster."""
+    idle_events = [fresh_event(lab) for _ in range(events)]
+    try:
+        event_id = fresh_event(lab, SWEEP_VENUE)
+        with_consumers(lab, event_id)
+        try:
+            idle = one_at_a_time(lab, event_id, idle_count, seed=4)
+            loaded = open_loop(lab, event_id, rate, seconds, seed=5)
+        finally:
+            done_with(lab, event_id)
+    finally:
+        for idle_event in idle_events:
+            lab.teardown_event(idle_event)
+    return {"idle_events": events, "idle": idle.row(), "load": loaded.row()}
 
 
-def baseline_run(bootstrap: str, count: int) -> dict[str, float]:
-    """N messages: produce → 4 forwarders (consume, produce, commit once acknowledged) → 4 sinks (consume, commit)."""
-    tag = random.randint(10**6, 10**9)
-    first, second = f"bench-{tag}-in", f"bench-{tag}-out"
-    admin = admin_client(bootstrap)
-    for future in admin.create_topics([NewTopic(first, 100, 3), NewTopic(second, 100, 3)]).values():
-        future.result(60)
-    received = 0
-    done = threading.Event()
-    lock = threading.Lock()
-    producers = [ReliableProducer(bootstrap, f"bench-forward-{i}") for i in range(4)]
+def write_artifacts(results: dict[str, Any], load: list[LatencySummary]) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "bench.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    with (ARTIFACTS / "load.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(load[0].row()))
+        writer.writeheader()
+        writer.writerows(r.row() for r in load)
+    figure, axis = plt.subplots(figsize=(7, 4))
+    rates = [r.offered_per_s for r in load]
+    axis.plot(rates, [r.p50_ms for r in load], "o-", label="p50")
+    axis.plot(rates, [r.p99_ms for r in load], "s-", label="p99")
+    axis.plot(rates, [r.max_ms for r in load], "^:", label="max")
+    axis.axhline(250, color="grey", linestyle="--", linewidth=0.8, label="p99 target at 1,000/s (250 ms)")
+    axis.set(xscale="log", yscale="log", xlabel="offered bookings/s (open loop)", ylabel="latency (ms)",
+             title="labkit: booking latency against offered load")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(ARTIFACTS / "load.png", dpi=120)
+    plt.close(figure)
 
-    def forward(producer: ReliableProducer):  # type: ignore[no-untyped-def]
-        def handle(batch):  # type: ignore[no-untyped-def]
-            for m in batch:
-                producer.send(second, m.value(), key=m.key())
-        return handle
 
-    def sink(batch):  # type: ignore[no-untyped-def]
-        nonlocal received
-        with lock:
-            received += len(batch)
-            if received >= count:
-                done.set()
-
-    workers = [BatchWorker(bootstrap, f"bench-{tag}-forward", [first], f"bench-forward-{i}", forward(producers[i]),
-                           producers[i])
-               for i in range(4)]
-    workers += [BatchWorker(bootstrap, f"bench-{tag}-sink", [second], f"bench-sink-{i}", sink) for i in range(4)]
-    for w in workers:
-        w.start()
-    source = ReliableProducer(bootstrap, "bench-source")
-    payload = b"x" * 200  # about the size of a reserve-seats message
-    start = time.monotonic()
-    for i in range(count):
-        source.send(first, payload, partition=i % 100)
-    source.confirm(120)
-    done.wait(600)
-    seconds = time.monotonic() - start
-    for w in workers:
-        w.stop()
-    for p in [*producers, source]:
-        p.close()
-    admin.delete_topics([first, second])
-    return {"messages": count, "seconds": seconds, "per_second": count / seconds, "complete": received >= count}
+def print_table(results: dict[str, Any]) -> None:
+    rows: list[tuple[str, str]] = []
+    p = results["pipe"]
+    rows.append(("Kafka EndToEndLatency (1 partition)", f"p50 {p['e2e']['p50_ms']:.0f} ms, p99 {p['e2e']['p99_ms']:.0f} ms"))
+    rows.append(("Kafka ProducerPerformance (100 partitions)", f"{p['perf']['records_per_s']:,.0f} records/s"))
+    rows.append(("plain confluent-kafka round trip", f"{p['raw']['per_second']:,.0f} messages/s"))
+    c = results["cold"]
+    rows.append((f"cold burst of {c['bookings']:,}", f"last outcome {c['seconds']:.2f} s after the first send, "
+                 f"p50 {c['p50_ms']:.0f} ms, p99 {c['p99_ms']:.0f} ms"))
+    i = results["idle"]
+    rows.append((f"idle, {i['bookings']} one at a time", f"p50 {i['p50_ms']:.0f} ms, p99 {i['p99_ms']:.0f} ms"))
+    for r in results["load"]:
+        rows.append((f"open loop {r['offered_per_s']:,.0f}/s", f"p50 {r['p50_ms']:,.0f} ms, p99 {r['p99_ms']:,.0f} ms, "
+                     f"max {r['max_ms']:,.0f} ms, achieved {r['achieved_per_s']:,.0f}/s"))
+    sustainable = results["sustainable_per_s"]
+    rows.append(("sustainable (p99 <= 250 ms)", "none of the rates" if sustainable is None else f"{sustainable:,.0f}/s"))
+    for mode, b in results["burst"].items():
+        rows.append((f"peak burst {b['bookings']:,} ({mode})", f"{b['per_second']:,.0f}/s, ratio to raw round trip "
+                     f"{b['per_second'] / p['raw']['per_second']:.2f}"))
+    if "partitions" in results:
+        q = results["partitions"]
+        rows.append((f"with {q['idle_events']} idle events: idle", f"p50 {q['idle']['p50_ms']:.0f} ms, "
+                     f"p99 {q['idle']['p99_ms']:.0f} ms"))
+        rows.append((f"with {q['idle_events']} idle events: {q['load']['offered_per_s']:,.0f}/s",
+                     f"p50 {q['load']['p50_ms']:,.0f} ms, p99 {q['load']['p99_ms']:,.0f} ms"))
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=20_000)
-    parser.add_argument("--modes", default="threads,processes", help="comma-separated: threads, processes")
-    parser.add_argument("--warmup", type=int, default=5_000, help="messages and bookings run first, not reported")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=20_000, help="bookings of the peak burst (default 20,000)")
+    parser.add_argument("--modes", default="threads,processes", help="peak burst consumers: threads, processes")
+    parser.add_argument("--rates", default="100,250,500,1000,1500,2000,3000", help="open-loop rates per second")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each open-loop stream")
+    parser.add_argument("--idle-events", type=int, default=10, help="idle events for the partitions section (0 skips)")
     args = parser.parse_args()
+    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     with Lab() as lab:
         lab.up(brokers=3)
-        if args.warmup:  # fresh broker JVMs compile their hot paths in the first minute: 874/s vs 2,892/s measured
-            baseline_run(lab.bootstrap_servers, args.warmup)
-            bookings_run(lab, args.warmup, "threads")
-        results = {mode: bookings_run(lab, args.count, mode) for mode in args.modes.split(",")}
-        base = baseline_run(lab.bootstrap_servers, args.count)
-    print(f"raw Kafka round trip: {base['messages']} messages in {base['seconds']:.1f} s = {base['per_second']:.0f}/s")
-    for mode, r in results.items():
-        print(f"bookings ({mode}): {r['bookings']} in {r['seconds']:.1f} s = {r['per_second']:.0f}/s end to end, "
-              f"p50 {r['p50_ms']:.0f} ms, p99 {r['p99_ms']:.0f} ms, reserved {r['reserved']}, pending {r['pending']}, "
-              f"ratio to baseline {r['per_second'] / base['per_second']:.2f}")
+        home = lab.settings.home
+        results["pipe"] = {
+            "e2e": pipe.end_to_end_latency(home, lab.bootstrap_servers),
+            "perf": pipe.producer_performance(home, lab.bootstrap_servers),
+            "raw": pipe.python_round_trip(lab.bootstrap_servers, args.count),
+        }
+        results["cold"] = cold_burst(lab, 1_000)
+        event_id = fresh_event(lab, SWEEP_VENUE)
+        with_consumers(lab, event_id)
+        try:
+            results["idle"] = one_at_a_time(lab, event_id, 200, seed=3).row()
+            load = sweep(lab, event_id, [float(r) for r in args.rates.split(",")], args.seconds, seed=3)
+        finally:
+            done_with(lab, event_id)
+        results["load"] = [r.row() for r in load]
+        results["sustainable_per_s"] = sustainable_rate(load, 250.0)
+        results["burst"] = {mode: peak_burst(lab, args.count, mode) for mode in args.modes.split(",")}
+        if args.idle_events:
+            results["partitions"] = with_idle_events(lab, args.idle_events, 200, 500.0, args.seconds)
+    write_artifacts(results, load)
+    print_table(results)
+    print(f"written: {ARTIFACTS}/bench.json, load.csv, load.png")
 
 
 if __name__ == "__main__":
