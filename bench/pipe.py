@@ -36,7 +36,8 @@ def _create(bootstrap: str, topic: str, partitions: int) -> None:
 
 
 def _delete(bootstrap: str, *topics: str) -> None:
-    AdminClient({"bootstrap.servers": bootstrap}).delete_topics(list(topics))
+    for future in AdminClient({"bootstrap.servers": bootstrap}).delete_topics(list(topics)).values():
+        future.result(60)
 
 
 def end_to_end_latency(home: Path, bootstrap: str, messages: int = 2_000) -> dict[str, float]:
