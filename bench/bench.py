@@ -71,8 +71,12 @@ def burst_figures(lab: Lab, event_id: int) -> dict[str, float]:
     frame = lab.bookings(event_id)
     sent_ms = frame.requested_at.map(lambda t: t.timestamp() * 1000)
     seconds = ((sent_ms + frame.latency_ms).max() - sent_ms.min()) / 1000
-    return {"seconds": seconds, "per_second": len(frame) / seconds, "p50_ms": frame.latency_ms.quantile(0.5),
-            "p99_ms": frame.latency_ms.quantile(0.99)}
+    return {
+        "seconds": seconds,
+        "per_second": len(frame) / seconds,
+        "p50_ms": frame.latency_ms.quantile(0.5),
+        "p99_ms": frame.latency_ms.quantile(0.99),
+    }
 
 
 def peak_burst(lab: Lab, count: int, mode: str) -> dict[str, Any]:
@@ -125,8 +129,13 @@ def write_artifacts(results: dict[str, Any], load: list[LatencySummary]) -> None
     axis.plot(rates, [r.p99_ms for r in load], "s-", label="p99")
     axis.plot(rates, [r.max_ms for r in load], "^:", label="max")
     axis.axhline(250, color="grey", linestyle="--", linewidth=0.8, label="p99 target at 1,000/s (250 ms)")
-    axis.set(xscale="log", yscale="log", xlabel="offered bookings/s (open loop)", ylabel="latency (ms)",
-             title="labkit: booking latency against offered load")
+    axis.set(
+        xscale="log",
+        yscale="log",
+        xlabel="offered bookings/s (open loop)",
+        ylabel="latency (ms)",
+        title="labkit: booking latency against offered load",
+    )
     axis.legend()
     figure.tight_layout()
     figure.savefig(ARTIFACTS / "load.png", dpi=120)
@@ -136,28 +145,54 @@ def write_artifacts(results: dict[str, Any], load: list[LatencySummary]) -> None
 def print_table(results: dict[str, Any]) -> None:
     rows: list[tuple[str, str]] = []
     p = results["pipe"]
-    rows.append(("Kafka EndToEndLatency (1 partition)", f"p50 {p['e2e']['p50_ms']:.0f} ms, p99 {p['e2e']['p99_ms']:.0f} ms"))
+    rows.append(
+        ("Kafka EndToEndLatency (1 partition)", f"p50 {p['e2e']['p50_ms']:.0f} ms, p99 {p['e2e']['p99_ms']:.0f} ms")
+    )
     rows.append(("Kafka ProducerPerformance (100 partitions)", f"{p['perf']['records_per_s']:,.0f} records/s"))
     rows.append(("plain confluent-kafka round trip", f"{p['raw']['per_second']:,.0f} messages/s"))
     c = results["cold"]
-    rows.append((f"cold burst of {c['bookings']:,}", f"last outcome {c['seconds']:.2f} s after the first send, "
-                 f"p50 {c['p50_ms']:.0f} ms, p99 {c['p99_ms']:.0f} ms"))
+    rows.append(
+        (
+            f"cold burst of {c['bookings']:,}",
+            f"last outcome {c['seconds']:.2f} s after the first send, "
+            f"p50 {c['p50_ms']:.0f} ms, p99 {c['p99_ms']:.0f} ms",
+        )
+    )
     i = results["idle"]
     rows.append((f"idle, {i['bookings']} one at a time", f"p50 {i['p50_ms']:.0f} ms, p99 {i['p99_ms']:.0f} ms"))
     for r in results["load"]:
-        rows.append((f"open loop {r['offered_per_s']:,.0f}/s", f"p50 {r['p50_ms']:,.0f} ms, p99 {r['p99_ms']:,.0f} ms, "
-                     f"max {r['max_ms']:,.0f} ms, achieved {r['achieved_per_s']:,.0f}/s"))
+        rows.append(
+            (
+                f"open loop {r['offered_per_s']:,.0f}/s",
+                f"p50 {r['p50_ms']:,.0f} ms, p99 {r['p99_ms']:,.0f} ms, "
+                f"max {r['max_ms']:,.0f} ms, achieved {r['achieved_per_s']:,.0f}/s",
+            )
+        )
     sustainable = results["sustainable_per_s"]
-    rows.append(("sustainable (p99 <= 250 ms)", "none of the rates" if sustainable is None else f"{sustainable:,.0f}/s"))
+    rows.append(
+        ("sustainable (p99 <= 250 ms)", "none of the rates" if sustainable is None else f"{sustainable:,.0f}/s")
+    )
     for mode, b in results["burst"].items():
-        rows.append((f"peak burst {b['bookings']:,} ({mode})", f"{b['per_second']:,.0f}/s, ratio to raw round trip "
-                     f"{b['per_second'] / p['raw']['per_second']:.2f}"))
+        rows.append(
+            (
+                f"peak burst {b['bookings']:,} ({mode})",
+                f"{b['per_second']:,.0f}/s, ratio to raw round trip {b['per_second'] / p['raw']['per_second']:.2f}",
+            )
+        )
     if "partitions" in results:
         q = results["partitions"]
-        rows.append((f"with {q['idle_events']} idle events: idle", f"p50 {q['idle']['p50_ms']:.0f} ms, "
-                     f"p99 {q['idle']['p99_ms']:.0f} ms"))
-        rows.append((f"with {q['idle_events']} idle events: {q['load']['offered_per_s']:,.0f}/s",
-                     f"p50 {q['load']['p50_ms']:,.0f} ms, p99 {q['load']['p99_ms']:,.0f} ms"))
+        rows.append(
+            (
+                f"with {q['idle_events']} idle events: idle",
+                f"p50 {q['idle']['p50_ms']:.0f} ms, p99 {q['idle']['p99_ms']:.0f} ms",
+            )
+        )
+        rows.append(
+            (
+                f"with {q['idle_events']} idle events: {q['load']['offered_per_s']:,.0f}/s",
+                f"p50 {q['load']['p50_ms']:,.0f} ms, p99 {q['load']['p99_ms']:,.0f} ms",
+            )
+        )
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

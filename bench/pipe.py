@@ -45,8 +45,9 @@ def end_to_end_latency(home: Path, bootstrap: str, messages: int = 2_000) -> dic
     topic = f"bench-e2e-{uuid.uuid4().hex[:8]}"
     _create(bootstrap, topic, 1)
     try:
-        out = _kafka_tool(home, "org.apache.kafka.tools.EndToEndLatency", bootstrap, topic, str(messages), "all",
-                          str(RECORD_BYTES))
+        out = _kafka_tool(
+            home, "org.apache.kafka.tools.EndToEndLatency", bootstrap, topic, str(messages), "all", str(RECORD_BYTES)
+        )
     finally:
         _delete(bootstrap, topic)
     percentiles = re.search(r"50th = ([\d.]+), 99th = ([\d.]+)", out)
@@ -61,9 +62,20 @@ def producer_performance(home: Path, bootstrap: str, records: int = 200_000, thr
     _create(bootstrap, topic, 100)
     try:
         out = _kafka_tool(
-            home, "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", str(records),
-            "--record-size", str(RECORD_BYTES), "--throughput", str(throughput),
-            "--producer-props", f"bootstrap.servers={bootstrap}", "acks=all", "linger.ms=5",
+            home,
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--topic",
+            topic,
+            "--num-records",
+            str(records),
+            "--record-size",
+            str(RECORD_BYTES),
+            "--throughput",
+            str(throughput),
+            "--producer-props",
+            f"bootstrap.servers={bootstrap}",
+            "acks=all",
+            "linger.ms=5",
         )
     finally:
         _delete(bootstrap, topic)

@@ -122,6 +122,7 @@ class Lab:
                 producer = ReliableProducer(
                     self.bootstrap_servers, self.settings.producer_instance_id, lanes=SENDER_LANES
                 )
+                producer.serve_reports_in_background()  # nothing else polls it between bookings
                 self._ticketing = TicketingService(store, producer, self._board)
             return self._ticketing
 

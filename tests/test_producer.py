@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
+from labkit.cluster.processes import wait_until
 from labkit.kafka import producer as producer_module
 from labkit.kafka.producer import ReliableProducer
 
@@ -127,16 +128,37 @@ def test_lanes_spread_partitions_and_a_fatal_error_restarts_every_lane(fake: typ
         producer.send("t", f"p{partition}".encode(), partition=partition)
     lanes = fake.instances[:4]
     assert [[value for _, value, _ in lane.queued] for lane in lanes] == [
-        [b"p0", b"p4"], [b"p1", b"p5"], [b"p2", b"p6"], [b"p3", b"p7"]
+        [b"p0", b"p4"],
+        [b"p1", b"p5"],
+        [b"p2", b"p6"],
+        [b"p3", b"p7"],
     ]
     fake.fail_next = True
     producer.send("t", b"p8", partition=8)  # lane 0 fails fatally: every lane is replaced, nothing is lost
     producer.confirm()
     assert producer.restarts == 1 and len(fake.instances) == 8
-    assert sorted(v for lane in fake.instances[4:] for v in lane.delivered) == sorted(f"p{i}".encode() for i in range(9))
+    assert sorted(v for lane in fake.instances[4:] for v in lane.delivered) == sorted(
+        f"p{i}".encode() for i in range(9)
+    )
 
 
 @pytest.mark.parametrize("lanes", [0, 33, True, 1.5])
 def test_lanes_outside_1_to_32_are_refused(lanes: object) -> None:
     with pytest.raises(ValueError, match="lanes must be an integer from 1 to 32"):
         ReliableProducer("127.0.0.1:1", "test", lanes=lanes)  # type: ignore[arg-type]
+
+
+def test_a_fatal_report_after_the_last_send_is_recovered_by_the_background_reporter(fake: type[FakeProducer]) -> None:
+    """The producer behind Lab.book is polled by no loop: a fatal error reported after its last send must still
+    lead to a new producer that resends what was in flight."""
+    producer = ReliableProducer("127.0.0.1:1", "test")
+    producer.send("t", b"last")
+    ((_, _, callback),) = fake.instances[0].queued
+    fake.instances[0].queued.clear()
+    callback(KafkaError(KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER, "out of order", fatal=True), FakeMessage("t"))
+    producer.serve_reports_in_background(interval=0.01)
+    try:
+        wait_until(lambda: producer.restarts == 1, 10, "the background reporter's restart")
+        assert [value for _, value, _ in fake.instances[1].queued] == [b"last"]
+    finally:
+        producer.close(timeout=1)

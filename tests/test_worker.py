@@ -71,8 +71,15 @@ def test_a_lone_message_is_handed_over_at_once_not_after_the_poll_timeout(settin
     for future in admin.create_topics([NewTopic(topic, 1, 3)]).values():
         future.result(60)
     handled = threading.Event()
-    worker = BatchWorker(bootstrap, f"test-worker-{tag}", [topic], f"{tag}-worker", lambda batch: handled.set(),
-                         batch_size=500, poll_timeout=15.0)
+    worker = BatchWorker(
+        bootstrap,
+        f"test-worker-{tag}",
+        [topic],
+        f"{tag}-worker",
+        lambda batch: handled.set(),
+        batch_size=500,
+        poll_timeout=15.0,
+    )
     worker.start()
     try:
         wait_until(lambda: bool(worker.assignment), 60, "the partition's assignment")

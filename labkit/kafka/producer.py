@@ -62,6 +62,8 @@ class ReliableProducer:
         self._next_id = 0
         self._failures: list[str] = []
         self._fatal: str | None = None
+        self._closing = threading.Event()
+        self._reporter: threading.Thread | None = None
         self.restarts = 0
 
     def send(self, topic: str, value: bytes, key: str | None = None, partition: int | None = None) -> None:
@@ -88,8 +90,9 @@ class ReliableProducer:
                 if not error.args[0].fatal() and error.args[0].code() != KafkaError._FATAL:
                     raise
                 self._fatal = str(error)
-                self._restart(producer)  # resends this message with the others still in flight
-                return
+                if self._restart(producer):  # resent this message with the others still in flight
+                    return
+                # another thread replaced the lanes a moment ago: send this message on the new ones
         producer.poll(0)
 
     def _delivered(self, message_id: int, error: KafkaError | None, message: Message) -> None:
@@ -101,11 +104,14 @@ class ReliableProducer:
             if error is not None and record is not None:
                 self._failures.append(f"{message.topic()}[{message.partition()}]: {error}")
 
-    def _restart(self, broken: Producer | None = None) -> None:
-        """Replace a producer that hit a fatal error and resend what it left unacknowledged."""
+    def _restart(self, broken: Producer | None = None) -> bool:
+        """Replace the producers after a fatal error and resend what they left unacknowledged; False if `broken`
+        was already replaced by another thread (which resent what was in flight then)."""
         with self._lock:
             if broken is not None and broken not in self._lanes:
-                return  # another thread has restarted it already
+                return False
+            if broken is None and self._fatal is None:
+                return False  # another thread has just restarted
             log.error(
                 "producer %s: fatal error (%s); starting a new one and resending %d message(s)",
                 self._config.get("client.id"),
@@ -118,6 +124,7 @@ class ReliableProducer:
             pending = sorted(self._in_flight.items())
         for message_id, record in pending:
             self._produce(message_id, record)
+        return True
 
     def confirm(self, timeout: float = 30.0) -> None:
         """Wait for every acknowledgement; DeliveryError if one failed or did not come in `timeout` s."""
@@ -170,7 +177,30 @@ class ReliableProducer:
         if failures:
             raise DeliveryError(f"{len(failures)} message(s) failed: {failures[:3]}")
 
+    def serve_reports_in_background(self, interval: float = 0.05) -> None:
+        """Serve delivery reports from a thread of its own, for a producer that no loop polls (the one behind
+        `Lab.book`): otherwise a fatal error after the last send would never be noticed, and the messages it
+        left in flight would never be resent. Stopped by `close()`."""
+        if self._reporter is not None:
+            return
+
+        def serve() -> None:
+            while not self._closing.wait(interval):
+                self._poll(0)
+                if self._fatal is not None:
+                    self._restart()
+                try:
+                    self._raise_failures()
+                except DeliveryError as error:  # no batch to redo here: the bookings stay PENDING, visibly
+                    log.error("producer %s: %s", self._config.get("client.id"), error)
+
+        self._reporter = threading.Thread(target=serve, name=f"{self._config.get('client.id')}-reports", daemon=True)
+        self._reporter.start()
+
     def close(self, timeout: float = 10.0) -> None:
+        self._closing.set()
+        if self._reporter is not None:
+            self._reporter.join(timeout)
         left = self._flush(timeout)
         if left:
             log.warning("closing a producer with %d unacknowledged message(s)", left)
