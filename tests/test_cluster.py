@@ -9,6 +9,7 @@ import pytest
 import redis
 from confluent_kafka.admin import NewTopic
 
+from labkit.cluster.broker import BrokerSpec, format_storage, is_formatted, write_config
 from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
 from labkit.cluster.java import find_java
 from labkit.cluster.local import LocalCluster
@@ -123,3 +124,12 @@ def test_port_probe_sees_a_listening_socket() -> None:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         assert not port_is_free(sock.getsockname()[1])
+
+
+def test_storage_is_formatted_with_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
+    """Random ids are base64url: one in 64 starts with '-', which the storage tool once read as an option."""
+    spec = BrokerSpec(node_id=1, port=49092, controller_port=49192, data_dir=tmp_path / "node-1")
+    write_config(spec, [spec])
+    format_storage([spec], find_java(), ensure_classpath(tmp_path), "-vj_FfIURemNM9Hva9U3hw")
+    assert is_formatted(spec)
+    assert "cluster.id=-vj_FfIURemNM9Hva9U3hw" in (spec.data_dir / "meta.properties").read_text()

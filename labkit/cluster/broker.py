@@ -97,8 +97,7 @@ def format_command(spec: BrokerSpec, java: Path, classpath: str, cluster_id: str
         classpath,
         "kafka.tools.StorageTool",
         "format",
-        "-t",
-        cluster_id,
+        f"--cluster-id={cluster_id}",  # one argument: a random id may start with '-' and read as an option
         "-c",
         str(spec.config_file),
         "--ignore-formatted",
