@@ -30,20 +30,20 @@ def _kafka_tool(home: Path, main: str, *args: str, timeout: float = 300) -> str:
 
 
 def _create(bootstrap: str, topic: str, partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # held until its futures are done
     for future in admin.create_topics([NewTopic(topic, partitions, 3)]).values():
         future.result(60)
 
 
 def _delete(bootstrap: str, *topics: str) -> None:
-    for future in AdminClient({"bootstrap.servers": bootstrap}).delete_topics(list(topics)).values():
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # held until its futures are done
+    for future in admin.delete_topics(list(topics)).values():
         future.result(60)
 
 
 def end_to_end_latency(home: Path, bootstrap: str, messages: int = 2_000) -> dict[str, float]:
     """org.apache.kafka.tools.EndToEndLatency: one producer → consumer hop at a time, acks=all, 1 partition RF 3."""
-    topic = f"bench-e2e-{uuid.uuid4().hex[:8]}"
-    _create(bootstrap, topic, 1)
+    topic = f"bench-e2e-{uuid.uuid4().hex[:8]}"  # the tool creates it: 1 partition, the brokers' replication (3)
     try:
         out = _kafka_tool(
             home, "org.apache.kafka.tools.EndToEndLatency", bootstrap, topic, str(messages), "all", str(RECORD_BYTES)

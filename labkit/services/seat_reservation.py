@@ -11,7 +11,7 @@ from labkit.naming import SEAT_RESERVATION_SERVICE, KafkaConsumerGroupBuilder, K
 from labkit.services.dead_letter import park
 from labkit.store.inventory import SeatInventory
 
-REPLY_LANES = 4  # a consumer answers on its own partitions (a quarter of 100 with 4): see ReliableProducer
+REPLY_LANES = 1  # see SENDER_LANES in labkit/lab.py: more lanes cost the brokers more than they save
 
 
 class SeatReservationService:
