@@ -16,7 +16,7 @@ import redis
 from confluent_kafka.admin import AdminClient
 
 from labkit.errors import ConfigError
-from labkit.kafka.admin import ResetPlan, apply_reset, describe_group, list_groups, list_topics
+from labkit.kafka.admin import ResetPlan, apply_reset, list_groups, list_topics
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.store import keys
 
@@ -89,16 +89,19 @@ def delete_event(
 ) -> EventDeletion:
     """Delete the event's groups, topics and Redis keys. Refuses (EventBusyError, nothing deleted) while a group
     still has members after `wait_for_members` s — a crashed member stays until its session times out."""
-    present_groups = [g for g in event_groups(event_id) if g in list_groups(admin)]
     deadline = time.monotonic() + wait_for_members
     while True:
-        busy = {g: n for g in present_groups if (n := len(describe_group(admin, g).members))}
+        # States from listing (every broker answers), not describing: describing a group whose coordinator
+        # just moved (a broker restarted) can go unanswered for 30 s.
+        states = {g: state for g, state in list_groups(admin).items() if g in event_groups(event_id)}
+        busy = {g: state for g, state in states.items() if state not in ("Empty", "Dead")}
         if not busy or time.monotonic() >= deadline:
             break
         time.sleep(0.5)
     if busy:
-        described = ", ".join(f"{g} ({n} member(s))" for g, n in busy.items())
+        described = ", ".join(f"{g} ({state})" for g, state in busy.items())
         raise EventBusyError(f"event {event_id} still has consumers: {described}; stop its consumers first")
+    present_groups = list(states)
     present_topics = [t for t in KafkaTopicBuilder.get_all_topics(event_id) if t in list_topics(admin)]
     apply_reset(admin, ResetPlan(present_topics, present_groups, busy_groups={}, kept=[]))
     removed = 0
