@@ -1,9 +1,9 @@
 """An event as a unit: its topics, its two consumer groups and its Redis keys, listed and deleted together.
 
 Every event of the default venue costs the cluster 301 partitions (times 3 replicas), and idle partitions are not
-free: every fetch round of every follower and consumer walks the partitions of its fetch session. Measured
-on this 2-core machine with Kafka's own EndToEndLatency: p50 3 ms / p99 19 ms with one event, p50 25 ms /
-p99 70 ms with 3,600 partitions. Hence a budget, and a way to delete what an experiment created.
+free: every fetch round of every follower and consumer walks the partitions of its fetch session (`make bench`
+measures one booking at a time with and without 10 idle events; the README has the figures). Hence a budget,
+and a way to delete what an experiment created.
 """
 
 from __future__ import annotations
