@@ -85,7 +85,6 @@ class BatchWorker:
         self.max_in_flight = max_in_flight
         self.ack_timeout = ack_timeout
         self.commit_interval = commit_interval
-        self.commits = 0
         self._last_commit = 0.0
         self._uncommitted: dict[Partition, int] = {}  # acknowledged, not yet committed
         self.stop_event = threading.Event()
@@ -176,18 +175,13 @@ class BatchWorker:
             self._commit_async(consumer)
 
     def _commit_async(self, consumer: Consumer) -> None:
-        """Commit what was acknowledged since the last commit, at most every `commit_interval` s: a commit is a
-        replicated write to __consumer_offsets, and one per small batch cost the brokers more CPU than the
-        bookings themselves. A later commit only means a longer redelivery after a crash, never a loss."""
+        """Commit what was acknowledged since the last commit, at most every `commit_interval` s: each commit is
+        a replicated write to __consumer_offsets, and the brokers' CPU is what limits this machine. A later
+        commit only means a longer redelivery after a crash, never a loss."""
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
         self._uncommitted.clear()
         self._last_commit = time.monotonic()
-        try:
-            consumer.commit(offsets=offsets, asynchronous=True)
-            self.commits += 1
-        except KafkaException as error:  # e.g. no coordinator right now: a later commit covers it
-            self.commit_failures += 1
-            log.warning("%s: commit failed (%s); a later commit covers it", self.client_id, error)
+        self._commit(consumer, offsets, asynchronous=True)
 
     def _rewind(self, consumer: Consumer, error: DeliveryError) -> None:
         """Handle every unconfirmed batch again, from the oldest one's first offsets."""
@@ -205,11 +199,15 @@ class BatchWorker:
         offsets = [TopicPartition(t, p, self._handled[(t, p)]) for t, p in partitions if (t, p) in self._handled]
         for key in partitions:
             self._uncommitted.pop(key, None)
-        if not offsets:
-            return
+        if offsets:
+            self._commit(consumer, offsets, asynchronous=False)
+
+    def _commit(self, consumer: Consumer, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        """A failed commit is counted and logged, never fatal: a later commit covers it, or the next owner gets
+        a redelivery, which the handlers absorb."""
         try:
-            consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as error:  # the next owner gets a redelivery, which the handlers absorb
+            consumer.commit(offsets=offsets, asynchronous=asynchronous)
+        except KafkaException as error:  # e.g. no coordinator right now
             self.commit_failures += 1
             log.warning("%s: commit of %d partition(s) failed: %s", self.client_id, len(offsets), error)
 
