@@ -173,13 +173,17 @@ def events_delete(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def groups_list(args: argparse.Namespace, settings: Settings) -> int:
-    print(table(["GROUP", "STATE"], list(kafka_admin.list_groups(_admin(settings)).items())))
+    groups = kafka_admin.list_groups_with_protocol(_admin(settings))
+    print(table(["GROUP", "PROTOCOL", "STATE"], [(g, protocol, state) for g, (protocol, state) in groups.items()]))
     return 0
 
 
 def groups_describe(args: argparse.Namespace, settings: Settings) -> int:
     group = kafka_admin.describe_group(_admin(settings), args.group)
-    print(f"group {group.group_id}: {group.state}, {len(group.members)} member(s), total lag {group.total_lag}")
+    print(
+        f"group {group.group_id}: {group.state}, protocol {group.protocol} (assignor {group.assignor or '-'}), "
+        f"{len(group.members)} member(s), total lag {group.total_lag}"
+    )
     clients = {m.member_id: m.client_id for m in group.members}
     rows = [
         (

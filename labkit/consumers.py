@@ -48,9 +48,13 @@ def run(service: str, settings: Settings) -> None:
     instance = settings.consumer_instance_id
     if service == "ticketing":
         store = BookingStore(client)
-        worker, producer = ticketing_worker(bootstrap, settings.event_id, store, OutcomeBoard(), instance)
+        worker, producer = ticketing_worker(
+            bootstrap, settings.event_id, store, OutcomeBoard(), instance, settings.group_protocol
+        )
     else:
-        worker, producer = seat_reservation_worker(bootstrap, settings.event_id, SeatInventory(client), instance)
+        worker, producer = seat_reservation_worker(
+            bootstrap, settings.event_id, SeatInventory(client), instance, group_protocol=settings.group_protocol
+        )
 
     def request_stop(signum: int, frame: object) -> None:
         logging.getLogger(__name__).info("%s: signal %d, stopping after this batch", instance, signum)
@@ -129,6 +133,7 @@ class ConsumerProcesses:
             "REDIS_URL": redis_url(self.settings),
             "EVENT_ID": str(self.settings.event_id),
             "LABKIT_HOME": str(self.settings.home),
+            "LABKIT_GROUP_PROTOCOL": self.settings.group_protocol,
         }
         env.pop("KAFKA_CONSUMER_INSTANCE_ID", None)  # each process generates consumer-<host>-<pid>
         env.pop(STOP_WITH_PID, None)

@@ -52,6 +52,8 @@ class Lab:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self._started_cluster = False
+        self._bootstrap: str | None = None
+        self._redis_url: str | None = None
         self._lock = threading.Lock()
         self._redis: redis.Redis | None = None
         self._ticketing: TicketingService | None = None
@@ -82,9 +84,11 @@ class Lab:
             self.__dict__.pop("inventory", None)  # built on the closed client
             self.__dict__.pop("store", None)
         if self._started_cluster:
-            release_admin_clients(self.bootstrap_servers)
-            LocalCluster(self.settings.home).down()
+            if self._bootstrap is not None:
+                release_admin_clients(self._bootstrap)
+            LocalCluster(self.settings.home).down()  # stops whatever part of it is still alive
             self._started_cluster = False
+            self._bootstrap = self._redis_url = None
 
     def __enter__(self) -> Lab:
         return self
@@ -94,11 +98,17 @@ class Lab:
 
     @property
     def bootstrap_servers(self) -> str:
-        return kafka_bootstrap(self.settings)
+        """Resolved once (ClusterError if no cluster runs), then kept: while a broker is down on purpose the
+        cluster is not 'running', yet its addresses are the same and the survivors still serve."""
+        if self._bootstrap is None:
+            self._bootstrap = kafka_bootstrap(self.settings)
+        return self._bootstrap
 
     @property
     def redis_url(self) -> str:
-        return redis_url(self.settings)
+        if self._redis_url is None:
+            self._redis_url = redis_url(self.settings)
+        return self._redis_url
 
     @property
     def redis(self) -> redis.Redis:
@@ -189,9 +199,13 @@ class Lab:
         self._instance_counter += 1
         instance = f"{self.settings.consumer_instance_id}-{service.replace('_', '-')}-{self._instance_counter}"
         if service == "ticketing":
-            pair = ticketing_worker(self.bootstrap_servers, event_id, self.store, self._board, instance)
+            pair = ticketing_worker(
+                self.bootstrap_servers, event_id, self.store, self._board, instance, self.settings.group_protocol
+            )
         else:
-            pair = seat_reservation_worker(self.bootstrap_servers, event_id, self.inventory, instance)
+            pair = seat_reservation_worker(
+                self.bootstrap_servers, event_id, self.inventory, instance, group_protocol=self.settings.group_protocol
+            )
         pair[0].start()
         self._consumers[service].append(pair)
         return pair[0]
@@ -215,6 +229,19 @@ class Lab:
             for w, _ in pairs
         ]
         return pd.DataFrame(rows, columns=["service", "client_id", "alive", "processed", "partitions"])
+
+    def rebalances(self) -> pd.DataFrame:
+        """service, client_id, at (time), kind (assigned / revoked / lost), partitions — one row per change of a
+        consumer thread's assignment, oldest first: which partitions moved when a member joined or left."""
+        rows = [
+            {"service": service, "client_id": w.client_id, "at": pd.Timestamp(r.at, unit="s"), "kind": r.kind,
+             "partitions": list(r.partitions)}
+            for service, pairs in self._consumers.items()
+            for w, _ in pairs
+            for r in w.rebalances
+        ]
+        columns = ["service", "client_id", "at", "kind", "partitions"]
+        return pd.DataFrame(rows, columns=columns).sort_values("at", ignore_index=True)
 
     def stop_consumers(self) -> None:
         """Stop every consumer thread: each finishes its batch, commits, leaves its group; then join them."""
@@ -293,7 +320,7 @@ class Lab:
         )
 
     def groups(self, event_id: int | None = None) -> pd.DataFrame:
-        """group, state, client_id, partitions (count), lag — one row per member of the event's two groups, as
+        """group, protocol, state, client_id, partitions (count), lag — one row per member of the event's two groups, as
         the brokers see them (consumer threads here and consumer processes anywhere)."""
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
         admin = admin_client(self.bootstrap_servers)
@@ -305,9 +332,9 @@ class Lab:
             for p in group.partitions:
                 if p.member_id in lag:
                     lag[p.member_id] += p.lag
-            rows += [{"group": group_id, "state": group.state, "client_id": m.client_id,
+            rows += [{"group": group_id, "protocol": group.protocol, "state": group.state, "client_id": m.client_id,
                       "partitions": len(m.partitions), "lag": lag[m.member_id]} for m in group.members]
-        return pd.DataFrame(rows, columns=["group", "state", "client_id", "partitions", "lag"])
+        return pd.DataFrame(rows, columns=["group", "protocol", "state", "client_id", "partitions", "lag"])
 
     def wait_for_consumers(self, timeout: float = 60.0) -> None:
         """Block until this Lab's consumer threads together own every partition of their topics, each thread
@@ -324,15 +351,18 @@ class Lab:
         for worker, _ in [pair for pairs in self._consumers.values() for pair in pairs]:
             teams.setdefault(tuple(worker.topics), []).append(set(worker.assignment))
         for topics, owned in teams.items():
-            wanted = sum(self._partition_count(t) for t in topics)
+            counts = [self._partition_count(t) for t in topics]
+            if None in counts:
+                return False  # the broker that answered does not know the topic yet
+            wanted = sum(c for c in counts if c is not None)
             if sum(len(a) for a in owned) != wanted or (len(owned) <= wanted and not all(owned)):
                 return False
         return True
 
-    def _partition_count(self, topic: str) -> int:
+    def _partition_count(self, topic: str) -> int | None:
         if topic not in self._partition_counts:
             self._partition_counts.update(list_topics(admin_client(self.bootstrap_servers)))
-        return self._partition_counts[topic]
+        return self._partition_counts.get(topic)
 
 def _stop(worker: BatchWorker, producer: ReliableProducer) -> None:
     if not worker.stop(timeout=15):

@@ -13,6 +13,8 @@ from labkit.errors import ConfigError
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# Kafka 4's consumer group protocol (KIP-848, the coordinator assigns) or the classic one (the clients do).
+GROUP_PROTOCOLS = ("consumer", "classic")
 
 
 def project_root() -> Path | None:
@@ -31,7 +33,8 @@ def default_home() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """What labkit reads from the environment (the seed's variables plus REDIS_URL and LABKIT_HOME).
+    """What labkit reads from the environment (the spec's variables plus REDIS_URL, LABKIT_HOME and
+    LABKIT_GROUP_PROTOCOL).
 
     `kafka_bootstrap_servers` / `redis_url` are None when unset: labkit then uses its embedded cluster.
     """
@@ -42,6 +45,7 @@ class Settings:
     consumer_instance_id: str
     producer_instance_id: str
     home: Path
+    group_protocol: str = "consumer"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +61,7 @@ class Settings:
             ),
             producer_instance_id=_instance_id(env, "KAFKA_PRODUCER_INSTANCE_ID", f"producer-{pid}"),
             home=Path(env["LABKIT_HOME"]).expanduser() if env.get("LABKIT_HOME") else default_home(),
+            group_protocol=parse_group_protocol(env.get("LABKIT_GROUP_PROTOCOL", "consumer"), "LABKIT_GROUP_PROTOCOL"),
         )
 
     @property
@@ -76,6 +81,14 @@ def parse_event_id(value: object, source: str = "event_id") -> int:
     if not isinstance(value, int) or value < 1:
         raise ConfigError(f"{source} must be a positive integer, got {value!r}")
     return value
+
+
+def parse_group_protocol(value: object, source: str = "group_protocol") -> str:
+    """'consumer' (KIP-848, Kafka 4's default for new groups) or 'classic'."""
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in GROUP_PROTOCOLS:
+        raise ConfigError(f"{source} must be one of {GROUP_PROTOCOLS}, got {value!r}")
+    return str(text)
 
 
 def _bootstrap(value: str | None) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,6 +27,24 @@ from labkit.load import BookingStream, wait_all
 
 pytestmark = pytest.mark.faults
 
+PROTOCOLS = ("consumer", "classic")  # KIP-848 (labkit's default) and the classic group protocol, side by side
+
+
+@pytest.fixture(params=PROTOCOLS)
+def protocol(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def lab(settings: Settings, protocol: str) -> Iterator[Lab]:
+    """The conftest's lab, its consumer groups on `protocol`."""
+    with Lab(replace(settings, group_protocol=protocol)) as lab:
+        yield lab
+        lab.stop_consumers()
+        for event in sorted(lab.events_set_up):
+            lab.teardown_event(event, wait_for_members=30)
+
+
 ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "faults"
 
 
@@ -36,9 +55,10 @@ def longest_gap_between_outcomes(bookings: pd.DataFrame) -> float:
     return float(pd.concat([pd.Series([sent.min()]), done]).diff().max())
 
 
-def report(name: str, figures: dict[str, object]) -> None:
+def report(name: str, protocol: str, figures: dict[str, object]) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"{name}.json").write_text(json.dumps(figures, indent=2))
+    figures = {"group_protocol": protocol, **figures}
+    (ARTIFACTS / f"{name}-{protocol}.json").write_text(json.dumps(figures, indent=2))
     print(name, figures)
 
 
@@ -60,7 +80,7 @@ def assert_clean(lab: Lab, event_id: int, accepted: list[str]) -> None:
 
 
 def test_a_broker_killed_mid_stream_loses_nothing_and_rejoins_every_isr(
-    lab: Lab, event_id: int, cluster_home: Path
+    lab: Lab, event_id: int, cluster_home: Path, protocol: str
 ) -> None:
     lab.setup_event(event_id)  # the default venue: 100 partitions per topic, replication 3
     lab.start_consumers(ticketing=4, seat_reservation=4, event_id=event_id)
@@ -68,7 +88,7 @@ def test_a_broker_killed_mid_stream_loses_nothing_and_rejoins_every_isr(
     local = LocalCluster(cluster_home)
     leaders = lab.partitions(event_id).leader.value_counts()
     victim = int(leaders.idxmax())
-    stream = BookingStream(lab, event_id, count=5000, rate=150, seed=1).start()
+    stream = BookingStream(lab, event_id, count=5000, rate=200, seed=1).start()
     with healed(local, stream):
         wait_until(lambda: stream.sent >= 1500, 120, "1,500 bookings sent")
         local.kill_broker(victim)
@@ -86,6 +106,7 @@ def test_a_broker_killed_mid_stream_loses_nothing_and_rejoins_every_isr(
     stall = longest_gap_between_outcomes(lab.bookings(event_id))
     report(
         "broker_loss",
+        protocol,
         {
             "bookings": 5000,
             "victim": victim,
@@ -97,10 +118,12 @@ def test_a_broker_killed_mid_stream_loses_nothing_and_rejoins_every_isr(
 
 
 def test_consumer_processes_killed_while_others_join_and_leave(
-    lab: Lab, settings: Settings, event_id: int, tmp_path: Path
+    lab: Lab, settings: Settings, event_id: int, tmp_path: Path, protocol: str
 ) -> None:
     lab.setup_event(event_id)
-    processes = ConsumerProcesses(replace(settings, event_id=event_id, home=tmp_path), stop_with_owner=True)
+    processes = ConsumerProcesses(
+        replace(settings, event_id=event_id, home=tmp_path, group_protocol=protocol), stop_with_owner=True
+    )
     processes.start(ticketing=2, seat_reservation=2)
     try:
         processes.wait_for_members(2, 2)
@@ -131,6 +154,7 @@ def test_consumer_processes_killed_while_others_join_and_leave(
     stall = longest_gap_between_outcomes(lab.bookings(event_id))
     report(
         "consumer_crashes",
+        protocol,
         {
             "bookings": 3000,
             "replies_written": replies,
@@ -140,7 +164,8 @@ def test_consumer_processes_killed_while_others_join_and_leave(
     )
 
 
-def test_redis_killed_mid_stream_keeps_every_seat(lab: Lab, event_id: int, cluster_home: Path) -> None:
+@pytest.mark.parametrize("protocol", ["consumer"])  # Redis faults do not touch the groups
+def test_redis_killed_mid_stream_keeps_every_seat(lab: Lab, event_id: int, cluster_home: Path, protocol: str) -> None:
     lab.setup_event(event_id)
     lab.start_consumers(ticketing=2, seat_reservation=2, event_id=event_id)
     lab.wait_for_consumers(120)
@@ -168,9 +193,82 @@ def test_redis_killed_mid_stream_keeps_every_seat(lab: Lab, event_id: int, clust
     stall = longest_gap_between_outcomes(lab.bookings(event_id).query("status != 'PENDING'"))
     report(
         "redis_restart",
+        protocol,
         {
             "bookings": 1500,
             "send_errors_retried": len(stream.errors),
             "longest_gap_between_outcomes_s": round(stall, 2),
+        },
+    )
+
+
+def assignments(lab: Lab, service: str) -> dict[str, set[tuple[str, int]]]:
+    """Each running consumer thread's partitions now, replayed from its rebalance history."""
+    owned: dict[str, set[tuple[str, int]]] = {}
+    for row in lab.rebalances().query("service == @service").itertuples():
+        mine = owned.setdefault(row.client_id, set())
+        if row.kind == "assigned":
+            mine |= set(row.partitions)
+        else:
+            mine -= set(row.partitions)
+    return owned
+
+
+def moved_since(lab: Lab, client_id: str, since: float, kind: str) -> set[tuple[str, int]]:
+    rows = lab.rebalances().query("client_id == @client_id and kind == @kind")
+    return {
+        p
+        for at, partitions in zip(rows.at, rows.partitions, strict=True)
+        if at.timestamp() >= since
+        for p in partitions
+    }
+
+
+def test_a_member_joining_or_leaving_moves_only_what_must_move(lab: Lab, event_id: int, protocol: str) -> None:
+    """A graceful join and leave during a steady stream: the members that stay give up only what the newcomer
+    takes and keep the rest (never revoked, so never paused); the stall of the partitions that moved is reported."""
+    lab.setup_event(event_id)
+    lab.start_consumers(ticketing=2, seat_reservation=2, event_id=event_id)
+    lab.wait_for_consumers(120)
+    stayers = assignments(lab, "seat_reservation")
+    stream = BookingStream(lab, event_id, count=1500, rate=60, seed=4).start()
+    with healed(LocalCluster(lab.settings.home), stream):
+        wait_until(lambda: stream.sent >= 300, 120, "300 bookings sent")
+        joined_at = time.time()
+        lab.start_consumers(ticketing=0, seat_reservation=1, event_id=event_id)
+        lab.wait_for_consumers(60)
+        after_join = assignments(lab, "seat_reservation")
+        (newcomer,) = set(after_join) - set(stayers)
+        wait_until(lambda: stream.sent >= 800, 120, "800 bookings sent")
+        left_at = time.time()
+        assert lab.remove_consumer("seat_reservation") == newcomer
+        lab.wait_for_consumers(60)
+        after_leave = assignments(lab, "seat_reservation")
+        stream.join(120)
+    assert wait_all(lab, event_id, stream.booking_ids, timeout=300) == 0
+    assert_clean(lab, event_id, stream.booking_ids)
+
+    handed_over: set[tuple[str, int]] = set()
+    for client, before in stayers.items():
+        revoked = moved_since(lab, client, joined_at, "revoked")
+        assert revoked == before - after_join[client], f"{client} gave up partitions it kept"
+        assert not moved_since(lab, client, joined_at, "lost")
+        assert not moved_since(lab, client, left_at, "revoked"), f"{client} lost partitions when a member left"
+        handed_over |= revoked
+    assert handed_over == after_join[newcomer]  # exactly its share, and nothing else moved
+    assert set().union(*after_leave.values()) == set().union(*stayers.values())  # all back with the two
+
+    bookings = lab.bookings(event_id)
+    window = bookings[bookings.requested_at.map(lambda t: joined_at - 1 <= t.timestamp() <= left_at + 10)]
+    moved = {p for _, p in handed_over}
+    by_partition = window.groupby("partition").latency_ms.max()
+    report(
+        "member_join_leave",
+        lab.settings.group_protocol,
+        {
+            "partitions_moved": len(moved),
+            "max_latency_ms_moved_partitions": round(float(by_partition[by_partition.index.isin(moved)].max()), 1),
+            "max_latency_ms_other_partitions": round(float(by_partition[~by_partition.index.isin(moved)].max()), 1),
+            "p50_latency_ms": round(float(window.latency_ms.median()), 1),
         },
     )

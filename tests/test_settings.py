@@ -6,6 +6,7 @@ import pytest
 
 from labkit import Settings
 from labkit.errors import ConfigError
+from labkit.kafka.worker import group_config
 
 
 def test_defaults_follow_the_seed() -> None:
@@ -14,6 +15,7 @@ def test_defaults_follow_the_seed() -> None:
     assert settings.kafka_bootstrap_servers is None and not settings.external
     assert settings.consumer_instance_id == f"consumer-{socket.gethostname()}-{os.getpid()}"
     assert settings.producer_instance_id == f"producer-{os.getpid()}"
+    assert settings.group_protocol == "consumer"  # KIP-848, Kafka 4's protocol for new groups
 
 
 def test_values_are_read_from_the_environment() -> None:
@@ -44,8 +46,26 @@ def test_values_are_read_from_the_environment() -> None:
         ("KAFKA_BOOTSTRAP_SERVERS", "a:1,,b:2"),
         ("REDIS_URL", "localhost:6379"),
         ("KAFKA_CONSUMER_INSTANCE_ID", "has space"),
+        ("LABKIT_GROUP_PROTOCOL", "cooperative"),
     ],
 )
 def test_a_malformed_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(("value", "protocol"), [("classic", "classic"), (" Consumer ", "consumer")])
+def test_the_group_protocol_is_one_setting_away(value: str, protocol: str) -> None:
+    assert Settings.from_env({"LABKIT_GROUP_PROTOCOL": value}).group_protocol == protocol
+
+
+def test_group_settings_per_protocol() -> None:
+    consumer = group_config("consumer", "range")
+    assert consumer == {"group.protocol": "consumer", "group.remote.assignor": "range"}
+    assert group_config("consumer", "cooperative-sticky")["group.remote.assignor"] == "uniform"
+    classic = group_config("classic", "range")
+    assert classic["partition.assignment.strategy"] == "range" and classic["group.protocol"] == "classic"
+    with pytest.raises(ValueError, match="group_protocol must be"):
+        group_config("eager", "range")
+    with pytest.raises(ValueError, match="assignor must be one of"):
+        group_config("consumer", "roundrobin")

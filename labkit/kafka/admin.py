@@ -88,17 +88,29 @@ def _check_partitions(actual: dict[str, int], wanted: dict[str, int]) -> None:
 
 
 def wait_for_leaders(admin: AdminClient, wanted: dict[str, int], timeout: float = TIMEOUT) -> None:
-    """Wait until every partition of every topic in `wanted` has a leader, so producers can start at once."""
+    """Wait until every partition of every topic in `wanted` has a leader — as every broker sees it — so that
+    producers and consumers can start at once.
+
+    A new topic reaches each broker's metadata a moment apart, and each listing may be answered by another
+    broker: a consumer that subscribed right after the creator's broker knew the topic was told
+    UNKNOWN_TOPIC_OR_PART by another. So: twice as many ready listings in a row as there are brokers.
+    """
     deadline = time.monotonic() + timeout
+    ready_in_a_row = 0
     while True:
-        topics = admin.list_topics(timeout=TIMEOUT).topics
+        metadata = admin.list_topics(timeout=TIMEOUT)
+        topics = metadata.topics
         ready = all(
             name in topics and topics[name].partitions and all(p.leader >= 0 for p in topics[name].partitions.values())
             for name in wanted
         )
         if ready:
             _check_partitions({name: len(topics[name].partitions) for name in wanted}, wanted)
-            return
+            ready_in_a_row += 1
+            if ready_in_a_row >= 2 * len(metadata.brokers):
+                return
+            continue
+        ready_in_a_row = 0
         if time.monotonic() >= deadline:
             raise ClusterError(f"topics {sorted(wanted)} have no leader for every partition after {timeout:.0f} s")
         time.sleep(0.2)
@@ -144,8 +156,21 @@ def list_topics(admin: AdminClient, include_internal: bool = False) -> dict[str,
 
 def list_groups(admin: AdminClient) -> dict[str, str]:
     """Consumer group id → state (Stable, Empty, …)."""
+    return {group_id: state for group_id, (_, state) in list_groups_with_protocol(admin).items()}
+
+
+def list_groups_with_protocol(admin: AdminClient) -> dict[str, tuple[str, str]]:
+    """Consumer group id → (protocol, state): protocol 'consumer' (KIP-848) or 'classic'."""
     listing = _retrying(lambda: admin.list_consumer_groups(request_timeout=TIMEOUT), "listing consumer groups")
-    return {g.group_id: _state_name(g.state) for g in sorted(listing.valid, key=lambda g: g.group_id)}
+    return {
+        g.group_id: (_protocol_name(g.type), _state_name(g.state))
+        for g in sorted(listing.valid, key=lambda g: g.group_id)
+    }
+
+
+def _protocol_name(group_type: Any) -> str:
+    """ConsumerGroupType.CONSUMER / CLASSIC → 'consumer' / 'classic' (what group.protocol is set to)."""
+    return str(getattr(group_type, "name", group_type)).lower()
 
 
 def _state_name(state: Any) -> str:
@@ -181,6 +206,8 @@ class GroupDescription:
     state: str
     members: list[MemberInfo]
     partitions: list[PartitionLag]
+    protocol: str = "unknown"  # 'consumer' (KIP-848) or 'classic'
+    assignor: str = ""  # the server-side assignor (consumer) or the members' agreed strategy (classic)
 
     @property
     def total_lag(self) -> int:
@@ -214,6 +241,8 @@ def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
         state=_state_name(described.state),
         members=members,
         partitions=[PartitionLag(t, p, committed.get((t, p)), ends[(t, p)], owner.get((t, p))) for t, p in keys],
+        protocol=_protocol_name(described.type),
+        assignor=described.partition_assignor or "",
     )
 
 

@@ -12,8 +12,12 @@ from confluent_kafka.admin import AdminClient
 from labkit.errors import ClusterError
 
 # librdkafka writes its own log lines to stderr unless given a logger; route them through logging instead.
+# Errors included: while a broker is down (on purpose, in a fault experiment) every client logs "Connect to …
+# failed: Connection refused" on each retry, and Python's last-resort handler would print them all to stderr.
+# The NullHandler stops that; they still reach any handler the application configures (logging.basicConfig).
 KAFKA_LOG = logging.getLogger("labkit.kafka.librdkafka")
 KAFKA_LOG.setLevel(logging.ERROR)  # its warnings are retries it handles itself; lower this level to see them
+KAFKA_LOG.addHandler(logging.NullHandler())
 
 
 def base_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dict[str, Any]:

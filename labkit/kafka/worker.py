@@ -43,12 +43,22 @@ class _Unconfirmed:
     next: dict[Partition, int]  # what to commit once it is acknowledged
 
 
+@dataclass(frozen=True)
+class Rebalance:
+    """Partitions this worker was given or lost, and when (epoch seconds): how a group spreads its work."""
+
+    at: float
+    kind: str  # "assigned", "revoked" (handed over cleanly) or "lost" (the session had expired)
+    partitions: tuple[Partition, ...]
+
+
 class BatchWorker:
     """Runs in a daemon thread (`start`/`stop`) or in the caller's thread (`run`), e.g. a consumer process.
 
     `producer` is the one the handler produces with (None for a handler that produces nothing). `assignor`:
     cooperative-sticky moves only the partitions that must move on a rebalance, but balances the total count
     only; a group that reads several topics unevenly loaded wants `range` (each topic split evenly).
+    `group_protocol`: see `group_config`.
     """
 
     def __init__(
@@ -65,6 +75,7 @@ class BatchWorker:
         ack_timeout: float = 30.0,
         commit_interval: float = 0.5,
         assignor: str = "cooperative-sticky",
+        group_protocol: str = "consumer",
     ) -> None:
         self.config = base_config(
             bootstrap_servers,
@@ -72,10 +83,8 @@ class BatchWorker:
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            partition_assignment_strategy=assignor,
-            session_timeout_ms=6_000,  # a crashed member's partitions move on after 6 s
-            heartbeat_interval_ms=1_000,
         )
+        self.config.update(group_config(group_protocol, assignor))
         self.topics = topics
         self.client_id = client_id
         self.handler = handler
@@ -90,6 +99,7 @@ class BatchWorker:
         self.stop_event = threading.Event()
         self.processed = 0
         self.assignment: set[Partition] = set()
+        self.rebalances: list[Rebalance] = []
         self.commit_failures = 0
         self.rewinds = 0  # times unconfirmed batches were handled again after a delivery failure
         self._unconfirmed: deque[_Unconfirmed] = deque()
@@ -124,7 +134,7 @@ class BatchWorker:
                     self._handle(consumer, batch)
                 self._settle(consumer, wait=len(self._unconfirmed) >= self.max_in_flight)
             self._settle(consumer, wait=True, everything=True)
-            self._commit_sync(consumer, list(self._handled))
+            self._final_commit(consumer)
         finally:
             consumer.close()  # leaves the group at once
 
@@ -194,35 +204,58 @@ class BatchWorker:
         self.rewinds += 1
         _seek(consumer, {key: offset for key, offset in first.items() if key in self.assignment})
 
-    def _commit_sync(self, consumer: Consumer, partitions: list[Partition]) -> None:
+    def _commit_sync(self, consumer: Consumer, partitions: list[Partition]) -> KafkaError | None:
         """Commit what was confirmed on these partitions and wait for the answer (revocation, shutdown)."""
         offsets = [TopicPartition(t, p, self._handled[(t, p)]) for t, p in partitions if (t, p) in self._handled]
         for key in partitions:
             self._uncommitted.pop(key, None)
-        if offsets:
-            self._commit(consumer, offsets, asynchronous=False)
+        return self._commit(consumer, offsets, asynchronous=False) if offsets else None
 
-    def _commit(self, consumer: Consumer, offsets: list[TopicPartition], asynchronous: bool) -> None:
+    def _final_commit(self, consumer: Consumer, attempts: int = 5) -> None:
+        """Commit everything confirmed before leaving. When several members leave at once (a Lab stopping its
+        threads), each departure moves partitions and bumps the others' member epoch (KIP-848): a commit sent
+        with the old one is refused with STALE_MEMBER_EPOCH. Serving the consumer's callbacks (a poll, whose
+        message is dropped: it was never handled, so its offset is not committed) takes the new epoch."""
+        for _ in range(attempts):
+            error = self._commit_sync(consumer, list(self._handled))
+            if error is None or error.code() not in _STALE_MEMBER:
+                return
+            consumer.poll(0.2)
+
+    def _commit(self, consumer: Consumer, offsets: list[TopicPartition], asynchronous: bool) -> KafkaError | None:
         """A failed commit is counted and logged, never fatal: a later commit covers it, or the next owner gets
-        a redelivery, which the handlers absorb."""
+        a redelivery, which the handlers absorb. Returns the error, if any."""
         try:
             consumer.commit(offsets=offsets, asynchronous=asynchronous)
-        except KafkaException as error:  # e.g. no coordinator right now
+        except KafkaException as exc:  # e.g. no coordinator right now
             self.commit_failures += 1
-            log.warning("%s: commit of %d partition(s) failed: %s", self.client_id, len(offsets), error)
+            error: KafkaError = exc.args[0]
+            level = logging.INFO if error.code() in _STALE_MEMBER else logging.WARNING  # a rebalance: retried
+            log.log(level, "%s: commit of %d partition(s) failed: %s", self.client_id, len(offsets), error)
+            return error
+        return None
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.assignment |= {(tp.topic, tp.partition) for tp in partitions}
+        assigned = _keys(partitions)
+        self.assignment |= set(assigned)
+        self._record("assigned", assigned)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        revoked = [(tp.topic, tp.partition) for tp in partitions]
+        revoked = _keys(partitions)
         self._settle(consumer, wait=True, everything=True)
         self._commit_sync(consumer, revoked)  # commit on revoke: the next owner starts after our last batch
         self._forget(revoked)
+        self._record("revoked", revoked)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Lost (session expired): another member may own them already, so committing could move its offsets.
-        self._forget([(tp.topic, tp.partition) for tp in partitions])
+        lost = _keys(partitions)
+        self._forget(lost)
+        self._record("lost", lost)
+
+    def _record(self, kind: str, partitions: list[Partition]) -> None:
+        if partitions:  # the consumer protocol also calls back with nothing to report
+            self.rebalances.append(Rebalance(time.time(), kind, tuple(sorted(partitions))))
 
     def _forget(self, partitions: list[Partition]) -> None:
         self.assignment -= set(partitions)
@@ -234,6 +267,41 @@ class BatchWorker:
                 batch.next.pop(key, None)
 
 
+# The classic client-side assignor → the KIP-848 server-side assignor that splits partitions the same way:
+# `uniform` spreads the total evenly and moves only what must move (like cooperative-sticky); `range` gives
+# every member the same partition numbers of each topic it reads.
+SERVER_ASSIGNORS = {"cooperative-sticky": "uniform", "range": "range"}
+# Classic groups: a crashed member's partitions move on after this long without a heartbeat. The brokers'
+# group.min.session.timeout.ms (labkit/cluster/broker.py) admits it.
+CLASSIC_SESSION_TIMEOUT_MS = 2_500
+CLASSIC_HEARTBEAT_INTERVAL_MS = 500
+
+
+def group_config(group_protocol: str, assignor: str) -> dict[str, str | int]:
+    """A consumer's group settings under either protocol.
+
+    `consumer` (KIP-848): the group coordinator computes the assignment with a server-side assignor, sets the
+    session timeout and heartbeat interval (brokers' group.consumer.* settings), and a member that joins or
+    leaves moves only the partitions that must move while the others keep consuming. `classic`: the members
+    assign among themselves in a join/sync round, with their own session timeout.
+    """
+    if assignor not in SERVER_ASSIGNORS:
+        raise ValueError(f"assignor must be one of {sorted(SERVER_ASSIGNORS)}, got {assignor!r}")
+    if group_protocol == "consumer":
+        return {"group.protocol": "consumer", "group.remote.assignor": SERVER_ASSIGNORS[assignor]}
+    if group_protocol == "classic":
+        return {
+            "group.protocol": "classic",
+            "partition.assignment.strategy": assignor,
+            "session.timeout.ms": CLASSIC_SESSION_TIMEOUT_MS,
+            "heartbeat.interval.ms": CLASSIC_HEARTBEAT_INTERVAL_MS,
+        }
+    raise ValueError(f"group_protocol must be 'consumer' or 'classic', got {group_protocol!r}")
+
+
+_STALE_MEMBER = {KafkaError.STALE_MEMBER_EPOCH, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.FENCED_MEMBER_EPOCH}
+
+
 def _is_error(message: Message) -> bool:
     error = message.error()
     if error is None:
@@ -241,6 +309,10 @@ def _is_error(message: Message) -> bool:
     if error.code() != KafkaError._PARTITION_EOF:
         log.warning("consumer error: %s", error)
     return True
+
+
+def _keys(partitions: list[TopicPartition]) -> list[Partition]:
+    return [(tp.topic, tp.partition) for tp in partitions]
 
 
 def _offsets(batch: list[Message]) -> tuple[dict[Partition, int], dict[Partition, int]]:

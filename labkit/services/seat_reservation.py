@@ -57,7 +57,12 @@ class SeatReservationService:
 
 
 def seat_reservation_worker(
-    bootstrap_servers: str, event_id: int, inventory: SeatInventory, instance_id: str, batch_size: int = 500
+    bootstrap_servers: str,
+    event_id: int,
+    inventory: SeatInventory,
+    instance_id: str,
+    batch_size: int = 500,
+    group_protocol: str = "consumer",
 ) -> tuple[BatchWorker, ReliableProducer]:
     """A consumer of the seat-reservation group with its own producer (closed by the caller after the worker)."""
     producer = ReliableProducer(bootstrap_servers, f"{instance_id}-producer", lanes=REPLY_LANES)
@@ -70,5 +75,6 @@ def seat_reservation_worker(
         service.handle_batch,
         producer,
         batch_size=batch_size,
+        group_protocol=group_protocol,
     )
     return worker, producer

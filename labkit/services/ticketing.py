@@ -221,7 +221,12 @@ class ReplyHandler:
 
 
 def ticketing_worker(
-    bootstrap_servers: str, event_id: int, store: BookingStore, board: OutcomeBoard, instance_id: str
+    bootstrap_servers: str,
+    event_id: int,
+    store: BookingStore,
+    board: OutcomeBoard,
+    instance_id: str,
+    group_protocol: str = "consumer",
 ) -> tuple[BatchWorker, ReliableProducer]:
     producer = ReliableProducer(bootstrap_servers, f"{instance_id}-producer")
     handler = ReplyHandler(event_id, store, producer, board)
@@ -239,5 +244,6 @@ def ticketing_worker(
         # cooperative-sticky balances only the total: in one benchmark run two of four consumers held all of
         # seat-reservation-failed (almost empty) and two did all the work: 9,748 / 9,633 / 458 / 161 replies.
         assignor="range",
+        group_protocol=group_protocol,
     )
     return worker, producer
