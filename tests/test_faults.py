@@ -55,6 +55,15 @@ def longest_gap_between_outcomes(bookings: pd.DataFrame) -> float:
     return float(pd.concat([pd.Series([sent.min()]), done]).diff().max())
 
 
+def latency_figures(bookings: pd.DataFrame) -> dict[str, float]:
+    """p50 / p99 / max booking latency (s): the longest gap counts only a stop of *every* outcome, while the
+    partitions of a dead member (or a dead leader) can wait alone; their bookings' latency shows it."""
+    latency = bookings.latency_ms / 1000
+    return {f"latency_{name}_s": round(float(latency.quantile(q)), 2) for name, q in (("p50", 0.5), ("p99", 0.99))} | {
+        "latency_max_s": round(float(latency.max()), 2)
+    }
+
+
 def report(name: str, protocol: str, figures: dict[str, object]) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     figures = {"group_protocol": protocol, **figures}
@@ -103,7 +112,8 @@ def test_a_broker_killed_mid_stream_loses_nothing_and_rejoins_every_isr(
         return bool(partitions.isr.map(lambda isr: victim in isr).all())
 
     wait_until(back_in_every_isr, 120, f"broker {victim} back in every ISR")
-    stall = longest_gap_between_outcomes(lab.bookings(event_id))
+    bookings = lab.bookings(event_id)
+    stall = longest_gap_between_outcomes(bookings)
     report(
         "broker_loss",
         protocol,
@@ -112,6 +122,7 @@ def test_a_broker_killed_mid_stream_loses_nothing_and_rejoins_every_isr(
             "victim": victim,
             "partitions_it_led": int(leaders.max()),
             "longest_gap_between_outcomes_s": round(stall, 2),
+            **latency_figures(bookings),
             "send_errors": len(stream.errors),
         },
     )
@@ -151,7 +162,8 @@ def test_consumer_processes_killed_while_others_join_and_leave(
             KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id),
         )
     )
-    stall = longest_gap_between_outcomes(lab.bookings(event_id))
+    bookings = lab.bookings(event_id)
+    stall = longest_gap_between_outcomes(bookings)
     report(
         "consumer_crashes",
         protocol,
@@ -160,6 +172,7 @@ def test_consumer_processes_killed_while_others_join_and_leave(
             "replies_written": replies,
             "redelivered_replies": replies - 3000,
             "longest_gap_between_outcomes_s": round(stall, 2),
+            **latency_figures(bookings),
         },
     )
 
@@ -218,7 +231,7 @@ def moved_since(lab: Lab, client_id: str, since: float, kind: str) -> set[tuple[
     rows = lab.rebalances().query("client_id == @client_id and kind == @kind")
     return {
         p
-        for at, partitions in zip(rows.at, rows.partitions, strict=True)
+        for at, partitions in zip(rows["at"], rows["partitions"], strict=True)
         if at.timestamp() >= since
         for p in partitions
     }
