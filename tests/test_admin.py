@@ -8,7 +8,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Settings, setup_event_infrastructure_sync
 from labkit.cluster.processes import wait_until
 from labkit.kafka import admin as kafka_admin
-from labkit.kafka.clients import admin_client, base_config
+from labkit.kafka.clients import admin_client, base_config, current_admin_client, renew_admin_client
 
 
 @pytest.fixture
@@ -95,3 +95,13 @@ def test_reset_deletes_an_empty_group(settings: Settings, event_id: int) -> None
     assert group in kafka_admin.list_groups(admin)
     kafka_admin.apply_reset(admin, kafka_admin.plan_reset(admin, "event-id-1_*"))
     assert group not in kafka_admin.list_groups(admin)
+
+
+def test_a_renewed_admin_client_replaces_the_old_one_everywhere(settings: Settings) -> None:
+    """What _retrying does after a request went unanswered: later calls holding the old client get the new one."""
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    stale = admin_client(bootstrap, "test-renew")
+    fresh = renew_admin_client(stale)
+    assert fresh is not stale and admin_client(bootstrap, "test-renew") is fresh
+    assert current_admin_client(stale) is fresh and renew_admin_client(stale) is fresh  # renewed once, not twice
+    assert fresh.list_topics(timeout=10).brokers  # warmed up and answering

@@ -9,6 +9,7 @@ import pytest
 import redis
 from confluent_kafka.admin import NewTopic
 
+from labkit import Lab, Settings
 from labkit.cluster.broker import BrokerSpec, format_storage, is_formatted, write_config
 from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
 from labkit.cluster.java import find_java
@@ -133,3 +134,22 @@ def test_storage_is_formatted_with_a_cluster_id_that_starts_with_a_dash(tmp_path
     format_storage([spec], find_java(), ensure_classpath(tmp_path), "-vj_FfIURemNM9Hva9U3hw")
     assert is_formatted(spec)
     assert "cluster.id=-vj_FfIURemNM9Hva9U3hw" in (spec.data_dir / "meta.properties").read_text()
+
+
+@pytest.mark.integration
+def test_down_after_a_broker_and_redis_died_stops_the_survivors_and_frees_every_port(solo: LocalCluster) -> None:
+    solo.down(wipe=True)  # a 2-broker cluster of its own, so that one broker survives the kill
+    state, _ = solo.up(brokers=2, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    lab = Lab(Settings.from_env({"LABKIT_HOME": str(solo.home)}))
+    assert lab.redis.ping() and lab.bootstrap_servers == state.bootstrap_servers
+    victim = state.brokers[0]
+    solo.kill_broker(victim.node_id)
+    solo.kill_redis()
+    assert not solo.status().running
+    lab.down()  # never raises because part of the cluster is gone
+    survivor = state.brokers[1]
+    assert command_line(survivor.pid or 0) is not None  # this Lab did not start the cluster: it stops nothing
+    solo.down(wipe=True)  # what `labkit cluster down --wipe` runs
+    assert command_line(survivor.pid or 0) is None
+    ports = [b.port for b in state.brokers] + [b.controller_port for b in state.brokers] + [state.redis_port]
+    assert [port for port in ports if not port_is_free(port)] == []

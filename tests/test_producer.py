@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any, ClassVar
 
 import pytest
@@ -162,3 +164,21 @@ def test_a_fatal_report_after_the_last_send_is_recovered_by_the_background_repor
         assert [value for _, value, _ in fake.instances[1].queued] == [b"last"]
     finally:
         producer.close(timeout=1)
+
+
+def test_connection_errors_of_an_unreachable_broker_go_to_logging_not_stderr() -> None:
+    """A script whose broker is down (on purpose, in a fault experiment) is not flooded with librdkafka's
+    'Connect to … failed' lines; a script that configures logging sees them."""
+    script = (
+        "import logging, sys\n"
+        "from labkit.kafka.producer import ReliableProducer\n"
+        "if sys.argv[1] == 'logging':\n"
+        "    logging.basicConfig(stream=sys.stdout)\n"
+        "producer = ReliableProducer('127.0.0.1:1', 'probe')\n"
+        "producer.send('t', b'x')\n"
+        "assert not producer.acknowledged(producer.mark(), timeout=3)  # serves its reports and logs for 3 s\n"
+    )
+    quiet = subprocess.run([sys.executable, "-c", script, "quiet"], capture_output=True, text=True, timeout=60)
+    told = subprocess.run([sys.executable, "-c", script, "logging"], capture_output=True, text=True, timeout=60)
+    assert "Connection refused" not in quiet.stderr + quiet.stdout
+    assert "Connection refused" in told.stdout

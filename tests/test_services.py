@@ -38,7 +38,16 @@ def test_book_and_wait_best_available_and_manual(lab: Lab, event_id: int) -> Non
     ok = lab.book(event_id=event_id, section="B", subsection=2, seats=["B-2-4-5"]).wait(timeout=30)
     assert (ok.status, ok.seats) == ("RESERVED", ["B-2-4-5"])
     frame = lab.bookings(event_id)
-    assert list(frame.columns[:8]) == ["booking_id", "section", "subsection", "partition", "status", "seats", "reason", "latency_ms"]
+    assert list(frame.columns[:8]) == [
+        "booking_id",
+        "section",
+        "subsection",
+        "partition",
+        "status",
+        "seats",
+        "reason",
+        "latency_ms",
+    ]
     assert frame.set_index("booking_id").loc[ok.booking_id, "partition"] == 3
     assert (frame.latency_ms > 0).all()
     assert_invariants(lab, event_id)
@@ -70,8 +79,9 @@ def test_an_oversubscribed_subsection_sells_each_seat_once(lab: Lab, event_id: i
     lab.setup_event(event_id, SMALL_VENUE)
     lab.start_consumers(ticketing=2, seat_reservation=2, event_id=event_id)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        bookings = list(pool.map(lambda i: lab.book(event_id=event_id, section="A", subsection=1, quantity=1 + i % 2),
-                                 range(200)))
+        bookings = list(
+            pool.map(lambda i: lab.book(event_id=event_id, section="A", subsection=1, quantity=1 + i % 2), range(200))
+        )
     assert wait_all(lab, event_id, [b.booking_id for b in bookings], timeout=60) == 0
     assert_invariants(lab, event_id)
     frame = lab.bookings(event_id)
@@ -88,7 +98,9 @@ def test_the_same_request_delivered_twice_reserves_once_and_answers_the_same(
     lab.store.add_pending([(request, 2)])
     producer = Producer(base_config(settings.kafka_bootstrap_servers or "", "test-duplicate"))
     for _ in range(2):  # what a producer retry or a consumer crash before its commit produces
-        producer.produce(KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id), encode(request), partition=2)
+        producer.produce(
+            KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id), encode(request), partition=2
+        )
     assert producer.flush(30) == 0
     lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)
     replies = read_all(settings, KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id), 2)
@@ -121,16 +133,26 @@ def test_a_consumer_process_killed_mid_stream_loses_and_doubles_nothing(
 ) -> None:
     lab.setup_event(event_id, SMALL_VENUE)
     lab.start_consumers(ticketing=1, seat_reservation=0, event_id=event_id)
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
-           "REDIS_URL": settings.redis_url or "", "EVENT_ID": str(event_id)}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers or "",
+        "REDIS_URL": settings.redis_url or "",
+        "EVENT_ID": str(event_id),
+    }
 
     def start_process(name: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "labkit.cli", "consumers", "run", "seat-reservation"], env=env,
-                                stdout=open(tmp_path / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "labkit.cli", "consumers", "run", "seat-reservation"],
+            env=env,
+            stdout=open(tmp_path / f"{name}.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
 
     def burst(offset: int) -> list[str]:
-        return [lab.book(event_id=event_id, section="AB"[i % 2], subsection=1 + i // 2 % 2, quantity=1 + i % 3).booking_id
-                for i in range(offset, offset + 60)]
+        return [
+            lab.book(event_id=event_id, section="AB"[i % 2], subsection=1 + i // 2 % 2, quantity=1 + i % 3).booking_id
+            for i in range(offset, offset + 60)
+        ]
 
     first = start_process("first")
     try:
@@ -150,3 +172,27 @@ def test_a_consumer_process_killed_mid_stream_loses_and_doubles_nothing(
             first.kill()
     assert_invariants(lab, event_id)
     assert lab.store.stats(event_id)["sent"] == 120
+
+
+def test_groups_use_the_consumer_protocol_and_ticketing_splits_both_reply_topics_alike(lab: Lab, event_id: int) -> None:
+    """KIP-848 by default; the ticketing group's server-side `range` assignor gives each member the same partition
+    numbers of both reply topics (an even share of each), as the classic `range` did."""
+    lab.setup_event(event_id, SMALL_VENUE)
+    lab.start_consumers(ticketing=2, seat_reservation=2, event_id=event_id)
+    lab.wait_for_consumers(120)
+    groups = lab.groups(event_id)
+    assert set(groups.protocol) == {"consumer"}
+    owned: dict[str, set[tuple[str, int]]] = {}
+    for change in lab.rebalances().query("service == 'ticketing'").itertuples():
+        mine = owned.setdefault(change.client_id, set())
+        mine = mine | set(change.partitions) if change.kind == "assigned" else mine - set(change.partitions)
+        owned[change.client_id] = mine
+    reserved = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
+    failed = KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id)
+    shares = [
+        ({p for t, p in partitions if t == reserved}, {p for t, p in partitions if t == failed})
+        for partitions in owned.values()
+    ]
+    assert len(shares) == 2
+    for of_reserved, of_failed in shares:
+        assert of_reserved == of_failed and len(of_reserved) == 2  # SMALL_VENUE: 4 partitions per topic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,18 +13,21 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaExcep
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from labkit.errors import ClusterError, TopicLayoutError
+from labkit.kafka.clients import current_admin_client, renew_admin_client
+
+log = logging.getLogger(__name__)
 
 TIMEOUT = 30.0
 METADATA_LAG = 5.0  # how long a broker may lag behind the controller's latest topic changes
 
 
-def _result(future: Any, what: str) -> Any:
+def _result(future: Any, what: str, timeout: float = TIMEOUT) -> Any:
     try:
-        return future.result(timeout=TIMEOUT)
+        return future.result(timeout=timeout)
     except KafkaException as exc:
         raise ClusterError(f"{what} failed: {exc.args[0]}") from exc
     except TimeoutError as exc:
-        raise ClusterError(f"{what} got no answer within {TIMEOUT:.0f} s") from exc
+        raise ClusterError(f"{what} got no answer within {timeout:.0f} s") from exc
 
 
 _COORDINATOR_MOVING = {
@@ -33,22 +37,37 @@ _COORDINATOR_MOVING = {
     KafkaError.COORDINATOR_NOT_AVAILABLE,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
 }
+ATTEMPT_TIMEOUT = 10.0  # one request's wait before a fresh admin client tries again (see _retrying)
 
 
-def _retrying(call: Callable[[], Any], what: str) -> Any:
-    """`_result(call())`, again while the error is retriable: on a fresh cluster the first group request
-    creates __consumer_offsets, and until it has leaders brokers answer NOT_COORDINATOR."""
+def _retrying(admin: AdminClient, call: Callable[[AdminClient], Any], what: str) -> Any:
+    """`_result(call(admin))`, again while the error is retriable, for up to TIMEOUT s in all.
+
+    Retriable: on a fresh cluster the first group request creates __consumer_offsets, and until it has leaders
+    brokers answer NOT_COORDINATOR; right after a broker restart a group's coordinator moves. And no answer at
+    all: after a broker was killed and restarted, the process's long-lived admin client sometimes left group
+    requests unanswered for 30 s (notebook 06, 1 run in 4 here) while a new client was answered at once. So
+    after ATTEMPT_TIMEOUT s without an answer the request goes again through a fresh admin client.
+    """
     deadline = time.monotonic() + TIMEOUT
+    admin = current_admin_client(admin)
     while True:
         try:
-            return _result(call(), what)
+            return _result(call(admin), what, timeout=min(ATTEMPT_TIMEOUT, max(0.1, deadline - time.monotonic())))
         except ClusterError as exc:
             cause = exc.__cause__
-            error = cause.args[0] if isinstance(cause, KafkaException) else None
-            retriable = error is not None and (error.retriable() or error.code() in _COORDINATOR_MOVING)
-            if not retriable or time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
+                raise
+            if isinstance(cause, TimeoutError):
+                log.warning("%s; asking again through a fresh admin client", exc)
+                admin = renew_admin_client(admin)
+            elif not isinstance(cause, KafkaException) or not _retriable(cause.args[0]):
                 raise
         time.sleep(0.2)
+
+
+def _retriable(error: KafkaError) -> bool:
+    return bool(error.retriable() or error.code() in _COORDINATOR_MOVING)
 
 
 def broker_count(admin: AdminClient) -> int:
@@ -161,7 +180,7 @@ def list_groups(admin: AdminClient) -> dict[str, str]:
 
 def list_groups_with_protocol(admin: AdminClient) -> dict[str, tuple[str, str]]:
     """Consumer group id → (protocol, state): protocol 'consumer' (KIP-848) or 'classic'."""
-    listing = _retrying(lambda: admin.list_consumer_groups(request_timeout=TIMEOUT), "listing consumer groups")
+    listing = _retrying(admin, lambda a: a.list_consumer_groups(request_timeout=TIMEOUT), "listing consumer groups")
     return {
         g.group_id: (_protocol_name(g.type), _state_name(g.state))
         for g in sorted(listing.valid, key=lambda g: g.group_id)
@@ -217,7 +236,9 @@ class GroupDescription:
 def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
     """Members and their assignment, and per partition: committed offset, end offset, lag."""
     described = _retrying(
-        lambda: admin.describe_consumer_groups([group_id], request_timeout=TIMEOUT)[group_id], f"describing {group_id}"
+        admin,
+        lambda a: a.describe_consumer_groups([group_id], request_timeout=TIMEOUT)[group_id],
+        f"describing {group_id}",
     )
     members = [
         MemberInfo(
@@ -231,7 +252,7 @@ def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
     owner = {tp: m.member_id for m in members for tp in m.partitions}
     request = [ConsumerGroupTopicPartitions(group_id)]
     offsets = _retrying(
-        lambda: admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT)[group_id], "listing offsets"
+        admin, lambda a: a.list_consumer_group_offsets(request, request_timeout=TIMEOUT)[group_id], "listing offsets"
     )
     committed = {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in offsets.topic_partitions}
     keys = sorted(set(committed) | set(owner))
@@ -252,12 +273,12 @@ def end_offsets(admin: AdminClient, partitions: list[tuple[str, int]]) -> dict[t
         return {}
     request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}
 
-    def all_offsets() -> Any:
+    def all_offsets(a: AdminClient) -> Any:
         # one future per partition; gathered into one so that a moving leader retries the whole request
-        futures = admin.list_offsets(request, request_timeout=TIMEOUT)
+        futures = a.list_offsets(request, request_timeout=TIMEOUT)
         return _Gathered({(tp.topic, tp.partition): f for tp, f in futures.items()})
 
-    return _retrying(all_offsets, "listing end offsets")
+    return _retrying(admin, all_offsets, "listing end offsets")
 
 
 class _Gathered:
@@ -288,7 +309,9 @@ def plan_reset(admin: AdminClient, keep: str) -> ResetPlan:
     busy: dict[str, int] = {}
     for group_id in doomed_groups:
         described = _retrying(
-            lambda g=group_id: admin.describe_consumer_groups([g], request_timeout=TIMEOUT)[g], f"describing {group_id}"
+            admin,
+            lambda a, g=group_id: a.describe_consumer_groups([g], request_timeout=TIMEOUT)[g],
+            f"describing {group_id}",
         )
         if described.members:
             busy[group_id] = len(described.members)
@@ -314,11 +337,11 @@ def _delete_group(admin: AdminClient, group_id: str) -> None:
     """Delete one group, again while its coordinator moves: right after a broker restart the coordinator
     of a group may still be changing hands, and the first answer is NOT_COORDINATOR (notebook 06 in CI)."""
 
-    def delete() -> Any:
-        return admin.delete_consumer_groups([group_id], request_timeout=TIMEOUT)[group_id]
+    def delete(a: AdminClient) -> Any:
+        return a.delete_consumer_groups([group_id], request_timeout=TIMEOUT)[group_id]
 
     try:
-        _retrying(delete, f"deleting group {group_id}")
+        _retrying(admin, delete, f"deleting group {group_id}")
     except ClusterError as exc:
         cause = exc.__cause__
         gone = isinstance(cause, KafkaException) and cause.args[0].code() == KafkaError.GROUP_ID_NOT_FOUND

@@ -36,6 +36,8 @@ def base_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dic
 
 
 _ADMINS: dict[tuple[str, str], AdminClient] = {}
+_RETIRED: list[AdminClient] = []  # replaced by renew_admin_client; kept, never destroyed (see admin_client)
+_KEYS: dict[int, tuple[str, str]] = {}  # id of every client made here (all kept alive) → its registry key
 _ADMINS_LOCK = threading.Lock()
 
 
@@ -57,11 +59,34 @@ def admin_client(bootstrap_servers: str, client_id: str = "labkit-admin", timeou
             except KafkaException as exc:
                 raise ClusterError(f"cannot reach Kafka at {bootstrap_servers}: {exc.args[0]}") from exc
             _ADMINS[key] = admin
+            _KEYS[id(admin)] = key
         return admin
+
+
+def current_admin_client(admin: AdminClient) -> AdminClient:
+    """The client that replaced `admin` (renew_admin_client), or `admin` itself."""
+    with _ADMINS_LOCK:
+        key = _KEYS.get(id(admin))
+        return _ADMINS.get(key, admin) if key is not None else admin
+
+
+def renew_admin_client(stale: AdminClient, timeout: float = 10.0) -> AdminClient:
+    """A fresh admin client in place of `stale` (one that left a request unanswered), which is kept alive: it
+    may still have that request in flight. Returns `stale` itself if it is not one of the process's clients."""
+    with _ADMINS_LOCK:
+        key = _KEYS.get(id(stale))
+        if key is None:
+            return stale
+        current = _ADMINS.get(key)
+        if current is not None and current is not stale:
+            return current  # another caller renewed it already
+        _RETIRED.append(stale)
+        _ADMINS.pop(key, None)
+    return admin_client(*key, timeout=timeout)
 
 
 def release_admin_clients(bootstrap_servers: str) -> None:
     """Let go of this cluster's admin clients (when the cluster is stopped and nothing waits on them)."""
     with _ADMINS_LOCK:
         for key in [k for k in _ADMINS if k[0] == bootstrap_servers]:
-            del _ADMINS[key]
+            _KEYS.pop(id(_ADMINS.pop(key)), None)
