@@ -58,7 +58,10 @@ def _retrying(admin: AdminClient, call: Callable[[AdminClient], Any], what: str)
             cause = exc.__cause__
             if time.monotonic() >= deadline:
                 raise
-            if isinstance(cause, TimeoutError):
+            unanswered = isinstance(cause, TimeoutError) or (
+                isinstance(cause, KafkaException) and cause.args[0].code() == KafkaError._TIMED_OUT
+            )
+            if unanswered:
                 log.warning("%s; asking again through a fresh admin client", exc)
                 admin = renew_admin_client(admin)
             elif not isinstance(cause, KafkaException) or not _retriable(cause.args[0]):
@@ -180,7 +183,9 @@ def list_groups(admin: AdminClient) -> dict[str, str]:
 
 def list_groups_with_protocol(admin: AdminClient) -> dict[str, tuple[str, str]]:
     """Consumer group id → (protocol, state): protocol 'consumer' (KIP-848) or 'classic'."""
-    listing = _retrying(admin, lambda a: a.list_consumer_groups(request_timeout=TIMEOUT), "listing consumer groups")
+    listing = _retrying(
+        admin, lambda a: _Complete(a.list_consumer_groups(request_timeout=TIMEOUT)), "listing consumer groups"
+    )
     return {
         g.group_id: (_protocol_name(g.type), _state_name(g.state))
         for g in sorted(listing.valid, key=lambda g: g.group_id)
@@ -279,6 +284,22 @@ def end_offsets(admin: AdminClient, partitions: list[tuple[str, int]]) -> dict[t
         return _Gathered({(tp.topic, tp.partition): f for tp, f in futures.items()})
 
     return _retrying(admin, all_offsets, "listing end offsets")
+
+
+class _Complete:
+    """A ListConsumerGroups future that fails unless every broker answered: its result holds the groups of the
+    brokers that did and an error per broker that did not (seen: _TIMED_OUT from a restarted broker), and a
+    listing without one broker's groups would call a busy group absent."""
+
+    def __init__(self, future: Any) -> None:
+        self.future = future
+
+    def result(self, timeout: float) -> Any:
+        listing = self.future.result(timeout=timeout)
+        if listing.errors:
+            error = listing.errors[0]
+            raise error if isinstance(error, KafkaException) else KafkaException(error)
+        return listing
 
 
 class _Gathered:
