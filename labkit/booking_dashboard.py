@@ -16,8 +16,10 @@ from typing import Any
 import ipywidgets as w
 from IPython.display import HTML
 
+from labkit.kafka.clients import admin_client
 from labkit.lab import Lab
 from labkit.load import send_burst
+from labkit.partition_panel import partition_panel_html, read_partition_cells
 from labkit.services.ticketing import Booking
 from labkit.settings import parse_event_id
 from labkit.store.bookings import RESERVED, TERMINAL
@@ -25,10 +27,12 @@ from labkit.store.bookings import RESERVED, TERMINAL
 SEAT_COLOURS = {"available": "#b6d7a8", "reserved": "#f6b26b", "sold": "#cc4125"}
 RATE_WINDOW = 3.0  # seconds of outcome counts behind the bookings/s figure
 LATENCY_WINDOW = 200  # latest outcomes of this dashboard's own bookings behind the latency figures
+PANEL_INTERVAL = 1.0  # seconds between reads of the partition panel (one group describe: 3 admin requests)
 
 
 class Dashboard:
-    """Pick a subsection, book seats, fire bursts, and watch the seat map, the counters and the rates."""
+    """Pick a subsection, book seats, fire bursts, and watch the seat map, the partition panel (lag and owner of
+    every partition), the counters and the rates."""
 
     def __init__(self, lab: Lab, event_id: int = 1, refresh_interval: float = 0.25, burst_size: int = 100) -> None:
         self.lab = lab
@@ -47,6 +51,7 @@ class Dashboard:
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._done_counts: deque[tuple[float, int]] = deque()
         self._burst: threading.Thread | None = None
+        self._panel_read_at = 0.0
         self._build(burst_size, lab.inventory.max_quantity)
         self._refresher = threading.Thread(target=self._refresh_loop, name=f"labkit-dashboard-{event_id}", daemon=True)
         self._refresher.start()
@@ -65,11 +70,13 @@ class Dashboard:
         self.seat_map = w.HTML()
         self.counters = w.HTML()
         self.rates = w.HTML()
+        self.partition_panel = w.HTML()
         self.log = w.Output(layout=w.Layout(height="140px", overflow="auto", border="1px solid #ddd"))
         for widget, name in (
             (self.seat_map, "seat-map"),
             (self.counters, "counters"),
             (self.rates, "rates"),
+            (self.partition_panel, "partitions"),
             (self.book_button, "book"),
             (self.burst_button, "burst"),
             (self.log, "log"),
@@ -96,7 +103,7 @@ class Dashboard:
                 self.burst_button,
             ]
         )
-        board = w.VBox([self.seat_map, self.counters, self.rates])
+        board = w.VBox([w.HBox([self.seat_map, self.partition_panel]), self.counters, self.rates])
         self.widget = w.VBox(
             [
                 w.HTML(f"<h3>labkit — event {self.event_id}</h3>"),
@@ -110,10 +117,13 @@ class Dashboard:
         return self.widget._repr_mimebundle_(**kwargs)
 
     def snapshot(self) -> HTML:
-        """The seat map, counters and rates as they are now, as static HTML (for saved notebooks and reports)."""
+        """The seat map, partition panel, counters and rates as they are now, as static HTML (for saved
+        notebooks and reports)."""
+        self._panel_read_at = 0.0  # read the panel now too
         self.refresh()
         return HTML(
             f"<div style='display:flex;gap:2em'><div>{self.seat_map.value}</div>"
+            f"<div>{self.partition_panel.value}</div>"
             f"<div>{self.counters.value}{self.rates.value}</div></div>"
         )
 
@@ -224,6 +234,12 @@ class Dashboard:
             ),
         )
         _set(self.rates, self._rates_html())
+        if now - self._panel_read_at >= PANEL_INTERVAL:
+            self._panel_read_at = now
+            cells = read_partition_cells(
+                admin_client(self.lab.bootstrap_servers), self.lab.redis, self.event_id, self.seating
+            )
+            _set(self.partition_panel, partition_panel_html(self.seating, cells))
 
     def _collect_outcomes(self) -> None:
         with self._reading:  # each outcome is counted once, whoever collects it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from labkit.events import CLEANUP_HINT, PARTITION_BUDGET, delete_event, list_eve
 from labkit.infrastructure import setup_event_infrastructure_sync
 from labkit.kafka import admin as kafka_admin
 from labkit.kafka.clients import admin_client
+from labkit.kafka_tools import tool_command, tools_table
 from labkit.lab import Lab
 from labkit.load import parse_quantity_range, send_burst, wait_all
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
@@ -346,6 +348,26 @@ def _count_positive(value: str) -> int:
     return int(value)
 
 
+# -- Kafka's own tools ------------------------------------------------------------------------------------------
+KAFKA_USAGE = "usage: labkit kafka TOOL [ARGS...]   (labkit kafka --list shows the tools)"
+
+
+def kafka_tool(argv: Sequence[str], settings: Settings) -> int:
+    """`labkit kafka TOOL ARGS…`: parsed by hand, not by argparse, so that every argument — `--list`, `--help`
+    included — reaches the tool untouched. The tool gets this terminal; its exit code is returned."""
+    if not argv or argv[0] in ("--list", "-h", "--help"):
+        print(KAFKA_USAGE)
+        print("Apache Kafka's command-line tools, run from the fetched jars; --bootstrap-server is filled in.\n")
+        print(table(["TOOL", "WHAT IT DOES"], tools_table()))
+        return 0
+    command = tool_command(argv[0], argv[1:], settings)
+    child = subprocess.Popen(command)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the tool too (same process group): let it finish
+        return child.wait()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labkit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -428,6 +450,10 @@ def build_parser() -> argparse.ArgumentParser:
     book_parser.add_argument("--quiet", action="store_true", help="no progress bars")
     book_parser.set_defaults(handler=book)
 
+    commands.add_parser(  # for `labkit --help`; main() hands `labkit kafka …` to kafka_tool before argparse
+        "kafka", help="Apache Kafka's own tools (kafka-topics, kafka-consumer-groups, …): labkit kafka --list"
+    )
+
     demo_parser = commands.add_parser("demo", help="the walkthrough: cluster, event topics, summary")
     demo_parser.add_argument("--event-id", type=_event_id, default=1)
     demo_parser.add_argument("--brokers", type=_brokers, default=3)
@@ -438,8 +464,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["kafka"]:
+            return kafka_tool(argv[1:], Settings.from_env())
+        args = build_parser().parse_args(argv)
         return int(args.handler(args, Settings.from_env()))
     except (LabkitError, ValueError) as exc:  # validation errors name the argument and what is allowed
         print(f"labkit: error: {exc}", file=sys.stderr)

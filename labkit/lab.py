@@ -14,22 +14,26 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 import pandas as pd
 import redis
+from IPython.display import HTML
 
 from labkit.cluster.local import LocalCluster
 from labkit.endpoints import kafka_bootstrap, redis_url
-from labkit.errors import ConfigError
+from labkit.errors import ClusterError, ConfigError
 from labkit.events import EventBusyError, EventDeletion, delete_event
 from labkit.infrastructure import event_topics, setup_event_infrastructure_sync
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
 from labkit.kafka.clients import admin_client, release_admin_clients
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
+from labkit.kafka_tools import run_tool
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
+from labkit.partition_panel import partition_panel_html, read_partition_cells
 from labkit.seating import SeatingConfig
 from labkit.services.seat_reservation import seat_reservation_worker
 from labkit.services.ticketing import Booking, OutcomeBoard, TicketingService, ticketing_worker
@@ -230,6 +234,24 @@ class Lab:
         ]
         return pd.DataFrame(rows, columns=["service", "client_id", "alive", "processed", "partitions"])
 
+    def partition_panel(self, event_id: int | None = None) -> HTML:
+        """The event's reserve-seats partitions as a grid (sections by subsections): the seat-reservation group's
+        lag, the owning consumer and the seats left in each; the dashboard shows the same panel live."""
+        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        seating = self.inventory.seating(event_id)
+        if seating is None:
+            raise ConfigError(f"event {event_id} is not set up: call lab.setup_event({event_id})")
+        cells = read_partition_cells(admin_client(self.bootstrap_servers), self.redis, event_id, seating)
+        return HTML(partition_panel_html(seating, cells))
+
+    def kafka_tool(self, tool: str, *args: str) -> str:
+        """Run one of Apache Kafka's own tools (`kafka-consumer-groups`, `kafka-topics`, … see `labkit kafka
+        --list`) against this Lab's cluster and return what it printed; ClusterError with its stderr if it fails."""
+        result = run_tool(tool, args, replace(self.settings, kafka_bootstrap_servers=self.bootstrap_servers))
+        if result.returncode != 0:
+            raise ClusterError(f"{tool} exited with {result.returncode}: {result.stderr.strip()[-1000:]}")
+        return result.stdout
+
     def rebalances(self) -> pd.DataFrame:
         """service, client_id, at (time), kind (assigned / revoked / lost), partitions — one row per change of a
         consumer thread's assignment, oldest first: which partitions moved when a member joined or left."""
@@ -268,6 +290,12 @@ class Lab:
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
         service = self._ensure_registered(event_id)
         return service.book(event_id, section, subsection, quantity, seats, buyer_id, allow_split)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every booking sent so far is in Kafka (acknowledged by the brokers). `book()` returns once
+        the request is queued; flush before reading offsets or lag that must include it."""
+        if self._ticketing is not None:
+            self._ticketing.producer.confirm(timeout)
 
     def book_many(self, orders: Sequence[Mapping[str, Any]], event_id: int | None = None) -> list[Booking]:
         """Many bookings in one Redis round trip (thread-safe): each order a dict of book()'s arguments, e.g.

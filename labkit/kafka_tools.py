@@ -1,0 +1,139 @@
+"""Apache Kafka's own command-line tools (`kafka-topics`, `kafka-consumer-groups`, …), run from the jars that
+`labkit cluster fetch` resolved, against the embedded cluster or KAFKA_BOOTSTRAP_SERVERS.
+
+The spec manages topics and groups with these tools through `docker exec`; here the same commands run as
+`labkit kafka kafka-consumer-groups --describe --group …`. The cluster's address is filled in when the
+command gives none, each tool in the way it takes it. The JVM starts small (a tool is a short-lived client)
+and logs only warnings, to stderr, so a tool's output is its own.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from labkit.cluster.jars import read_classpath, services_dir
+from labkit.cluster.java import find_java
+from labkit.endpoints import kafka_bootstrap
+from labkit.errors import ConfigError
+from labkit.settings import Settings
+
+# A tool is a client: a small heap, the quick C1 compiler, one GC thread.
+TOOL_JVM_OPTIONS = ("-Xms32m", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Djava.awt.headless=true")
+
+_HOST_PORTS = re.compile(r"^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$")
+
+
+@dataclass(frozen=True)
+class Tool:
+    """`name` is the script's name in Kafka's bin/ (without .sh); `address` how it takes the cluster's address:
+    'flag' (--bootstrap-server), 'producer-props' (bootstrap.servers=… among --producer-props) or 'positional'
+    (the first argument)."""
+
+    name: str
+    main: str
+    summary: str
+    address: str = "flag"
+
+
+TOOLS: dict[str, Tool] = {
+    tool.name: tool
+    for tool in (
+        Tool("kafka-topics", "org.apache.kafka.tools.TopicCommand", "list, describe, create, alter, delete topics"),
+        Tool(
+            "kafka-consumer-groups",
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+            "list and describe groups (members, offsets, lag), reset offsets, delete groups",
+        ),
+        Tool("kafka-console-producer", "org.apache.kafka.tools.ConsoleProducer", "write lines of stdin to a topic"),
+        Tool("kafka-console-consumer", "org.apache.kafka.tools.consumer.ConsoleConsumer", "print a topic's records"),
+        Tool("kafka-get-offsets", "org.apache.kafka.tools.GetOffsetShell", "offsets per partition (latest, earliest)"),
+        Tool("kafka-metadata-quorum", "org.apache.kafka.tools.MetadataQuorumCommand", "the KRaft controller quorum"),
+        Tool("kafka-configs", "kafka.admin.ConfigCommand", "describe and alter broker, topic and group configs"),
+        Tool(
+            "kafka-producer-perf-test",
+            "org.apache.kafka.tools.ProducerPerformance",
+            "producer throughput and latency",
+            address="producer-props",
+        ),
+        Tool("kafka-consumer-perf-test", "org.apache.kafka.tools.ConsumerPerformance", "consumer throughput"),
+        Tool(
+            "kafka-e2e-latency",
+            "org.apache.kafka.tools.EndToEndLatency",
+            "produce → consume latency, one record at a time",
+            address="positional",
+        ),
+        Tool("kafka-leader-election", "org.apache.kafka.tools.LeaderElectionCommand", "elect preferred leaders"),
+        Tool(
+            "kafka-reassign-partitions",
+            "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+            "move replicas between brokers",
+        ),
+        Tool("kafka-cluster", "org.apache.kafka.tools.ClusterTool", "the cluster id, unregister a broker"),
+        Tool("kafka-log-dirs", "org.apache.kafka.tools.LogDirsCommand", "log directories and partition sizes"),
+        Tool("kafka-delete-records", "org.apache.kafka.tools.DeleteRecordsCommand", "delete records up to an offset"),
+        Tool("kafka-features", "org.apache.kafka.tools.FeatureCommand", "feature versions (metadata.version, …)"),
+        Tool(
+            "kafka-broker-api-versions",
+            "org.apache.kafka.tools.BrokerApiVersionsCommand",
+            "the API versions each broker serves",
+        ),
+    )
+}
+
+
+def tool(name: str) -> Tool:
+    """The tool called `name` (`.sh` allowed); ConfigError listing the tools otherwise."""
+    found = TOOLS.get(name.removesuffix(".sh"))
+    if found is None:
+        raise ConfigError(f"no Kafka tool {name!r}; the tools are: {', '.join(sorted(TOOLS))}")
+    return found
+
+
+def with_address(chosen: Tool, args: Sequence[str], bootstrap: str) -> list[str]:
+    """`args` with the cluster's address added, unless they give one or ask only for help."""
+    args = list(args)
+    if not args or any(a in ("-h", "--help", "--version") for a in args):
+        return args
+    if chosen.address == "positional":
+        return args if _HOST_PORTS.match(args[0]) else [bootstrap, *args]
+    if chosen.address == "producer-props":
+        if any(a.startswith("bootstrap.servers=") or a == "--producer.config" for a in args):
+            return args
+        if "--producer-props" in args:
+            at = args.index("--producer-props") + 1
+            return [*args[:at], f"bootstrap.servers={bootstrap}", *args[at:]]
+        return [*args, "--producer-props", f"bootstrap.servers={bootstrap}"]
+    if any(a.split("=", 1)[0] in ("--bootstrap-server", "--bootstrap-controller") for a in args):
+        return args
+    return ["--bootstrap-server", bootstrap, *args]
+
+
+def tool_command(name: str, args: Sequence[str], settings: Settings) -> list[str]:
+    """The java command line that runs tool `name` with `args` against labkit's cluster."""
+    chosen = tool(name)
+    log_config = services_dir() / "kafka" / "tools-log4j2.properties"
+    return [
+        str(find_java()),
+        *TOOL_JVM_OPTIONS,
+        f"-Dlog4j2.configurationFile={log_config}",
+        "-cp",
+        read_classpath(settings.home),
+        chosen.main,
+        *with_address(chosen, args, kafka_bootstrap(settings)),
+    ]
+
+
+def run_tool(
+    name: str, args: Sequence[str], settings: Settings, input: str | None = None, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool to the end and capture its output (for notebooks and tests; the CLI hands over its terminal)."""
+    return subprocess.run(
+        tool_command(name, args, settings), input=input, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def tools_table() -> list[tuple[str, str]]:
+    return [(t.name, t.summary) for t in sorted(TOOLS.values(), key=lambda t: t.name)]

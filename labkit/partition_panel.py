@@ -1,0 +1,112 @@
+"""The dashboard's live partition panel: the venue's sections by subsections, one cell per partition of
+`reserve-seats`, coloured by the seat-reservation group's lag there, labelled with its owner and seats left.
+
+How load spreads over partitions and consumers — and where lag builds up — is the question a Kafka lab exists
+to answer. Reading (`read_partition_cells`, Kafka and Redis) is kept apart from drawing (`partition_panel_html`,
+a pure function of plain data), so the drawing is tested without a broker or a browser.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from dataclasses import dataclass
+
+import redis
+from confluent_kafka.admin import AdminClient
+
+from labkit.kafka.admin import describe_group
+from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
+from labkit.seating import SeatingConfig
+from labkit.store import keys
+
+# lag → colour: none, a little, a batch's worth, a backlog
+LAG_COLOURS = ((0, "#e8f5e9"), (1, "#fff59d"), (50, "#ffb74d"), (500, "#e57373"))
+UNKNOWN_COLOUR = "#eeeeee"  # no committed offset and no owner yet
+
+
+@dataclass(frozen=True)
+class PartitionCell:
+    """One partition of reserve-seats: the subsection it carries, its lag, its owner, the seats left there."""
+
+    partition: int
+    subsection_id: str  # e.g. "A-1"
+    lag: int | None  # None: the group has no offset for it and no member owns it
+    owner: str | None  # the owning consumer's client id
+    seats_left: int | None
+
+
+def lag_colour(lag: int | None) -> str:
+    if lag is None:
+        return UNKNOWN_COLOUR
+    colour = LAG_COLOURS[0][1]
+    for threshold, shade in LAG_COLOURS:
+        if lag >= threshold:
+            colour = shade
+    return colour
+
+
+def short_owner(client_id: str | None) -> str:
+    """The tail a person tells consumers apart by: `consumer-host-123-seat-reservation-3` → `…reservation-3`."""
+    if not client_id:
+        return "-"
+    return client_id if len(client_id) <= 14 else "…" + client_id[-13:]
+
+
+def partition_panel_html(seating: SeatingConfig, cells: list[PartitionCell]) -> str:
+    """A grid of sections (rows) by subsections (columns); below it, each consumer's partition count."""
+    by_subsection = {cell.subsection_id: cell for cell in cells}
+    rows = []
+    for section in seating.sections:
+        tds = [f"<th style='padding:0 4px'>{html.escape(section)}</th>"]
+        for subsection in range(1, seating.subsections + 1):
+            cell = by_subsection.get(f"{section}-{subsection}")
+            if cell is None:
+                tds.append(f"<td style='background:{UNKNOWN_COLOUR}'></td>")
+                continue
+            lag = "-" if cell.lag is None else str(cell.lag)
+            left = "-" if cell.seats_left is None else str(cell.seats_left)
+            title = (
+                f"{cell.subsection_id}: partition {cell.partition}, lag {lag}, "
+                f"owner {cell.owner or 'none'}, {left} seats left"
+            )
+            tds.append(
+                f"<td class='labkit-partition' data-partition='{cell.partition}' data-lag='{lag}' "
+                f"title='{html.escape(title)}' style='background:{lag_colour(cell.lag)};padding:2px 4px;"
+                f"font-size:10px;line-height:1.2;text-align:center;min-width:64px'>"
+                f"<b>p{cell.partition}</b> lag {lag}<br>{html.escape(short_owner(cell.owner))}<br>{left} left</td>"
+            )
+        rows.append(f"<tr>{''.join(tds)}</tr>")
+    header = "".join(f"<th>{s}</th>" for s in range(1, seating.subsections + 1))
+    counts = Counter(cell.owner for cell in cells if cell.owner)
+    owners = " · ".join(f"{html.escape(short_owner(o))}: {n}" for o, n in sorted(counts.items())) or "no consumer"
+    legend = " ".join(f"<span style='background:{c};padding:0 4px'>lag ≥ {t}</span>" for t, c in LAG_COLOURS)
+    total = sum(cell.lag or 0 for cell in cells)
+    return (
+        f"<div class='labkit-partition-panel'><b>reserve-seats partitions</b> — seat-reservation lag {total}"
+        f"<table style='border-collapse:separate;border-spacing:2px'><tr><th></th>{header}</tr>{''.join(rows)}"
+        f"</table><small>{legend}</small><br><small class='labkit-partition-owners'>partitions per consumer: "
+        f"{owners}</small></div>"
+    )
+
+
+def read_partition_cells(
+    admin: AdminClient, client: redis.Redis, event_id: int, seating: SeatingConfig
+) -> list[PartitionCell]:
+    """One describe of the seat-reservation group (lag and owner per partition) and one Redis round trip."""
+    topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
+    group = describe_group(admin, KafkaConsumerGroupBuilder.seat_reservation_service(event_id))
+    clients = {m.member_id: m.client_id for m in group.members}
+    lag = {p.partition: p for p in group.partitions if p.topic == topic}
+    subsections = [f"{section}-{subsection}" for section, subsection in seating.subsection_ids()]
+    pipe = client.pipeline(transaction=False)
+    for subsection_id in subsections:
+        pipe.hget(keys.subsection_counters(event_id, subsection_id), "available")
+    left = [int(v) if v is not None else None for v in pipe.execute()]
+    cells = []
+    for index, (subsection_id, seats_left) in enumerate(zip(subsections, left, strict=True)):
+        found = lag.get(index)
+        owner = clients.get(found.member_id or "") if found else None
+        known = found is not None and (found.committed is not None or owner is not None)
+        cells.append(PartitionCell(index, subsection_id, found.lag if known and found else None, owner, seats_left))
+    return cells
