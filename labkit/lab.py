@@ -366,7 +366,8 @@ class Lab:
 
     def wait_for_consumers(self, timeout: float = 60.0) -> None:
         """Block until this Lab's consumer threads together own every partition of their topics, each thread
-        at least one (when there are enough partitions): the groups have settled after a start or a removal."""
+        at least one (when there are enough partitions) and about as many as the others (at most one more per
+        topic): the groups have settled after a start or a removal."""
         deadline = time.monotonic() + timeout
         while not self._consumers_settled():
             if time.monotonic() >= deadline:
@@ -384,6 +385,11 @@ class Lab:
                 return False  # the broker that answered does not know the topic yet
             wanted = sum(c for c in counts if c is not None)
             if sum(len(a) for a in owned) != wanted or (len(owned) <= wanted and not all(owned)):
+                return False
+            # ... and evenly: a member's partitions move in steps (KIP-848 reconciles revocations before the
+            # newcomer gets them), and every partition has an owner before the last step is taken.
+            sizes = [len(a) for a in owned]
+            if max(sizes) - min(sizes) > len(topics):
                 return False
         return True
 

@@ -47,10 +47,12 @@ def lag_colour(lag: int | None) -> str:
 
 
 def short_owner(client_id: str | None) -> str:
-    """The tail a person tells consumers apart by: `consumer-host-123-seat-reservation-3` → `…reservation-3`."""
+    """What tells consumers apart at a glance: the number at the end of the client id (`…-seat-reservation-3`
+    → `#3`, a consumer process's `consumer-host-4242` → `#4242`); the full id is in the cell's tooltip."""
     if not client_id:
         return "-"
-    return client_id if len(client_id) <= 14 else "…" + client_id[-13:]
+    last = client_id.rsplit("-", 1)[-1]
+    return f"#{last}" if last.isdigit() else client_id[-12:]
 
 
 def partition_panel_html(seating: SeatingConfig, cells: list[PartitionCell]) -> str:

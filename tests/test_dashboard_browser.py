@@ -63,8 +63,14 @@ COUNTS = """() => {
     return row ? Number(row.querySelectorAll('td')[1].textContent) : -1;
   };
   return {sold: document.querySelectorAll('.labkit-seat-map .labkit-seat-sold').length,
-          sent: cell('sent'), reserved: cell('reserved')};
+          sent: cell('sent'), reserved: cell('reserved'), failed: cell('failed')};
 }"""
+
+
+# the partition panel: one cell per partition, each with its text (partition, lag, owner, seats left)
+PANEL = (
+    """() => Array.from(document.querySelectorAll('.labkit-partitions .labkit-partition')).map(td => td.innerText)"""
+)
 
 
 def _free_port() -> int:
@@ -167,9 +173,20 @@ def test_clicking_book_changes_the_seat_map_and_counters(jupyter: str) -> None:
                 timeout=TIMEOUT_MS,
             )
             after = page.evaluate(COUNTS)
+            assert after["sold"] >= before["sold"] + 2  # the default quantity is 2
+
+            # the partition panel: every partition of the default venue, owned by the notebook's two consumers
+            page.wait_for_function(f"() => ({PANEL})().length === 100 && ({PANEL})()[0].includes('#')")
+            panel_before = page.evaluate(PANEL)
+            page.locator(".labkit-burst").click()  # a burst into the selected subsection (A-1: partition 0)
+            page.wait_for_function(
+                f"() => ({PANEL})()[0] !== {panel_before[0]!r}", timeout=TIMEOUT_MS
+            )  # its lag and seats left move
             dashboard.screenshot(path=str(ARTIFACTS / "dashboard.png"))
             page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
-            assert after["sold"] >= before["sold"] + 2  # the default quantity is 2
+            page.wait_for_function(
+                f"() => ({COUNTS})().sent === ({COUNTS})().reserved + ({COUNTS})().failed", timeout=TIMEOUT_MS
+            )  # the burst is answered before the dashboard closes
 
             page.evaluate(RUN_LAST)
             page.wait_for_function(CELLS_DONE, arg=True, timeout=TIMEOUT_MS)

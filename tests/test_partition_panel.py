@@ -29,7 +29,7 @@ def test_one_cell_per_partition_in_section_rows_with_lag_owner_and_seats_left() 
     ]
     assert "seat-reservation lag 907" in page
     assert "0 left" in page and "18 left" in page
-    assert "partitions per consumer: …reservation-3: 2 · …reservation-4: 1" in page
+    assert "partitions per consumer: #3: 2 · #4: 1" in page
 
 
 def test_lag_colours_rise_with_the_lag() -> None:
@@ -39,8 +39,10 @@ def test_lag_colours_rise_with_the_lag() -> None:
 
 
 def test_owner_names_are_shortened_to_what_tells_them_apart() -> None:
-    assert short_owner("consumer-vm-17503-seat-reservation-3") == "…reservation-3"
-    assert short_owner("c-1") == "c-1" and short_owner(None) == "-"
+    assert short_owner("consumer-vm-17503-seat-reservation-3") == "#3"
+    assert short_owner("consumer-vm-4242") == "#4242"
+    assert short_owner("a-custom-consumer-name") == "onsumer-name"
+    assert short_owner(None) == "-"
 
 
 def test_no_consumer_and_html_in_names_is_escaped() -> None:

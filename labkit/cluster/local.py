@@ -265,8 +265,9 @@ class LocalCluster:
 
     # -- faults (for the fault tests and notebook 06; `up()` restarts what was killed) -------------------------
     def kill_broker(self, node_id: int) -> int:
-        """SIGKILL one broker, as a crash would (no controlled shutdown); returns its pid."""
-        state = self.running_state()
+        """SIGKILL one broker, as a crash would (no controlled shutdown); returns its pid. Faults add up: the
+        rest of the cluster need not be running (another broker or Redis may be down already)."""
+        state = self._known_state()
         brokers = {b.node_id: b for b in state.brokers}
         if node_id not in brokers:
             raise ConfigError(f"node_id must be one of {sorted(brokers)}, got {node_id!r}")
@@ -277,16 +278,20 @@ class LocalCluster:
 
     def kill_redis(self) -> int:
         """SIGKILL the Redis-protocol server (its append-only file is what a restart recovers from)."""
-        state = self.running_state()
+        state = self._known_state()
         pid = state.redis_pid or 0
         kill_now([pid], lambda _: self._redis_marker(state))
         return pid
 
-    # -- inspection --------------------------------------------------------------------------------------------
-    def status(self, state: ClusterState | None = None) -> ClusterStatus:
-        state = state or self.load()
+    def _known_state(self) -> ClusterState:
+        state = self.load()
         if state is None:
             raise ClusterError(f"no embedded cluster in {self.home}: start one with `labkit cluster up`")
+        return state
+
+    # -- inspection --------------------------------------------------------------------------------------------
+    def status(self, state: ClusterState | None = None) -> ClusterStatus:
+        state = state or self._known_state()
         brokers = [
             BrokerStatus(b.node_id, b.port, b.pid, is_running(b.pid, self._spec(b).marker)) for b in state.brokers
         ]

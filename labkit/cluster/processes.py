@@ -50,6 +50,17 @@ def command_line(pid: int) -> str | None:
     return result.stdout.strip() or None
 
 
+def has_exited(pid: int) -> bool:
+    """True once `pid` has released everything: no such process, or a zombie. A process on its way out has an
+    empty command line (its memory is gone) while it still holds its files and listening sockets, so a
+    command-line check alone says "stopped" a moment before its ports are free."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return not Path("/proc").is_dir() and command_line(pid) is None  # no /proc (macOS): ps decides
+    return "State:\tZ" in status or "State:\tX" in status
+
+
 def is_running(pid: int | None, marker: str) -> bool:
     """True when `pid` runs and its command line contains `marker` (so a recycled pid is not mistaken)."""
     if not pid:
@@ -66,7 +77,7 @@ def stop(pids: Sequence[int], marker: Callable[[int], str], timeout: float = 30.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap()
-        live = [pid for pid in live if is_running(pid, marker(pid))]
+        live = [pid for pid in live if not has_exited(pid)]
         if not live:
             return []
         time.sleep(0.1)
@@ -78,7 +89,7 @@ def kill_now(pids: Sequence[int], marker: Callable[[int], str]) -> list[int]:
     live = [pid for pid in pids if is_running(pid, marker(pid))]
     for pid in live:
         _signal(pid, signal.SIGKILL)
-    wait_until(lambda: not any(is_running(pid, marker(pid)) for pid in live), 10.0, "killed processes to exit", _reap)
+    wait_until(lambda: all(has_exited(pid) for pid in live), 10.0, "killed processes to exit", _reap)
     return live
 
 
