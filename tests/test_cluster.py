@@ -1,7 +1,10 @@
 """The embedded cluster's life cycle, on its own 1-broker cluster and ports (the shared test cluster is untouched)."""
 
+import os
 import socket
 import stat
+import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from labkit.cluster.broker import BrokerSpec, format_storage, is_formatted, writ
 from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
 from labkit.cluster.java import find_java
 from labkit.cluster.local import LocalCluster
-from labkit.cluster.processes import command_line, port_is_free
+from labkit.cluster.processes import command_line, has_exited, port_is_free, wait_until
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import admin_client
 
@@ -153,3 +156,27 @@ def test_down_after_a_broker_and_redis_died_stops_the_survivors_and_frees_every_
     assert command_line(survivor.pid or 0) is None
     ports = [b.port for b in state.brokers] + [b.controller_port for b in state.brokers] + [state.redis_port]
     assert [port for port in ports if not port_is_free(port)] == []
+
+
+def test_a_process_counts_as_exited_only_once_it_is_gone_or_its_pid_is_something_else() -> None:
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not has_exited(sleeper.pid, "sleep 30")
+        assert has_exited(sleeper.pid, "another program")  # a recycled pid is not the process we started
+        sleeper.kill()
+        wait_until(lambda: has_exited(sleeper.pid, "sleep 30"), 10, "the killed sleeper to exit")  # a zombie
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert has_exited(sleeper.pid, "sleep 30")
+    thread_ids: list[int] = []
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (thread_ids.append(threading.get_native_id()), done.wait(10)))
+    worker.start()
+    try:
+        wait_until(lambda: bool(thread_ids), 10, "the thread to start")
+        assert has_exited(thread_ids[0], "python")  # a pid that is another process's thread id
+        assert not has_exited(os.getpid(), "python")
+    finally:
+        done.set()
+        worker.join()

@@ -50,15 +50,30 @@ def command_line(pid: int) -> str | None:
     return result.stdout.strip() or None
 
 
-def has_exited(pid: int) -> bool:
-    """True once `pid` has released everything: no such process, or a zombie. A process on its way out has an
-    empty command line (its memory is gone) while it still holds its files and listening sockets, so a
-    command-line check alone says "stopped" a moment before its ports are free."""
+def has_exited(pid: int, marker: str) -> bool:
+    """True once the process `pid` (recognised by `marker` in its command line) has released everything.
+
+    A process on its way out has an empty command line (its memory is gone) while it may still hold files and
+    listening sockets: that is "not yet". A pid that now belongs to something else (a zombie, a thread of
+    another process, a kernel thread, another program) means it is gone.
+    """
+    proc = Path(f"/proc/{pid}")
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        status = (proc / "status").read_text()
+        cmdline = (proc / "cmdline").read_bytes()
     except OSError:
-        return not Path("/proc").is_dir() and command_line(pid) is None  # no /proc (macOS): ps decides
-    return "State:\tZ" in status or "State:\tX" in status
+        return Path("/proc").is_dir() or not is_running(pid, marker)  # without /proc (macOS), ps decides
+    fields = {key: value.strip() for key, _, value in (line.partition(":") for line in status.splitlines())}
+    if (
+        fields.get("State", "").startswith(("Z", "X"))
+        or fields.get("Tgid") != str(pid)
+        or fields.get("Kthread") == "1"
+        or fields.get("PPid") == "2"
+    ):
+        return True
+    if not cmdline:
+        return False
+    return marker not in cmdline.replace(b"\0", b" ").decode(errors="replace")
 
 
 def is_running(pid: int | None, marker: str) -> bool:
@@ -77,7 +92,7 @@ def stop(pids: Sequence[int], marker: Callable[[int], str], timeout: float = 30.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap()
-        live = [pid for pid in live if not has_exited(pid)]
+        live = [pid for pid in live if not has_exited(pid, marker(pid))]
         if not live:
             return []
         time.sleep(0.1)
@@ -89,7 +104,7 @@ def kill_now(pids: Sequence[int], marker: Callable[[int], str]) -> list[int]:
     live = [pid for pid in pids if is_running(pid, marker(pid))]
     for pid in live:
         _signal(pid, signal.SIGKILL)
-    wait_until(lambda: all(has_exited(pid) for pid in live), 10.0, "killed processes to exit", _reap)
+    wait_until(lambda: all(has_exited(pid, marker(pid)) for pid in live), 10.0, "killed processes to exit", _reap)
     return live
 
 
