@@ -17,12 +17,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from confluent_kafka import Consumer, Message, TopicPartition
 
-from labkit import KafkaTopicBuilder, Lab, LocalCluster, Settings
+from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Lab, LocalCluster, Settings
 from labkit.analysis import messages_per_partition
 from labkit.audit import audit
 from labkit.cluster.processes import wait_until
 from labkit.consumers import ConsumerProcess, ConsumerProcesses
+from labkit.kafka.admin import describe_group
+from labkit.kafka.clients import admin_client, base_config
+from labkit.kafka.producer import DeliveryError
 from labkit.load import BookingStream, wait_all
 
 pytestmark = pytest.mark.faults
@@ -82,6 +86,65 @@ def healed(local: LocalCluster, stream: BookingStream) -> Iterator[None]:
             local.up(brokers=3)
 
 
+def assert_all_answered(lab: Lab, event_id: int, booking_ids: list[str], timeout: float = 120) -> None:
+    """Every accepted booking gets its outcome; if not, say where each pending one stopped (its request and
+    reply in Kafka, the groups' committed offsets there), so that a rare loss can be traced from one run."""
+    if wait_all(lab, event_id, booking_ids, timeout=timeout) == 0:
+        return
+    statuses = lab.store.statuses(event_id, booking_ids)
+    pending = [b for b, status in zip(booking_ids, statuses, strict=True) if status not in ("RESERVED", "FAILED")]
+    try:
+        lab.flush(5)
+        sender = "the sender has nothing unacknowledged"
+    except DeliveryError as error:
+        sender = f"the sender: {error}"
+    traces = "; ".join(trace(lab, event_id, b) for b in pending[:3])
+    pytest.fail(f"{len(pending)} booking(s) still PENDING ({sender}): {traces}")
+
+
+def trace(lab: Lab, event_id: int, booking_id: str) -> str:
+    partition = int(lab.store.get(event_id, booking_id)["partition"])
+    admin = admin_client(lab.bootstrap_servers)
+    found = []
+    for topic, group in (
+        (KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id), "seat_reservation_service"),
+        (KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id), "ticketing_service"),
+        (KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id), "ticketing_service"),
+    ):
+        offsets = [
+            m.offset()
+            for m in read_partition(lab.bootstrap_servers, topic, partition)
+            if booking_id.encode() in m.value()
+        ]
+        group_id = getattr(KafkaConsumerGroupBuilder, group)(event_id)
+        committed = next(
+            (
+                p.committed
+                for p in describe_group(admin, group_id).partitions
+                if (p.topic, p.partition) == (topic, partition)
+            ),
+            None,
+        )
+        found.append(f"{topic.split('______')[1]}[{partition}] at {offsets or 'nowhere'} (committed {committed})")
+    return f"{booking_id}: " + ", ".join(found)
+
+
+def read_partition(bootstrap: str, topic: str, partition: int) -> list[Message]:
+    consumer = Consumer(base_config(bootstrap, "test-trace", group_id="test-trace", enable_auto_commit=False))
+    end = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
+    consumer.assign([TopicPartition(topic, partition, 0)])
+    messages: list[Message] = []
+    deadline = time.monotonic() + 30
+    try:
+        while (not messages or messages[-1].offset() < end - 1) and end > 0 and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                messages.append(message)
+    finally:
+        consumer.close()
+    return messages
+
+
 def assert_clean(lab: Lab, event_id: int, accepted: list[str]) -> None:
     result = audit(lab, event_id)
     assert result.ok, result.problems()
@@ -104,7 +167,7 @@ def test_a_broker_killed_mid_stream_loses_nothing_and_rejoins_every_isr(
         wait_until(lambda: stream.sent >= 3000, 120, "3,000 bookings sent with a broker down")
         local.up(brokers=3)  # restarts the killed broker from its data
         stream.join(180)
-    assert wait_all(lab, event_id, stream.booking_ids, timeout=300) == 0
+    assert_all_answered(lab, event_id, stream.booking_ids)
     assert_clean(lab, event_id, stream.booking_ids)
 
     def back_in_every_isr() -> bool:
@@ -151,7 +214,7 @@ def test_consumer_processes_killed_while_others_join_and_leave(
         os.kill(by_service("seat-reservation")[0].pid or 0, signal.SIGTERM)  # one leaves cleanly
         processes.start(ticketing=1, seat_reservation=0)
         stream.join(120)
-        assert wait_all(lab, event_id, stream.booking_ids, timeout=300) == 0
+        assert_all_answered(lab, event_id, stream.booking_ids)
     finally:
         processes.stop()
     assert_clean(lab, event_id, stream.booking_ids)
@@ -191,7 +254,7 @@ def test_redis_killed_mid_stream_keeps_every_seat(lab: Lab, event_id: int, clust
         local.up(brokers=3)
         assert lab.inventory.counters(event_id)["reserved"] >= seats_before  # nothing acknowledged was lost
         stream.join(180)
-    assert wait_all(lab, event_id, stream.booking_ids, timeout=300) == 0
+    assert_all_answered(lab, event_id, stream.booking_ids)
     result = audit(lab, event_id)
     # A booking whose PENDING write reached Redis just before the kill, but whose reply did not, was never
     # accepted (book() raised, nothing was sent): it may stay PENDING. Accepted bookings never do.
@@ -259,7 +322,7 @@ def test_a_member_joining_or_leaving_moves_only_what_must_move(lab: Lab, event_i
         lab.wait_for_consumers(60)
         after_leave = assignments(lab, "seat_reservation")
         stream.join(120)
-    assert wait_all(lab, event_id, stream.booking_ids, timeout=300) == 0
+    assert_all_answered(lab, event_id, stream.booking_ids)
     assert_clean(lab, event_id, stream.booking_ids)
 
     handed_over: set[tuple[str, int]] = set()
