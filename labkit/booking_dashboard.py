@@ -118,8 +118,8 @@ class Dashboard:
 
     def snapshot(self) -> HTML:
         """The seat map, partition panel, counters and rates as they are now, as static HTML (for saved
-        notebooks and reports)."""
-        self._panel_read_at = 0.0  # read the panel now too
+        notebooks and reports). The panel is the refresher's latest (at most PANEL_INTERVAL s old): reading it
+        asks the brokers, and a notebook cell must not wait on them."""
         self.refresh()
         return HTML(
             f"<div style='display:flex;gap:2em'><div>{self.seat_map.value}</div>"
@@ -208,10 +208,23 @@ class Dashboard:
         while not self._stop.is_set():
             try:
                 self.refresh()
+                self._refresh_panel()
             except Exception as error:  # a broker or Redis hiccup must not end the dashboard
                 self._say(f"refresh failed: {error}")
                 self._stop.wait(2.0)
             self._stop.wait(self.refresh_interval)
+
+    def _refresh_panel(self) -> None:
+        """The partition panel, at most every PANEL_INTERVAL s, outside the `_reading` lock: its group describe
+        goes to the brokers, and wait() / snapshot() must never queue behind it."""
+        now = time.monotonic()
+        if now - self._panel_read_at < PANEL_INTERVAL:
+            return
+        self._panel_read_at = now
+        cells = read_partition_cells(
+            admin_client(self.lab.bootstrap_servers), self.lab.redis, self.event_id, self.seating
+        )
+        _set(self.partition_panel, partition_panel_html(self.seating, cells))
 
     def refresh(self) -> None:
         """Read Redis once and update every widget whose content changed."""
@@ -234,12 +247,6 @@ class Dashboard:
             ),
         )
         _set(self.rates, self._rates_html())
-        if now - self._panel_read_at >= PANEL_INTERVAL:
-            self._panel_read_at = now
-            cells = read_partition_cells(
-                admin_client(self.lab.bootstrap_servers), self.lab.redis, self.event_id, self.seating
-            )
-            _set(self.partition_panel, partition_panel_html(self.seating, cells))
 
     def _collect_outcomes(self) -> None:
         with self._reading:  # each outcome is counted once, whoever collects it

@@ -21,7 +21,15 @@ from labkit.cluster import broker as kafka_broker
 from labkit.cluster import redis_server
 from labkit.cluster.jars import ensure_classpath, kafka_version
 from labkit.cluster.java import find_java
-from labkit.cluster.processes import is_running, kill_now, require_free_ports, start_detached, stop, wait_until
+from labkit.cluster.processes import (
+    is_running,
+    kill_now,
+    port_is_free,
+    require_free_ports,
+    start_detached,
+    stop,
+    wait_until,
+)
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import base_config
 
@@ -248,12 +256,19 @@ class LocalCluster:
             markers = {b.pid: self._spec(b).marker for b in state.brokers if b.pid}
             if state.redis_pid:
                 markers[state.redis_pid] = self._redis_marker(state)
+            # the ports of what runs now: freed once it has stopped (a process lets go of them last)
+            ports = [
+                p for b in state.brokers if is_running(b.pid, self._spec(b).marker) for p in (b.port, b.controller_port)
+            ]
+            if is_running(state.redis_pid, self._redis_marker(state)):
+                ports.append(state.redis_port)
             for pid in stop(list(markers), lambda pid: markers[pid], timeout):
                 killed.append("redis" if pid == state.redis_pid else f"broker pid {pid}")
             for b in state.brokers:
                 b.pid = None
             state.redis_pid = None
             self._save(state)
+            wait_until(lambda: all(port_is_free(p) for p in ports), 15.0, f"the cluster's ports {ports} to be free")
         if wipe and self.home.exists():
             for name in ("kafka", "redis", "cluster.json"):
                 target = self.home / name

@@ -53,8 +53,8 @@ def command_line(pid: int) -> str | None:
 def has_exited(pid: int, marker: str) -> bool:
     """True once the process `pid` (recognised by `marker` in its command line) has released everything.
 
-    A process on its way out has an empty command line (its memory is gone) while it may still hold files and
-    listening sockets: that is "not yet". A pid that now belongs to something else (a zombie, a thread of
+    A process on its way out has an empty command line (its memory is gone), or a zombie main thread while its
+    other threads still run (a JVM shutting down), and may still hold files and listening sockets: "not yet". A pid that now belongs to something else (a zombie, a thread of
     another process, a kernel thread, another program) means it is gone.
     """
     proc = Path(f"/proc/{pid}")
@@ -65,7 +65,7 @@ def has_exited(pid: int, marker: str) -> bool:
         return Path("/proc").is_dir() or not is_running(pid, marker)  # without /proc (macOS), ps decides
     fields = {key: value.strip() for key, _, value in (line.partition(":") for line in status.splitlines())}
     if (
-        fields.get("State", "").startswith(("Z", "X"))
+        (fields.get("State", "").startswith(("Z", "X")) and fields.get("Threads", "1") in ("0", "1"))
         or fields.get("Tgid") != str(pid)
         or fields.get("Kthread") == "1"
         or fields.get("PPid") == "2"

@@ -51,6 +51,7 @@ def _retrying(admin: AdminClient, call: Callable[[AdminClient], Any], what: str)
     """
     deadline = time.monotonic() + TIMEOUT
     admin = current_admin_client(admin)
+    failing_since: float | None = None
     while True:
         try:
             return _result(call(admin), what, timeout=min(ATTEMPT_TIMEOUT, max(0.1, deadline - time.monotonic())))
@@ -61,11 +62,15 @@ def _retrying(admin: AdminClient, call: Callable[[AdminClient], Any], what: str)
             unanswered = isinstance(cause, TimeoutError) or (
                 isinstance(cause, KafkaException) and cause.args[0].code() == KafkaError._TIMED_OUT
             )
-            if unanswered:
+            if not unanswered and (not isinstance(cause, KafkaException) or not _retriable(cause.args[0])):
+                raise
+            failing_since = failing_since or time.monotonic()
+            # the same retriable error for ATTEMPT_TIMEOUT s (NOT_COORDINATOR for 30 s after a broker restart,
+            # notebook 06 in CI) or no answer: a fresh client looks the coordinator up anew
+            if unanswered or time.monotonic() - failing_since >= ATTEMPT_TIMEOUT:
                 log.warning("%s; asking again through a fresh admin client", exc)
                 admin = renew_admin_client(admin)
-            elif not isinstance(cause, KafkaException) or not _retriable(cause.args[0]):
-                raise
+                failing_since = None
         time.sleep(0.2)
 
 
