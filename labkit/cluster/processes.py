@@ -54,8 +54,9 @@ def has_exited(pid: int, marker: str) -> bool:
     """True once the process `pid` (recognised by `marker` in its command line) has released everything.
 
     A process on its way out has an empty command line (its memory is gone), or a zombie main thread while its
-    other threads still run (a JVM shutting down), and may still hold files and listening sockets: "not yet". A pid that now belongs to something else (a zombie, a thread of
-    another process, a kernel thread, another program) means it is gone.
+    other threads still run (a JVM shutting down), and may still hold files and listening sockets: "not yet".
+    A pid that now belongs to something else (a whole zombie, a thread of another process, a kernel thread,
+    another program) means it is gone.
     """
     proc = Path(f"/proc/{pid}")
     try:
