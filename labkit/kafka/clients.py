@@ -89,4 +89,6 @@ def release_admin_clients(bootstrap_servers: str) -> None:
     """Let go of this cluster's admin clients (when the cluster is stopped and nothing waits on them)."""
     with _ADMINS_LOCK:
         for key in [k for k in _ADMINS if k[0] == bootstrap_servers]:
-            _KEYS.pop(id(_ADMINS.pop(key)), None)
+            # kept, not destroyed: a request abandoned after ATTEMPT_TIMEOUT (labkit.kafka.admin) may still be in
+            # flight, and destroying its client then aborts the process (see admin_client)
+            _RETIRED.append(_ADMINS.pop(key))
