@@ -88,3 +88,15 @@ def read_all(settings: Settings, topic: str, count: int, timeout: float = 60.0) 
         consumer.close()
     assert len(found) == count, f"{len(found)} of {count} messages on {topic}"
     return found
+
+
+def assignments(lab: Lab, service: str) -> dict[str, set[tuple[str, int]]]:
+    """Each running consumer thread's partitions now, replayed from its rebalance history (Lab.rebalances)."""
+    owned: dict[str, set[tuple[str, int]]] = {}
+    for row in lab.rebalances().query("service == @service").itertuples():
+        mine = owned.setdefault(row.client_id, set())
+        if row.kind == "assigned":
+            mine |= set(row.partitions)
+        else:
+            mine -= set(row.partitions)
+    return owned

@@ -28,6 +28,7 @@ from labkit.kafka.admin import describe_group
 from labkit.kafka.clients import admin_client, base_config
 from labkit.kafka.producer import DeliveryError
 from labkit.load import BookingStream, wait_all
+from tests.conftest import assignments
 
 pytestmark = pytest.mark.faults
 
@@ -276,18 +277,6 @@ def test_redis_killed_mid_stream_keeps_every_seat(lab: Lab, event_id: int, clust
             "longest_gap_between_outcomes_s": round(stall, 2),
         },
     )
-
-
-def assignments(lab: Lab, service: str) -> dict[str, set[tuple[str, int]]]:
-    """Each running consumer thread's partitions now, replayed from its rebalance history."""
-    owned: dict[str, set[tuple[str, int]]] = {}
-    for row in lab.rebalances().query("service == @service").itertuples():
-        mine = owned.setdefault(row.client_id, set())
-        if row.kind == "assigned":
-            mine |= set(row.partitions)
-        else:
-            mine -= set(row.partitions)
-    return owned
 
 
 def moved_since(lab: Lab, client_id: str, since: float, kind: str) -> set[tuple[str, int]]:

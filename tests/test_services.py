@@ -19,7 +19,7 @@ from labkit.cluster.processes import wait_until
 from labkit.kafka.clients import base_config
 from labkit.load import wait_all
 from labkit.messages import DeadLetter, ReserveSeats, encode, now_ms
-from tests.conftest import SMALL_VENUE, read_all
+from tests.conftest import SMALL_VENUE, assignments, read_all
 
 
 def assert_invariants(lab: Lab, event_id: int) -> None:
@@ -182,11 +182,7 @@ def test_groups_use_the_consumer_protocol_and_ticketing_splits_both_reply_topics
     lab.wait_for_consumers(120)
     groups = lab.groups(event_id)
     assert set(groups.protocol) == {"consumer"}
-    owned: dict[str, set[tuple[str, int]]] = {}
-    for change in lab.rebalances().query("service == 'ticketing'").itertuples():
-        mine = owned.setdefault(change.client_id, set())
-        mine = mine | set(change.partitions) if change.kind == "assigned" else mine - set(change.partitions)
-        owned[change.client_id] = mine
+    owned = assignments(lab, "ticketing")
     reserved = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
     failed = KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id)
     shares = [
