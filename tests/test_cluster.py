@@ -17,7 +17,7 @@ from labkit.cluster.broker import BrokerSpec, format_storage, is_formatted, writ
 from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
 from labkit.cluster.java import find_java
 from labkit.cluster.local import LocalCluster
-from labkit.cluster.processes import command_line, has_exited, port_is_free, wait_until
+from labkit.cluster.processes import command_line, has_exited, is_running, port_is_free, wait_until
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import admin_client
 
@@ -161,6 +161,8 @@ def test_down_after_a_broker_and_redis_died_stops_the_survivors_and_frees_every_
 def test_a_process_counts_as_exited_only_once_it_is_gone_or_its_pid_is_something_else() -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
+        # Right after the fork, the child's command line is empty or still the parent's until exec completes.
+        wait_until(lambda: is_running(sleeper.pid, "sleep 30"), 10, "the sleeper to exec")
         assert not has_exited(sleeper.pid, "sleep 30")
         assert has_exited(sleeper.pid, "another program")  # a recycled pid is not the process we started
         sleeper.kill()
