@@ -20,12 +20,13 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(LABKIT) demo
 
-test: install
+# Lint first (seconds), then every test.
+test: lint
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check labkit tests
-	$(BIN)/ruff format --check labkit tests
+	$(BIN)/ruff check labkit tests bench
+	$(BIN)/ruff format --check labkit tests bench
 	$(BIN)/mypy
 
 up: install

@@ -20,6 +20,7 @@ def dashboard(lab: Lab, event_id: int = 1, refresh_interval: float = 0.25, burst
 
     return Dashboard(lab, event_id, refresh_interval, burst_size)
 
+
 __all__ = [
     "ClusterError",
     "ConfigError",

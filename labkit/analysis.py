@@ -21,7 +21,9 @@ def summarize(bookings: pd.DataFrame) -> dict[str, Any]:
         "pending": int((bookings.status == "PENDING").sum()),
         "failed_by_reason": bookings[bookings.status == "FAILED"].reason.value_counts().to_dict(),
         "seats_reserved": int(bookings[bookings.status == "RESERVED"].seats.map(len).sum()),
-        "latency_ms": {f"p{q}": round(float(latency.quantile(q / 100)), 1) if len(latency) else None for q in (50, 95, 99)},
+        "latency_ms": {
+            f"p{q}": round(float(latency.quantile(q / 100)), 1) if len(latency) else None for q in (50, 95, 99)
+        },
     }
 
 
@@ -40,4 +42,6 @@ def format_summary(summary: dict[str, Any]) -> str:
 def messages_per_partition(bootstrap_servers: str, topic: str, partitions: int) -> pd.DataFrame:
     """Log-end offset of each partition = messages ever written to it (topics here are never compacted)."""
     ends = end_offsets(admin_client(bootstrap_servers), [(topic, p) for p in range(partitions)])
-    return pd.DataFrame({"partition": list(range(partitions)), "messages": [ends[(topic, p)] for p in range(partitions)]})
+    return pd.DataFrame(
+        {"partition": list(range(partitions)), "messages": [ends[(topic, p)] for p in range(partitions)]}
+    )

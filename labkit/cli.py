@@ -159,8 +159,10 @@ def topics_reset(args: argparse.Namespace, settings: Settings) -> int:
 
 def events_list(args: argparse.Namespace, settings: Settings) -> int:
     client = _redis(settings)
-    rows = [(e.event_id, e.topics, e.partitions, e.groups, "yes" if e.has_seats else "no")
-            for e in list_events(_admin(settings), client)]
+    rows = [
+        (e.event_id, e.topics, e.partitions, e.groups, "yes" if e.has_seats else "no")
+        for e in list_events(_admin(settings), client)
+    ]
     print(table(["EVENT", "TOPICS", "PARTITIONS", "GROUPS", "SEATS"], rows))
     print(f"{sum(r[2] for r in rows)} event partition(s); budget {PARTITION_BUDGET}")
     return 0
@@ -169,8 +171,10 @@ def events_list(args: argparse.Namespace, settings: Settings) -> int:
 def events_delete(args: argparse.Namespace, settings: Settings) -> int:
     client = _redis(settings)
     done = delete_event(_admin(settings), client, args.event_id)
-    print(f"event {done.event_id}: deleted {len(done.topics)} topic(s), {len(done.groups)} group(s), "
-          f"{done.redis_keys} Redis key(s)")
+    print(
+        f"event {done.event_id}: deleted {len(done.topics)} topic(s), {len(done.groups)} group(s), "
+        f"{done.redis_keys} Redis key(s)"
+    )
     return 0
 
 
@@ -220,8 +224,10 @@ def consumers_status(args: argparse.Namespace, settings: Settings) -> int:
     rows = [(p.service, p.index, p.pid or "-", "yes" if p.alive else "NO", p.log_file) for p in processes]
     print(table(["SERVICE", "#", "PID", "ALIVE", "LOG"], rows) if rows else "no consumer processes")
     admin = _admin(settings)
-    for group in (KafkaConsumerGroupBuilder.ticketing_service(settings.event_id),
-                  KafkaConsumerGroupBuilder.seat_reservation_service(settings.event_id)):
+    for group in (
+        KafkaConsumerGroupBuilder.ticketing_service(settings.event_id),
+        KafkaConsumerGroupBuilder.seat_reservation_service(settings.event_id),
+    ):
         described = kafka_admin.describe_group(admin, group)
         lagging = [p for p in described.partitions if p.lag]
         print(f"group {group}: {described.state}, {len(described.members)} member(s), total lag {described.total_lag}")
@@ -233,8 +239,10 @@ def consumers_status(args: argparse.Namespace, settings: Settings) -> int:
 def consumers_stop(args: argparse.Namespace, settings: Settings) -> int:
     started = time.monotonic()
     stopped, killed = consumers.ConsumerProcesses(settings).stop(args.timeout)
-    print(f"stopped {stopped} consumer process(es) in {time.monotonic() - started:.1f} s" +
-          (f"; had to SIGKILL {killed}" if killed else ""))
+    print(
+        f"stopped {stopped} consumer process(es) in {time.monotonic() - started:.1f} s"
+        + (f"; had to SIGKILL {killed}" if killed else "")
+    )
     return 0
 
 
@@ -253,16 +261,19 @@ def book(args: argparse.Namespace, settings: Settings) -> int:
     lab = Lab(settings)
     try:
         with tqdm(total=args.count, desc="sent", unit="booking", disable=args.quiet) as sent_bar:
-            bookings = send_burst(lab, args.event_id, args.count, (low, high), args.section, args.subsection,
-                                  on_sent=sent_bar.update)
+            bookings = send_burst(
+                lab, args.event_id, args.count, (low, high), args.section, args.subsection, on_sent=sent_bar.update
+            )
         with tqdm(total=args.count, desc="done", unit="booking", disable=args.quiet) as done_bar:
             pending = wait_all(lab, args.event_id, [b.booking_id for b in bookings], args.timeout, done_bar.update)
         frame = lab.bookings(args.event_id)
         frame = frame[frame.booking_id.isin({b.booking_id for b in bookings})]
         print(format_summary(summarize(frame)))
         if pending:
-            print(f"{pending} booking(s) got no outcome within {args.timeout} s: are consumers running? "
-                  "(`labkit consumers start` or `make c-start`)")
+            print(
+                f"{pending} booking(s) got no outcome within {args.timeout} s: are consumers running? "
+                "(`labkit consumers start` or `make c-start`)"
+            )
             return 1
         return 0
     finally:
@@ -280,22 +291,33 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     lab = Lab(settings)
     processes = consumers.ConsumerProcesses(settings)
     try:
-        print(f"\n== event {args.event_id}: topics (one partition per subsection) and {SeatingConfig.default().total_seats} seats")
+        seats = SeatingConfig.default().total_seats
+        print(f"\n== event {args.event_id}: topics (one partition per subsection) and {seats} seats")
         for name, outcome in lab.setup_event(args.event_id).items():
             print(f"{outcome:8} {name}")
         print(f"\n== consumers: {args.consumers} ticketing + {args.consumers} seat-reservation processes")
         processes.start(args.consumers, args.consumers)
         processes.wait_for_members(args.consumers, args.consumers)
         print(f"\n== {args.count} bookings, 1-4 seats each, random subsections")
-        book(argparse.Namespace(event_id=args.event_id, count=args.count, quantity="1-4", section=None, subsection=None,
-                                timeout=120.0, quiet=True), settings)
+        book(
+            argparse.Namespace(
+                event_id=args.event_id,
+                count=args.count,
+                quantity="1-4",
+                section=None,
+                subsection=None,
+                timeout=120.0,
+                quiet=True,
+            ),
+            settings,
+        )
         topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(args.event_id)
         per_partition = messages_per_partition(lab.bootstrap_servers, topic, SeatingConfig.default().subsection_count)
         print(f"\n== reserve-seats messages per partition (all-time log-end offsets of {topic})")
         counts = per_partition.messages
         print(f"partitions {len(counts)}, min {counts.min()}, median {counts.median():.0f}, max {counts.max()}")
         for section_index, section in enumerate(SeatingConfig.default().sections):
-            row = counts[section_index * 10:(section_index + 1) * 10]
+            row = counts[section_index * 10 : (section_index + 1) * 10]
             print(f"  {section}-1..{section}-10  " + " ".join(f"{n:4d}" for n in row))
         print("\n== consumer groups")
         groups_describe_brief(lab, args.event_id)
@@ -310,8 +332,10 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def groups_describe_brief(lab: Lab, event_id: int) -> None:
     admin = admin_client(lab.bootstrap_servers)
-    for group in (KafkaConsumerGroupBuilder.ticketing_service(event_id),
-                  KafkaConsumerGroupBuilder.seat_reservation_service(event_id)):
+    for group in (
+        KafkaConsumerGroupBuilder.ticketing_service(event_id),
+        KafkaConsumerGroupBuilder.seat_reservation_service(event_id),
+    ):
         described = kafka_admin.describe_group(admin, group)
         print(f"{group}: {described.state}, {len(described.members)} member(s), total lag {described.total_lag}")
 
@@ -407,8 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION"
     )
     events.add_parser("list", help="every event: topics, partitions, groups, seats").set_defaults(handler=events_list)
-    delete = events.add_parser("delete", help="delete an event's topics, groups and Redis keys (refuses while "
-                               "its consumers run)")
+    delete = events.add_parser(
+        "delete", help="delete an event's topics, groups and Redis keys (refuses while its consumers run)"
+    )
     delete.add_argument("event_id", type=_event_id)
     delete.set_defaults(handler=events_delete)
 

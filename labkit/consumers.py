@@ -6,6 +6,7 @@ offsets committed, group left. Pid files and logs live in the state folder.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import signal
@@ -112,7 +113,7 @@ class ConsumerProcesses:
     def _pid_file(self, service: str, index: int) -> Path:
         return self.folder / f"{service}-{index}.pid"
 
-    def list(self) -> list[ConsumerProcess]:
+    def list(self) -> builtins.list[ConsumerProcess]:
         found = []
         for pid_file in sorted(self.folder.glob("*.pid")) if self.folder.is_dir() else []:
             service, _, index = pid_file.stem.rpartition("-")
@@ -122,7 +123,7 @@ class ConsumerProcesses:
             )
         return found
 
-    def start(self, ticketing: int, seat_reservation: int) -> list[ConsumerProcess]:
+    def start(self, ticketing: int, seat_reservation: int) -> builtins.list[ConsumerProcess]:
         """Start this many more processes per service, with the cluster's addresses in their environment."""
         for name, count in (("ticketing", ticketing), ("seat-reservation", seat_reservation)):
             if not 0 <= count <= 32:
@@ -182,7 +183,7 @@ class ConsumerProcesses:
         """SIGKILL one process, as a crash would: no commit, no leaving the group (its session times out)."""
         kill_now([process.pid or 0], lambda pid: MARKER)
 
-    def stop(self, timeout: float = 20.0) -> tuple[int, list[int]]:
+    def stop(self, timeout: float = 20.0) -> tuple[int, builtins.list[int]]:
         """SIGTERM every process (each commits and leaves its group), SIGKILL any left after `timeout` s."""
         processes = self.list()
         killed = stop([p.pid for p in processes if p.pid], lambda pid: MARKER, timeout)

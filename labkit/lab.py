@@ -1,10 +1,10 @@
 """The Lab: the one entry point the notebooks, the dashboard and the CLI use.
 
-    with Lab() as lab:
-        lab.up(brokers=3)
-        lab.setup_event(event_id=1)
-        lab.start_consumers(ticketing=4, seat_reservation=4)
-        lab.book(event_id=1, section="A", subsection=1, quantity=2).wait()
+with Lab() as lab:
+    lab.up(brokers=3)
+    lab.setup_event(event_id=1)
+    lab.start_consumers(ticketing=4, seat_reservation=4)
+    lab.book(event_id=1, section="A", subsection=1, quantity=2).wait()
 """
 
 from __future__ import annotations
@@ -227,8 +227,13 @@ class Lab:
     def consumers(self) -> pd.DataFrame:
         """One row per consumer thread: service, client id, alive, messages processed, partitions assigned."""
         rows = [
-            {"service": service, "client_id": w.client_id, "alive": w.alive, "processed": w.processed,
-             "partitions": len(w.assignment)}
+            {
+                "service": service,
+                "client_id": w.client_id,
+                "alive": w.alive,
+                "processed": w.processed,
+                "partitions": len(w.assignment),
+            }
             for service, pairs in self._consumers.items()
             for w, _ in pairs
         ]
@@ -256,8 +261,13 @@ class Lab:
         """service, client_id, at (time), kind (assigned / revoked / lost), partitions — one row per change of a
         consumer thread's assignment, oldest first: which partitions moved when a member joined or left."""
         rows = [
-            {"service": service, "client_id": w.client_id, "at": pd.Timestamp(r.at, unit="s"), "kind": r.kind,
-             "partitions": list(r.partitions)}
+            {
+                "service": service,
+                "client_id": w.client_id,
+                "at": pd.Timestamp(r.at, unit="s"),
+                "kind": r.kind,
+                "partitions": list(r.partitions),
+            }
             for service, pairs in self._consumers.items()
             for w, _ in pairs
             for r in w.rebalances
@@ -306,18 +316,36 @@ class Lab:
     def bookings(self, event_id: int | None = None) -> pd.DataFrame:
         """booking_id, section, subsection, partition, status, seats, reason, latency_ms — one row per booking."""
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
-        columns = ["booking_id", "section", "subsection", "partition", "status", "seats", "reason", "latency_ms",
-                   "total_price", "quantity", "requested_at"]
+        columns = [
+            "booking_id",
+            "section",
+            "subsection",
+            "partition",
+            "status",
+            "seats",
+            "reason",
+            "latency_ms",
+            "total_price",
+            "quantity",
+            "requested_at",
+        ]
         rows = []
         for b in self.store.all(event_id):
-            rows.append({
-                "booking_id": b["booking_id"], "section": b["section"], "subsection": int(b["subsection"]),
-                "partition": int(b["partition"]), "status": b["status"],
-                "seats": [s for s in b.get("seats", "").split(",") if s], "reason": b.get("reason") or None,
-                "latency_ms": float(b["latency_ms"]) if b.get("latency_ms") else None,
-                "total_price": int(b.get("total_price") or 0), "quantity": int(b["quantity"]),
-                "requested_at": pd.to_datetime(float(b["requested_at"]), unit="ms"),
-            })
+            rows.append(
+                {
+                    "booking_id": b["booking_id"],
+                    "section": b["section"],
+                    "subsection": int(b["subsection"]),
+                    "partition": int(b["partition"]),
+                    "status": b["status"],
+                    "seats": [s for s in b.get("seats", "").split(",") if s],
+                    "reason": b.get("reason") or None,
+                    "latency_ms": float(b["latency_ms"]) if b.get("latency_ms") else None,
+                    "total_price": int(b.get("total_price") or 0),
+                    "quantity": int(b["quantity"]),
+                    "requested_at": pd.to_datetime(float(b["requested_at"]), unit="ms"),
+                }
+            )
         return pd.DataFrame(rows, columns=columns)
 
     def seat_map(
@@ -332,8 +360,11 @@ class Lab:
     def stats(self, event_id: int | None = None) -> dict[str, Any]:
         """Ticketing counters (sent, RESERVED, FAILED, failed:<reason>) and seat counters (available, reserved)."""
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
-        return {"ticketing": self.store.stats(event_id), "seats": self.inventory.counters(event_id),
-                "topics": list(event_topics(event_id, self.inventory.seating(event_id)))}
+        return {
+            "ticketing": self.store.stats(event_id),
+            "seats": self.inventory.counters(event_id),
+            "topics": list(event_topics(event_id, self.inventory.seating(event_id))),
+        }
 
     # -- looking at Kafka --------------------------------------------------------------------------------------
     def partitions(self, event_id: int | None = None) -> pd.DataFrame:
@@ -342,8 +373,16 @@ class Lab:
         topics = list(event_topics(event_id, self.inventory.seating(event_id)))
         rows = describe_partitions(admin_client(self.bootstrap_servers), topics)
         return pd.DataFrame(
-            [{"topic": r.topic, "partition": r.partition, "leader": r.leader, "replicas": list(r.replicas),
-              "isr": list(r.isr)} for r in rows],
+            [
+                {
+                    "topic": r.topic,
+                    "partition": r.partition,
+                    "leader": r.leader,
+                    "replicas": list(r.replicas),
+                    "isr": list(r.isr),
+                }
+                for r in rows
+            ],
             columns=["topic", "partition", "leader", "replicas", "isr"],
         )
 
@@ -353,15 +392,26 @@ class Lab:
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
         admin = admin_client(self.bootstrap_servers)
         rows = []
-        for group_id in (KafkaConsumerGroupBuilder.ticketing_service(event_id),
-                         KafkaConsumerGroupBuilder.seat_reservation_service(event_id)):
+        for group_id in (
+            KafkaConsumerGroupBuilder.ticketing_service(event_id),
+            KafkaConsumerGroupBuilder.seat_reservation_service(event_id),
+        ):
             group = describe_group(admin, group_id)
             lag = {m.member_id: 0 for m in group.members}
             for p in group.partitions:
                 if p.member_id in lag:
                     lag[p.member_id] += p.lag
-            rows += [{"group": group_id, "protocol": group.protocol, "state": group.state, "client_id": m.client_id,
-                      "partitions": len(m.partitions), "lag": lag[m.member_id]} for m in group.members]
+            rows += [
+                {
+                    "group": group_id,
+                    "protocol": group.protocol,
+                    "state": group.state,
+                    "client_id": m.client_id,
+                    "partitions": len(m.partitions),
+                    "lag": lag[m.member_id],
+                }
+                for m in group.members
+            ]
         return pd.DataFrame(rows, columns=["group", "protocol", "state", "client_id", "partitions", "lag"])
 
     def wait_for_consumers(self, timeout: float = 60.0) -> None:
@@ -397,6 +447,7 @@ class Lab:
         if topic not in self._partition_counts:
             self._partition_counts.update(list_topics(admin_client(self.bootstrap_servers)))
         return self._partition_counts.get(topic)
+
 
 def _stop(worker: BatchWorker, producer: ReliableProducer) -> None:
     if not worker.stop(timeout=15):

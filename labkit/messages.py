@@ -105,17 +105,39 @@ class DeadLetter:
 
 
 Message = ReserveSeats | SeatReserved | SeatReservationFailed | DeadLetter
-_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in (ReserveSeats, SeatReserved, SeatReservationFailed, DeadLetter)}
+_TYPES: dict[str, type[Any]] = {
+    cls.TYPE: cls for cls in (ReserveSeats, SeatReserved, SeatReservationFailed, DeadLetter)
+}
 _FIELDS: dict[type[Any], dict[str, Field[Any]]] = {cls: {f.name: f for f in fields(cls)} for cls in _TYPES.values()}
 
 # field → accepted Python types after json.loads (tuples arrive as lists)
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "booking_id": (str,), "event_id": (int,), "buyer_id": (str,), "section": (str,), "subsection": (int,),
-    "mode": (str,), "quantity": (int,), "seat_ids": (list,), "allow_split": (bool,), "requested_at": (int, float),
-    "seats": (list,), "total_price": (int,), "subsection_available": (int,), "subsection_reserved": (int,),
-    "adjacent": (bool,), "reason": (str,), "message": (str,), "service": (str,), "topic": (str,),
-    "partition": (int,), "offset": (int,), "key": (str, type(None)), "value_base64": (str,), "parked_at": (int, float),
-    "value_size": (int,), "truncated": (bool,),
+    "booking_id": (str,),
+    "event_id": (int,),
+    "buyer_id": (str,),
+    "section": (str,),
+    "subsection": (int,),
+    "mode": (str,),
+    "quantity": (int,),
+    "seat_ids": (list,),
+    "allow_split": (bool,),
+    "requested_at": (int, float),
+    "seats": (list,),
+    "total_price": (int,),
+    "subsection_available": (int,),
+    "subsection_reserved": (int,),
+    "adjacent": (bool,),
+    "reason": (str,),
+    "message": (str,),
+    "service": (str,),
+    "topic": (str,),
+    "partition": (int,),
+    "offset": (int,),
+    "key": (str, type(None)),
+    "value_base64": (str,),
+    "parked_at": (int, float),
+    "value_size": (int,),
+    "truncated": (bool,),
 }
 
 
@@ -189,6 +211,8 @@ def _check_reserve_seats(m: ReserveSeats) -> None:
     if m.mode not in MODES:
         raise MessageError(f"mode must be one of {MODES}, got {m.mode!r}")
     if m.mode == "manual" and len(m.seat_ids) != m.quantity:
-        raise MessageError(f"a manual request's quantity ({m.quantity}) must equal its number of seat_ids ({len(m.seat_ids)})")
+        raise MessageError(
+            f"a manual request's quantity ({m.quantity}) must equal its number of seat_ids ({len(m.seat_ids)})"
+        )
     if m.mode == "best_available" and m.seat_ids:
         raise MessageError("a best_available request must not name seat_ids")

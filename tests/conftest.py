@@ -74,8 +74,15 @@ SMALL_VENUE = SeatingConfig(sections="AB", subsections=2, rows=4, seats_per_row=
 
 def read_all(settings: Settings, topic: str, count: int, timeout: float = 60.0) -> list[object]:
     """Decode the first `count` messages of a topic (all partitions) with a throwaway group."""
-    consumer = Consumer(base_config(settings.kafka_bootstrap_servers or "", "test-reader", group_id=f"test-{uuid.uuid4()}",
-                                    auto_offset_reset="earliest", enable_auto_commit=False))
+    consumer = Consumer(
+        base_config(
+            settings.kafka_bootstrap_servers or "",
+            "test-reader",
+            group_id=f"test-{uuid.uuid4()}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+    )
     consumer.subscribe([topic])
     found: list[object] = []
     deadline = time.monotonic() + timeout

@@ -24,7 +24,9 @@ def live_consumer(settings: Settings, event_id: int) -> Iterator[tuple[Consumer,
         producer.produce(topic, value=b"x%d" % i, partition=3)
     assert producer.flush(30) == 0
     consumer = Consumer(
-        base_config(bootstrap, "test-consumer-1", group_id=group, auto_offset_reset="earliest", enable_auto_commit=False)
+        base_config(
+            bootstrap, "test-consumer-1", group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
+        )
     )
     consumer.subscribe([topic])
     taken = []

@@ -56,13 +56,13 @@ def test_up_starts_a_real_broker_and_redis_and_up_twice_starts_nothing(solo: Loc
 @pytest.mark.integration
 def test_up_with_another_broker_count_while_running_is_refused(solo: LocalCluster) -> None:
     solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
-    with pytest.raises(ClusterError, match="already runs.*down"):
+    with pytest.raises(ClusterError, match=r"already runs.*down"):
         solo.up(brokers=3, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
 
 
 @pytest.mark.integration
 def test_a_taken_port_is_named(tmp_path: Path, solo: LocalCluster) -> None:
-    state, _ = solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
     (tmp_path / classpath_file(tmp_path).name).write_text(classpath_file(solo.home).read_text())
     with pytest.raises(ClusterError, match=f"port\\(s\\) already taken on 127.0.0.1: broker 1 {KAFKA_PORT}"):
         LocalCluster(tmp_path).up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT + 1)
@@ -99,14 +99,14 @@ def test_jars_gone_from_the_maven_cache_are_reported(tmp_path: Path) -> None:
 def test_no_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ClusterError, match="Java not found.*JDK 17"):
+    with pytest.raises(ClusterError, match=r"Java not found.*JDK 17"):
         find_java()
 
 
 def test_java_older_than_17_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     java = tmp_path / "bin" / "java"
     java.parent.mkdir()
-    java.write_text('#!/bin/sh\necho \'openjdk version "11.0.22" 2024-01-16\' >&2\n')
+    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
     java.chmod(java.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(ClusterError, match="is Java 11; Kafka 4 brokers need Java 17"):
@@ -115,8 +115,12 @@ def test_java_older_than_17_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tm
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"brokers": 0}, "brokers must be"), ({"brokers": 10}, "brokers must be"), ({"kafka_port": 80}, "kafka_port"),
-     ({"redis_port": 9093}, "collides")],
+    [
+        ({"brokers": 0}, "brokers must be"),
+        ({"brokers": 10}, "brokers must be"),
+        ({"kafka_port": 80}, "kafka_port"),
+        ({"redis_port": 9093}, "collides"),
+    ],
 )
 def test_bad_layouts_are_refused_before_anything_starts(tmp_path: Path, kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -23,7 +23,9 @@ def test_event_topics_have_one_partition_per_subsection_replication_3_and_full_i
     outcome = asyncio.run(setup_event_infrastructure(event_id=event_id, settings=settings))
     assert outcome == {name: "created" for name in KafkaTopicBuilder.get_all_topics(event_id)}
 
-    partitions = describe_partitions(admin_client(settings.kafka_bootstrap_servers), KafkaTopicBuilder.get_all_topics(event_id))
+    partitions = describe_partitions(
+        admin_client(settings.kafka_bootstrap_servers), KafkaTopicBuilder.get_all_topics(event_id)
+    )
     by_topic: dict[str, list] = {}
     for p in partitions:
         by_topic.setdefault(p.topic, []).append(p)

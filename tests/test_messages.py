@@ -49,8 +49,14 @@ def test_every_message_round_trips_with_a_schema_version(message: object) -> Non
         (json.dumps(reserve(schema=2)).encode(), "unknown schema version 2"),
         (json.dumps(reserve(type="nope")).encode(), "unknown message type 'nope'"),
         (json.dumps(reserve(extra=1)).encode(), "unknown field(s) ['extra']"),
-        (json.dumps(reserve(TYPE="reserve-seats")).encode(), "unknown field(s) ['TYPE']"),  # a class variable, not a field
-        (json.dumps({k: v for k, v in reserve().items() if k != "booking_id"}).encode(), "missing field(s) ['booking_id']"),
+        (
+            json.dumps(reserve(TYPE="reserve-seats")).encode(),
+            "unknown field(s) ['TYPE']",
+        ),  # a class variable, not a field
+        (
+            json.dumps({k: v for k, v in reserve().items() if k != "booking_id"}).encode(),
+            "missing field(s) ['booking_id']",
+        ),
         (json.dumps(reserve(quantity="2")).encode(), "field 'quantity' must be int"),
         (json.dumps(reserve(subsection=True)).encode(), "field 'subsection' must be int"),
         (json.dumps(reserve(booking_id="not-a-uuid")).encode(), "booking_id must be a UUID"),

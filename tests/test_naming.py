@@ -5,10 +5,10 @@ import pytest
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.errors import ConfigError
 
-SEED_TOPICS = {
-    "reserve_seats__ticketing_to_seat_reservation": "event-id-1______reserve-seats______ticketing-service___to___seat-reservation-service",
-    "seat_reserved__seat_reservation_to_ticketing": "event-id-1______seat-reserved______seat-reservation-service___to___ticketing-service",
-    "seat_reservation_failed__seat_reservation_to_ticketing": "event-id-1______seat-reservation-failed______seat-reservation-service___to___ticketing-service",
+SEED_TOPICS = {  # the spec's exact names, one per line
+    "reserve_seats__ticketing_to_seat_reservation": "event-id-1______reserve-seats______ticketing-service___to___seat-reservation-service",  # noqa: E501
+    "seat_reserved__seat_reservation_to_ticketing": "event-id-1______seat-reserved______seat-reservation-service___to___ticketing-service",  # noqa: E501
+    "seat_reservation_failed__seat_reservation_to_ticketing": "event-id-1______seat-reservation-failed______seat-reservation-service___to___ticketing-service",  # noqa: E501
 }
 
 

@@ -18,7 +18,14 @@ from labkit.cluster.local import ClusterState
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "notebooks"
 # Small enough for CI; every notebook gets the ones its parameters cell names.
-CI_PARAMETERS = {"BOOKINGS": 120, "OVERSUBSCRIBED": 150, "DEMO_BURST": 30, "TIMEOUT": 120, "LOAD_RATES": [25, 50], "LOAD_SECONDS": 2}
+CI_PARAMETERS = {
+    "BOOKINGS": 120,
+    "OVERSUBSCRIBED": 150,
+    "DEMO_BURST": 30,
+    "TIMEOUT": 120,
+    "LOAD_RATES": [25, 50],
+    "LOAD_SECONDS": 2,
+}
 CELL_TIMEOUT = 180
 
 

@@ -336,11 +336,7 @@ def plan_reset(admin: AdminClient, keep: str) -> ResetPlan:
     doomed_groups = [g for g in groups if not fnmatch.fnmatchcase(g, keep)]
     busy: dict[str, int] = {}
     for group_id in doomed_groups:
-        described = _retrying(
-            admin,
-            lambda a, g=group_id: a.describe_consumer_groups([g], request_timeout=TIMEOUT)[g],
-            f"describing {group_id}",
-        )
+        described = _retrying(admin, _describe_request(group_id), f"describing {group_id}")
         if described.members:
             busy[group_id] = len(described.members)
     return ResetPlan(
@@ -359,6 +355,11 @@ def apply_reset(admin: AdminClient, plan: ResetPlan) -> None:
         for name, future in admin.delete_topics(plan.delete_topics, operation_timeout=TIMEOUT).items():
             _result(future, f"deleting topic {name}")
         _wait_until_unlisted(admin, set(plan.delete_topics))
+
+
+def _describe_request(group_id: str) -> Callable[[AdminClient], Any]:
+    """One group's describe request, for `_retrying` (which may send it through a fresh client)."""
+    return lambda admin: admin.describe_consumer_groups([group_id], request_timeout=TIMEOUT)[group_id]
 
 
 def _delete_group(admin: AdminClient, group_id: str) -> None:

@@ -226,7 +226,10 @@ class BatchWorker:
         """A failed commit is counted and logged, never fatal: a later commit covers it, or the next owner gets
         a redelivery, which the handlers absorb. Returns the error, if any."""
         try:
-            consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            if asynchronous:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:  # e.g. no coordinator right now
             self.commit_failures += 1
             error: KafkaError = exc.args[0]
@@ -311,6 +314,14 @@ def _is_error(message: Message) -> bool:
     return True
 
 
+def position(message: Message) -> tuple[str, int, int]:
+    """Topic, partition and offset of a consumed record (never None there: only error events lack them)."""
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    if topic is None or partition is None or offset is None:
+        raise ValueError(f"not a consumed record: {message.error()}")
+    return topic, partition, offset
+
+
 def _keys(partitions: list[TopicPartition]) -> list[Partition]:
     return [(tp.topic, tp.partition) for tp in partitions]
 
@@ -320,7 +331,8 @@ def _offsets(batch: list[Message]) -> tuple[dict[Partition, int], dict[Partition
     first: dict[Partition, int] = {}
     following: dict[Partition, int] = {}
     for m in batch:
-        key, offset = (m.topic(), m.partition()), m.offset()
+        topic, partition, offset = position(m)
+        key = (topic, partition)
         first[key] = min(first.get(key, offset), offset)
         following[key] = max(following.get(key, 0), offset + 1)
     return first, following

@@ -13,6 +13,7 @@ import logging
 from confluent_kafka import Message
 
 from labkit.kafka.producer import ReliableProducer
+from labkit.kafka.worker import position
 from labkit.messages import MAX_MESSAGE_BYTES, DeadLetter, encode
 from labkit.naming import KafkaTopicBuilder
 
@@ -25,12 +26,13 @@ def park(producer: ReliableProducer, event_id: int, service: str, message: Messa
     """Send the dead-letter record; the worker commits the offset only once it is acknowledged."""
     key = message.key()
     value = message.value() or b""
+    topic, partition, offset = position(message)
     record = DeadLetter(
         service=service,
         reason=reason,
-        topic=message.topic(),
-        partition=message.partition(),
-        offset=message.offset(),
+        topic=topic,
+        partition=partition,
+        offset=offset,
         key=key.decode(errors="replace") if key is not None else None,
         value_base64=base64.b64encode(value[:KEPT_BYTES]).decode(),
         value_size=len(value),

@@ -126,8 +126,14 @@ class TicketingService:
         allow_split: bool = True,
     ) -> Booking:
         """Validate first (ValueError naming the problem, nothing sent), then record PENDING and send."""
-        order = {"section": section, "subsection": subsection, "quantity": quantity, "seats": seats,
-                 "buyer_id": buyer_id, "allow_split": allow_split}
+        order = {
+            "section": section,
+            "subsection": subsection,
+            "quantity": quantity,
+            "seats": seats,
+            "buyer_id": buyer_id,
+            "allow_split": allow_split,
+        }
         return self.book_many(event_id, [order])[0]
 
     def book_many(self, event_id: int, orders: Sequence[Mapping[str, Any]]) -> list[Booking]:
@@ -146,9 +152,16 @@ class TicketingService:
             section, subsection = order.get("section"), order.get("subsection")
             try:
                 partition = strategy.get_partition_for_subsection(section, subsection, event_id)  # type: ignore[arg-type]
-                request = self._request(strategy.seating, event_id, section, subsection,  # type: ignore[arg-type]
-                                        order.get("quantity"), order.get("seats"), order.get("buyer_id", "lab"),
-                                        order.get("allow_split", True))
+                request = self._request(
+                    strategy.seating,
+                    event_id,
+                    section,  # type: ignore[arg-type]  # checked by get_partition_for_subsection above
+                    subsection,  # type: ignore[arg-type]
+                    order.get("quantity"),
+                    order.get("seats"),
+                    order.get("buyer_id", "lab"),
+                    order.get("allow_split", True),
+                )
             except ValueError as error:
                 raise ValueError(error if len(orders) == 1 else f"order {index}: {error}") from None
             planned.append((request, partition))
@@ -158,8 +171,11 @@ class TicketingService:
         for request, partition in planned:
             key = PartitionKeyBuilder.section_based(event_id, f"{request.section}-{request.subsection}", partition)
             self.producer.send(topic, encode(request), key, partition)
-            bookings.append(Booking(request.booking_id, event_id, request.section, request.subsection, partition,
-                                    self.store, self.board))
+            bookings.append(
+                Booking(
+                    request.booking_id, event_id, request.section, request.subsection, partition, self.store, self.board
+                )
+            )
         return bookings
 
     def _request(
@@ -177,8 +193,14 @@ class TicketingService:
             raise ValueError("give either quantity (best available) or seats (manual seat ids), not both or neither")
         if not isinstance(buyer_id, str) or not buyer_id:
             raise ValueError(f"buyer_id must be a non-empty string, got {buyer_id!r}")
-        common = {"booking_id": str(uuid.uuid4()), "event_id": event_id, "buyer_id": buyer_id, "section": section,
-                  "subsection": subsection, "requested_at": now_ms()}
+        common: dict[str, Any] = {
+            "booking_id": str(uuid.uuid4()),
+            "event_id": event_id,
+            "buyer_id": buyer_id,
+            "section": section,
+            "subsection": subsection,
+            "requested_at": now_ms(),
+        }
         if seats is None:
             if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= self.max_quantity:
                 raise ValueError(f"quantity must be an integer from 1 to {self.max_quantity}, got {quantity!r}")

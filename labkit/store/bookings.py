@@ -30,10 +30,17 @@ class BookingStore:
             pipe.hset(
                 keys.booking(request.event_id, request.booking_id),
                 mapping={
-                    "booking_id": request.booking_id, "event_id": request.event_id, "buyer_id": request.buyer_id,
-                    "section": request.section, "subsection": request.subsection, "partition": partition,
-                    "mode": request.mode, "quantity": request.quantity, "requested_seats": ",".join(request.seat_ids),
-                    "status": PENDING, "requested_at": request.requested_at,
+                    "booking_id": request.booking_id,
+                    "event_id": request.event_id,
+                    "buyer_id": request.buyer_id,
+                    "section": request.section,
+                    "subsection": request.subsection,
+                    "partition": partition,
+                    "mode": request.mode,
+                    "quantity": request.quantity,
+                    "requested_seats": ",".join(request.seat_ids),
+                    "status": PENDING,
+                    "requested_at": request.requested_at,
                 },
             )
         for event_id, indexes in _by_event([request.event_id for request, _ in requests]).items():
@@ -50,7 +57,8 @@ class BookingStore:
         by_event = _by_event([reply.event_id for reply in replies])
         calls = []
         for event_id, indexes in by_event.items():
-            booking_keys, args = [], [completed_at]
+            booking_keys: list[str] = []
+            args: list[str | float] = [completed_at]
             for index in indexes:
                 reply = replies[index]
                 booking_keys.append(keys.booking(event_id, reply.booking_id))
@@ -93,7 +101,7 @@ class BookingStore:
         ids = self.client.lrange(keys.booking_ids(event_id), 0, -1)
         pipe = self.client.pipeline(transaction=False)
         for booking_id in ids:
-            pipe.hgetall(keys.booking(event_id, booking_id.decode()))
+            pipe.hgetall(keys.booking(event_id, _text(booking_id)))
         return [_decode(h) for h in pipe.execute()]
 
     def stats(self, event_id: int) -> dict[str, int]:
@@ -108,5 +116,10 @@ def _by_event(event_ids: list[int]) -> dict[int, list[int]]:
     return groups
 
 
+def _text(value: bytes | str) -> str:
+    """redis-py types replies as bytes or str; labkit's client (no decode_responses) gives bytes."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _decode(mapping: dict[Any, Any]) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in mapping.items()}
+    return {_text(k): _text(v) for k, v in mapping.items()}

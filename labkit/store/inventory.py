@@ -53,7 +53,11 @@ class SeatInventory:
         self._seating[event_id] = seating
         calls = [
             (
-                [keys.seats(event_id, f"{s}-{n}"), keys.subsection_counters(event_id, f"{s}-{n}"), keys.event_counters(event_id)],
+                [
+                    keys.seats(event_id, f"{s}-{n}"),
+                    keys.subsection_counters(event_id, f"{s}-{n}"),
+                    keys.event_counters(event_id),
+                ],
                 [seating.seats_per_subsection],
             )
             for s, n in seating.subsection_ids()
@@ -93,8 +97,15 @@ class SeatInventory:
                 args += [request.booking_id, "M" if request.mode == "manual" else "B", request.quantity, *positions]
                 args.append("1" if request.allow_split else "0")
             calls.append(
-                ([keys.seats(event_id, sub), keys.outcomes(event_id, sub), keys.subsection_counters(event_id, sub),
-                  keys.event_counters(event_id)], args)
+                (
+                    [
+                        keys.seats(event_id, sub),
+                        keys.outcomes(event_id, sub),
+                        keys.subsection_counters(event_id, sub),
+                        keys.event_counters(event_id),
+                    ],
+                    args,
+                )
             )
         for (group, members), result in zip(groups.items(), self._reserve.run_many(self.client, calls), strict=True):
             seating = self.seating(group[0])
@@ -135,7 +146,9 @@ class SeatInventory:
         return positions
 
     # -- reading -----------------------------------------------------------------------------------------------
-    def seat_states(self, event_id: int, section: str | None = None, subsection: int | None = None) -> list[dict[str, Any]]:
+    def seat_states(
+        self, event_id: int, section: str | None = None, subsection: int | None = None
+    ) -> list[dict[str, Any]]:
         """One row per seat (of the venue, or of one section / subsection): seat_id, section, subsection, row,
         seat, state, booking_id."""
         seating = self.seating(event_id)
@@ -161,15 +174,25 @@ class SeatInventory:
                     owner.update({int(p): _text(booking_id) for p in parts[1].split(",")})
             for pos, state in enumerate(states, start=1):
                 row, seat = divmod(pos - 1, seating.seats_per_row)
-                rows.append({
-                    "seat_id": f"{section}-{subsection}-{row + 1}-{seat + 1}", "section": section,
-                    "subsection": subsection, "row": row + 1, "seat": seat + 1,
-                    "state": "reserved" if state == "1" else "available", "booking_id": owner.get(pos),
-                })
+                rows.append(
+                    {
+                        "seat_id": f"{section}-{subsection}-{row + 1}-{seat + 1}",
+                        "section": section,
+                        "subsection": subsection,
+                        "row": row + 1,
+                        "seat": seat + 1,
+                        "state": "reserved" if state == "1" else "available",
+                        "booking_id": owner.get(pos),
+                    }
+                )
         return rows
 
     def counters(self, event_id: int, subsection_id: str | None = None) -> dict[str, int]:
-        key = keys.event_counters(event_id) if subsection_id is None else keys.subsection_counters(event_id, subsection_id)
+        key = (
+            keys.event_counters(event_id)
+            if subsection_id is None
+            else keys.subsection_counters(event_id, subsection_id)
+        )
         return {_text(k): int(v) for k, v in self.client.hgetall(key).items()}
 
 
@@ -183,15 +206,27 @@ def _reply(
     parts = outcome.split("|")
     if parts[0] == "F":
         return SeatReservationFailed(
-            request.booking_id, request.event_id, request.section, request.subsection, parts[1], _explain(parts[1], request)
+            request.booking_id,
+            request.event_id,
+            request.section,
+            request.subsection,
+            parts[1],
+            _explain(parts[1], request),
         )
     seats = []
     for pos in parts[1].split(","):
         row, seat = divmod(int(pos) - 1, seating.seats_per_row)
         seats.append(f"{request.section}-{request.subsection}-{row + 1}-{seat + 1}")
     return SeatReserved(
-        request.booking_id, request.event_id, request.section, request.subsection, tuple(seats), int(parts[2]),
-        available, reserved, adjacent=parts[3] == "1",
+        request.booking_id,
+        request.event_id,
+        request.section,
+        request.subsection,
+        tuple(seats),
+        int(parts[2]),
+        available,
+        reserved,
+        adjacent=parts[3] == "1",
     )
 
 
