@@ -38,7 +38,7 @@ down:
 status:
 	$(LABKIT) cluster status
 
-# The seed's consumer management: 4 ticketing + 4 seat-reservation processes for EVENT_ID (default 1).
+# The spec's consumer management: 4 ticketing + 4 seat-reservation processes for EVENT_ID (default 1).
 c-start: install
 	$(LABKIT) consumers start --ticketing 4 --seat-reservation 4
 

@@ -1,15 +1,28 @@
 """labkit: a Jupyter-driven lab for event-driven messaging with Apache Kafka, around a real ticketing system.
 
-The public API is what `__all__` lists; everything else is internal and may change.
+The public API is what `__all__` lists, plus these modules, which the notebooks use and which keep their names:
+`labkit.load` (send_burst, BookingStream, wait_all), `labkit.latency` (sweep, sustainable_rate),
+`labkit.analysis` (summarize, format_summary, messages_per_partition), `labkit.audit` (audit) and
+`labkit.consumers` (ConsumerProcesses). Everything else is internal and may change.
 """
 
 from labkit.cluster.local import LocalCluster
-from labkit.errors import ClusterError, ConfigError, LabkitError, TopicLayoutError
+from labkit.errors import (
+    ClusterError,
+    ConfigError,
+    DeliveryError,
+    EventBusyError,
+    EventNotSetUpError,
+    LabkitError,
+    MessageError,
+    TopicLayoutError,
+)
 from labkit.infrastructure import event_topics, setup_event_infrastructure, setup_event_infrastructure_sync
 from labkit.lab import Lab
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.partitioning import SectionBasedPartitionStrategy
 from labkit.seating import SeatingConfig, SeatRef
+from labkit.services.ticketing import Booking
 from labkit.settings import Settings
 
 
@@ -22,13 +35,18 @@ def dashboard(lab: Lab, event_id: int = 1, refresh_interval: float = 0.25, burst
 
 
 __all__ = [
+    "Booking",
     "ClusterError",
     "ConfigError",
+    "DeliveryError",
+    "EventBusyError",
+    "EventNotSetUpError",
     "KafkaConsumerGroupBuilder",
     "KafkaTopicBuilder",
     "Lab",
     "LabkitError",
     "LocalCluster",
+    "MessageError",
     "PartitionKeyBuilder",
     "SeatRef",
     "SeatingConfig",

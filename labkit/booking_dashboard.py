@@ -16,6 +16,7 @@ from typing import Any
 import ipywidgets as w
 from IPython.display import HTML
 
+from labkit.checks import is_int, is_number
 from labkit.kafka.clients import admin_client
 from labkit.lab import Lab
 from labkit.load import send_burst
@@ -37,12 +38,9 @@ class Dashboard:
     def __init__(self, lab: Lab, event_id: int = 1, refresh_interval: float = 0.25, burst_size: int = 100) -> None:
         self.lab = lab
         self.event_id = parse_event_id(event_id)
-        if not isinstance(refresh_interval, int | float) or not 0.05 <= refresh_interval <= 5:
+        if not is_number(refresh_interval) or not 0.05 <= refresh_interval <= 5:
             raise ValueError(f"refresh_interval must be 0.05 to 5 seconds, got {refresh_interval!r}")
-        seating = lab.inventory.seating(self.event_id)
-        if seating is None:
-            raise ValueError(f"event {self.event_id} is not set up: call lab.setup_event(event_id={self.event_id})")
-        self.seating = seating
+        self.seating = lab.inventory.require_seating(self.event_id)
         self.refresh_interval = float(refresh_interval)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -150,7 +148,7 @@ class Dashboard:
             self._say("a burst is still being sent")
             return
         if count is not None:
-            if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= self.burst_size.max:
+            if not is_int(count) or not 1 <= count <= self.burst_size.max:
                 raise ValueError(f"count must be an integer from 1 to {self.burst_size.max}, got {count!r}")
             self.burst_size.value = count
         count = self.burst_size.value

@@ -445,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("group")
     describe.set_defaults(handler=groups_describe)
 
-    consumer_cmds = commands.add_parser("consumers", help="consumer processes (the seed's make c-*)").add_subparsers(
+    consumer_cmds = commands.add_parser("consumers", help="consumer processes (the spec's make c-*)").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
     run_parser = consumer_cmds.add_parser("run", help="run one consumer in the foreground (SIGTERM stops it)")

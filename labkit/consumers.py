@@ -1,4 +1,4 @@
-"""Consumers as processes, as the seed manages them: start N per service, status, logs, graceful stop.
+"""Consumers as processes, as the spec manages them: start N per service, status, logs, graceful stop.
 
 Each process runs one consumer (`labkit consumers run SERVICE`) and stops on SIGTERM after finishing its batch:
 offsets committed, group left. Pid files and logs live in the state folder.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import redis
 from confluent_kafka.admin import AdminClient
 
-from labkit.errors import ConfigError
+from labkit.errors import EventBusyError
 from labkit.kafka.admin import ResetPlan, apply_reset, list_groups, list_topics
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.store import keys
@@ -27,10 +27,6 @@ CLEANUP_HINT = "labkit events list; labkit events delete N"
 _TOPIC_EVENT = re.compile(r"^event-id-(\d+)______")
 _GROUP_EVENT = re.compile(r"^event-id-(\d+)_____[a-z]")
 _REDIS_EVENT = re.compile(rb"^labkit:event:(\d+):seating$")
-
-
-class EventBusyError(ConfigError):
-    """The event's consumer groups still have members: stop its consumers first."""
 
 
 @dataclass(frozen=True)

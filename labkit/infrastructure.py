@@ -40,5 +40,5 @@ def setup_event_infrastructure_sync(
 async def setup_event_infrastructure(
     event_id: int = 1, seating: SeatingConfig | None = None, settings: Settings | None = None
 ) -> dict[str, str]:
-    """The seed's `await setup_event_infrastructure(event_id=1)`: the sync version, off the event loop."""
+    """The spec's `await setup_event_infrastructure(event_id=1)`: the sync version, off the event loop."""
     return await asyncio.to_thread(setup_event_infrastructure_sync, event_id, seating, settings)

@@ -22,10 +22,11 @@ import pandas as pd
 import redis
 from IPython.display import HTML
 
+from labkit.checks import is_int
 from labkit.cluster.local import LocalCluster
 from labkit.endpoints import kafka_bootstrap, redis_url
-from labkit.errors import ClusterError, ConfigError
-from labkit.events import EventBusyError, EventDeletion, delete_event
+from labkit.errors import ClusterError, ConfigError, EventBusyError, EventNotSetUpError
+from labkit.events import EventDeletion, delete_event
 from labkit.infrastructure import event_topics, setup_event_infrastructure_sync
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
 from labkit.kafka.clients import admin_client, release_admin_clients
@@ -178,7 +179,7 @@ class Lab:
         if event_id not in service._strategies:
             seating = self.inventory.seating(event_id)
             if seating is None:
-                raise ConfigError(f"event {event_id} is not set up: call setup_event(event_id={event_id}) first")
+                raise EventNotSetUpError(event_id)
             topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
             metadata = admin_client(self.bootstrap_servers).list_topics(topic, timeout=10).topics.get(topic)
             if metadata is None or metadata.error is not None:
@@ -191,7 +192,7 @@ class Lab:
         """Add this many consumer threads per service (returns at once; the group rebalances in the background)."""
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
         for name, count in (("ticketing", ticketing), ("seat_reservation", seat_reservation)):
-            if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 32:
+            if not is_int(count) or not 0 <= count <= 32:
                 raise ValueError(f"{name} must be a number of consumers from 0 to 32, got {count!r}")
         self._ensure_registered(event_id)
         for _ in range(ticketing):
@@ -243,9 +244,7 @@ class Lab:
         """The event's reserve-seats partitions as a grid (sections by subsections): the seat-reservation group's
         lag, the owning consumer and the seats left in each; the dashboard shows the same panel live."""
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
-        seating = self.inventory.seating(event_id)
-        if seating is None:
-            raise ConfigError(f"event {event_id} is not set up: call lab.setup_event({event_id})")
+        seating = self.inventory.require_seating(event_id)
         cells = read_partition_cells(admin_client(self.bootstrap_servers), self.redis, event_id, seating)
         return HTML(partition_panel_html(seating, cells))
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from labkit.checks import is_number
 from labkit.lab import Lab
 from labkit.load import wait_all
 
@@ -83,9 +84,9 @@ def open_loop(
     timeout: float = 60.0,
 ) -> LatencySummary:
     """Offer `rate` bookings/s for `seconds` to random subsections; latency from each booking's scheduled time."""
-    if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
+    if not is_number(rate) or rate <= 0:
         raise ValueError(f"rate must be a positive number of bookings per second, got {rate!r}")
-    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+    if not is_number(seconds) or seconds <= 0:
         raise ValueError(f"seconds must be a positive number, got {seconds!r}")
     subsections = _subsections(lab, event_id)
     rng = random.Random(seed)
@@ -132,7 +133,4 @@ def sustainable_rate(results: Sequence[LatencySummary], p99_limit_ms: float = 25
 
 
 def _subsections(lab: Lab, event_id: int) -> list[tuple[str, int]]:
-    seating = lab.inventory.seating(event_id)
-    if seating is None:
-        raise ValueError(f"event {event_id} is not set up: call setup_event(event_id={event_id}) first")
-    return list(seating.subsection_ids())
+    return list(lab.inventory.require_seating(event_id).subsection_ids())

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import redis
 
+from labkit.checks import is_int, is_number
 from labkit.errors import LabkitError
 from labkit.lab import Lab
 from labkit.services.ticketing import Booking
@@ -41,11 +42,9 @@ def send_burst(
     on_sent: Callable[[int], None] | None = None,
 ) -> list[Booking]:
     """Send `count` best-available bookings, each to a random subsection unless one is given."""
-    if not isinstance(count, int) or count < 1:
+    if not is_int(count) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
-    seating = lab.inventory.seating(event_id)
-    if seating is None:
-        raise ValueError(f"event {event_id} is not set up")
+    seating = lab.inventory.require_seating(event_id)
     rng = random.Random(seed)
     subs = [(s, n) for s, n in seating.subsection_ids() if section in (None, s) and subsection in (None, n)]
     if not subs:
@@ -114,13 +113,11 @@ class BookingStream:
         retry_after: float = 0.2,
         give_up_after: float = 60.0,
     ) -> None:
-        if not isinstance(count, int) or count < 1:
+        if not is_int(count) or count < 1:
             raise ValueError(f"count must be a positive integer, got {count!r}")
-        if not isinstance(rate, int | float) or rate <= 0:
+        if not is_number(rate) or rate <= 0:
             raise ValueError(f"rate must be a positive number of bookings per second, got {rate!r}")
-        seating = lab.inventory.seating(event_id)
-        if seating is None:
-            raise ValueError(f"event {event_id} is not set up")
+        seating = lab.inventory.require_seating(event_id)
         self.lab, self.event_id, self.count, self.rate, self.quantity = lab, event_id, count, rate, quantity
         self.retry_after, self.give_up_after = retry_after, give_up_after
         self._subsections = list(seating.subsection_ids())

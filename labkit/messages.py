@@ -13,6 +13,8 @@ import uuid
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
+from labkit.errors import MessageError
+
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -27,10 +29,6 @@ NOT_ENOUGH_ADJACENT = "NOT_ENOUGH_ADJACENT"  # enough seats, but not side by sid
 INVALID_SEAT = "INVALID_SEAT"  # a seat id outside the subsection, or twice in one request
 INVALID_REQUEST = "INVALID_REQUEST"  # unknown event/section/subsection, quantity out of range
 REASONS = (SEAT_TAKEN, SOLD_OUT, NOT_ENOUGH_SEATS, NOT_ENOUGH_ADJACENT, INVALID_SEAT, INVALID_REQUEST)
-
-
-class MessageError(ValueError):
-    """A message that cannot be decoded; the text says what is wrong (it becomes the dead-letter reason)."""
 
 
 def now_ms() -> float:

@@ -1,11 +1,14 @@
-"""Topic, consumer-group and partition-key builders: the seed's exact strings.
+"""Topic, consumer-group and partition-key builders: the spec's exact strings.
 
 Topics read `event-id-{event_id}______{action}______{from}___to___{to}` (six underscores around the action),
-consumer groups `event-id-{event_id}_____{service}--{event_id}` (five). The seed is deliberate; so are we.
+consumer groups `event-id-{event_id}_____{service}--{event_id}` (five). The spec is deliberate; so are we.
 """
 
 from __future__ import annotations
 
+import uuid
+
+from labkit.checks import is_int
 from labkit.settings import parse_event_id
 
 TICKETING_SERVICE = "ticketing-service"
@@ -18,7 +21,7 @@ def _topic(event_id: int, action: str, from_service: str, to_service: str) -> st
 
 
 class KafkaTopicBuilder:
-    """One static method per topic, named after its action and direction as in the seed."""
+    """One static method per topic, named after its action and direction as in the spec."""
 
     @staticmethod
     def reserve_seats__ticketing_to_seat_reservation(event_id: int) -> str:
@@ -39,7 +42,7 @@ class KafkaTopicBuilder:
 
     @staticmethod
     def get_all_topics(event_id: int) -> list[str]:
-        """Every topic of one event: the three of the seed's message flow, then the dead-letter topic."""
+        """Every topic of one event: the three of the spec's message flow, then the dead-letter topic."""
         return [
             KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id),
             KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id),
@@ -72,16 +75,19 @@ class PartitionKeyBuilder:
     def section_based(event_id: int, section_id: str, partition: int) -> str:
         """`event-1-section-A-1-partition-0`: for messages about one subsection's seats."""
         event_id = parse_event_id(event_id)
-        if not isinstance(partition, int) or isinstance(partition, bool) or partition < 0:
+        if not is_int(partition) or partition < 0:
             raise ValueError(f"partition must be a non-negative integer, got {partition!r}")
         if not isinstance(section_id, str) or not section_id:
             raise ValueError(f"section_id must be a non-empty string like 'A-1', got {section_id!r}")
         return f"event-{event_id}-section-{section_id}-partition-{partition}"
 
     @staticmethod
-    def booking_with_id(event_id: int, booking_id: str) -> str:
-        """`event-1-booking-<uuid>`: for replies about one booking, so they stay in order."""
+    def booking_with_id(event_id: int, booking_id: str | uuid.UUID) -> str:
+        """`event-1-booking-<uuid>`: for replies about one booking, so they stay in order. Booking ids are UUIDs,
+        given as a `uuid.UUID` or its string form."""
         event_id = parse_event_id(event_id)
+        if isinstance(booking_id, uuid.UUID):
+            booking_id = str(booking_id)
         if not isinstance(booking_id, str) or not booking_id:
-            raise ValueError(f"booking_id must be a non-empty string, got {booking_id!r}")
+            raise ValueError(f"booking_id must be a UUID or a non-empty string, got {booking_id!r}")
         return f"event-{event_id}-booking-{booking_id}"

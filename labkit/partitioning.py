@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from labkit.checks import is_int
 from labkit.seating import SeatingConfig
 from labkit.settings import parse_event_id
 
 
 class SectionBasedPartitionStrategy:
-    """The seed's subsection-based partitioning: `section_index * subsections + (subsection - 1)`.
+    """The spec's subsection-based partitioning: `section_index * subsections + (subsection - 1)`.
 
     With the default venue that is partitions 0 (A-1) to 99 (J-10). When the topic has fewer partitions than the
     venue has subsections, the global index wraps (`index % partitions`): subsections then share partitions —
@@ -16,9 +17,7 @@ class SectionBasedPartitionStrategy:
 
     def __init__(self, seating: SeatingConfig | None = None, partitions: int | None = None) -> None:
         self.seating = seating or SeatingConfig.default()
-        if partitions is not None and (
-            not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1
-        ):
+        if partitions is not None and (not is_int(partitions) or partitions < 1):
             raise ValueError(f"partitions must be a positive integer or None, got {partitions!r}")
         self.partitions = partitions or self.seating.subsection_count
 

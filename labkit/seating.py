@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from labkit.checks import is_int
+
 
 class SeatRef(NamedTuple):
     """One seat: section letter, subsection (1-based), row (1-based), seat in row (1-based)."""
@@ -25,7 +27,7 @@ class SeatRef(NamedTuple):
 
 
 def _positive_int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return value
 
@@ -34,7 +36,7 @@ def _positive_int(name: str, value: object) -> int:
 class SeatingConfig:
     """Sections (single letters) × subsections per section × rows × seats per row, and a price per section.
 
-    The default venue is the seed's: sections A–J with 10 subsections each (100 subsections), 25 rows of 20
+    The default venue is the spec's: sections A–J with 10 subsections each (100 subsections), 25 rows of 20
     seats (500 seats a subsection, 50,000 in all), prices falling from A (200) to J (20).
     """
 
@@ -84,12 +86,12 @@ class SeatingConfig:
 
     def check_subsection(self, subsection: object) -> int:
         """The subsection number if it is 1..subsections; ValueError naming the range otherwise."""
-        if not isinstance(subsection, int) or isinstance(subsection, bool) or not 1 <= subsection <= self.subsections:
+        if not is_int(subsection) or not 1 <= subsection <= self.subsections:
             raise ValueError(f"subsection must be an integer from 1 to {self.subsections}, got {subsection!r}")
         return subsection
 
     def subsection_index(self, section: object, subsection: object) -> int:
-        """Global 0-based index: section_index × subsections + (subsection − 1), the seed's formula."""
+        """Global 0-based index: section_index × subsections + (subsection − 1), the spec's formula."""
         return self.section_index(section) * self.subsections + (self.check_subsection(subsection) - 1)
 
     def subsection_ids(self) -> Iterator[tuple[str, int]]:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.checks import is_int
 from labkit.errors import ConfigError
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
@@ -72,13 +73,11 @@ class Settings:
 
 def parse_event_id(value: object, source: str = "event_id") -> int:
     """An event id is a positive integer; `source` names where the bad value came from."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{source} must be a positive integer, got {value!r}")
     if isinstance(value, str):
         if not value.strip().isdigit():
             raise ConfigError(f"{source} must be a positive integer, got {value!r}")
         value = int(value)
-    if not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise ConfigError(f"{source} must be a positive integer, got {value!r}")
     return value
 

@@ -69,9 +69,15 @@ CALLS: list[tuple[str, Callable[[Lab, int], Any], type[Exception], str]] = [
         "event never set up",
         lambda lab, e: lab.book(event_id=e + 1, quantity=1),
         ValueError,
-        "is not set up: call setup_event",
+        "is not set up: call lab.setup_event",
     ),
     ("send_burst count", lambda lab, e: send_burst(lab, e, 0), ValueError, "count must be a positive integer, got 0"),
+    (
+        "send_burst bool",
+        lambda lab, e: send_burst(lab, e, True),
+        ValueError,
+        "count must be a positive integer, got True",
+    ),
     (
         "send_burst subsection",
         lambda lab, e: send_burst(lab, e, 1, section="A", subsection=9),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from labkit import KafkaTopicBuilder, Lab
-from labkit.errors import ConfigError
-from labkit.events import EventBusyError, list_events
+from labkit.errors import ConfigError, EventBusyError
+from labkit.events import list_events
 from labkit.kafka.admin import list_groups, list_topics
 from labkit.kafka.clients import admin_client
 from tests.conftest import SMALL_VENUE

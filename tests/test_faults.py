@@ -24,9 +24,9 @@ from labkit.analysis import messages_per_partition
 from labkit.audit import audit
 from labkit.cluster.processes import wait_until
 from labkit.consumers import ConsumerProcess, ConsumerProcesses
+from labkit.errors import DeliveryError
 from labkit.kafka.admin import describe_group
 from labkit.kafka.clients import admin_client, base_config
-from labkit.kafka.producer import DeliveryError
 from labkit.load import BookingStream, wait_all
 from tests.conftest import assignments
 

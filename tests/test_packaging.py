@@ -74,7 +74,7 @@ def test_the_public_api_is_sorted_and_importable() -> None:
     assert labkit.__all__ == sorted(labkit.__all__)
     for name in labkit.__all__:
         assert getattr(labkit, name) is not None
-    from labkit import (  # noqa: F401 - the seed's five names, from the package root
+    from labkit import (  # noqa: F401 - the spec's five names, from the package root
         KafkaConsumerGroupBuilder,
         KafkaTopicBuilder,
         PartitionKeyBuilder,

@@ -6,7 +6,7 @@ from labkit import SeatingConfig, SectionBasedPartitionStrategy
 @pytest.mark.parametrize(
     ("section", "subsection", "partition"), [("A", 1, 0), ("A", 2, 1), ("A", 10, 9), ("B", 1, 10), ("J", 10, 99)]
 )
-def test_the_seed_table(section: str, subsection: int, partition: int) -> None:
+def test_the_spec_table(section: str, subsection: int, partition: int) -> None:
     strategy = SectionBasedPartitionStrategy()
     assert strategy.get_partition_for_subsection(section=section, subsection=subsection, event_id=1) == partition
 

@@ -3,7 +3,7 @@ import pytest
 from labkit import SeatingConfig, SeatRef
 
 
-def test_default_venue_is_the_seeds() -> None:
+def test_default_venue_is_the_specs() -> None:
     venue = SeatingConfig.default()
     assert venue.subsection_count == 100
     assert venue.seats_per_subsection == 500

@@ -9,7 +9,7 @@ from labkit.errors import ConfigError
 from labkit.kafka.worker import group_config
 
 
-def test_defaults_follow_the_seed() -> None:
+def test_defaults_follow_the_spec() -> None:
     settings = Settings.from_env({})
     assert settings.event_id == 1
     assert settings.kafka_bootstrap_servers is None and not settings.external

@@ -17,6 +17,7 @@ from pathlib import Path
 import redis
 from confluent_kafka.admin import AdminClient
 
+from labkit.checks import is_int
 from labkit.cluster import broker as kafka_broker
 from labkit.cluster import redis_server
 from labkit.cluster.jars import ensure_classpath, kafka_version
@@ -332,10 +333,10 @@ class LocalCluster:
 
 
 def _check_layout(brokers: int, kafka_port: int, redis_port: int) -> None:
-    if not isinstance(brokers, int) or isinstance(brokers, bool) or not 1 <= brokers <= MAX_BROKERS:
+    if not is_int(brokers) or not 1 <= brokers <= MAX_BROKERS:
         raise ConfigError(f"brokers must be an integer from 1 to {MAX_BROKERS}, got {brokers!r}")
     for name, port in (("kafka_port", kafka_port), ("redis_port", redis_port)):
-        if not isinstance(port, int) or not 1024 <= port <= 65535 - CONTROLLER_PORT_OFFSET - MAX_BROKERS:
+        if not is_int(port) or not 1024 <= port <= 65535 - CONTROLLER_PORT_OFFSET - MAX_BROKERS:
             raise ConfigError(
                 f"{name} must be an integer from 1024 to {65535 - CONTROLLER_PORT_OFFSET - MAX_BROKERS}, got {port!r}"
             )

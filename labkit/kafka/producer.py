@@ -23,16 +23,13 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from labkit.errors import LabkitError
+from labkit.checks import is_int
+from labkit.errors import DeliveryError
 from labkit.kafka.clients import base_config
 
 log = logging.getLogger(__name__)
 
 Record = tuple[str, bytes, str | None, int | None]  # topic, value, key, partition
-
-
-class DeliveryError(LabkitError):
-    """Some produced messages were not acknowledged by the brokers: the batch must not be committed."""
 
 
 class ReliableProducer:
@@ -44,7 +41,7 @@ class ReliableProducer:
     """
 
     def __init__(self, bootstrap_servers: str, client_id: str, lanes: int = 1, **overrides: Any) -> None:
-        if not isinstance(lanes, int) or isinstance(lanes, bool) or not 1 <= lanes <= 32:
+        if not is_int(lanes) or not 1 <= lanes <= 32:
             raise ValueError(f"lanes must be an integer from 1 to 32, got {lanes!r}")
         self._config = base_config(
             bootstrap_servers,

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from labkit.errors import DeliveryError
 from labkit.kafka.clients import base_config
-from labkit.kafka.producer import DeliveryError, ReliableProducer
+from labkit.kafka.producer import ReliableProducer
 
 log = logging.getLogger(__name__)
 

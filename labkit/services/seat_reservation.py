@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
+from labkit.errors import MessageError
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
-from labkit.messages import MessageError, ReserveSeats, SeatReserved, decode, encode
+from labkit.messages import ReserveSeats, SeatReserved, decode, encode
 from labkit.naming import SEAT_RESERVATION_SERVICE, KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.services.dead_letter import park
 from labkit.store.inventory import SeatInventory

@@ -11,10 +11,11 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from labkit.errors import ConfigError
+from labkit.checks import is_int
+from labkit.errors import EventNotSetUpError, MessageError
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
-from labkit.messages import MessageError, ReserveSeats, SeatReservationFailed, SeatReserved, decode, encode, now_ms
+from labkit.messages import ReserveSeats, SeatReservationFailed, SeatReserved, decode, encode, now_ms
 from labkit.naming import TICKETING_SERVICE, KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.partitioning import SectionBasedPartitionStrategy
 from labkit.seating import SeatingConfig
@@ -143,7 +144,7 @@ class TicketingService:
         event_id = parse_event_id(event_id)
         strategy = self._strategies.get(event_id)
         if strategy is None:
-            raise ConfigError(f"event {event_id} is not set up here: call setup_event(event_id={event_id}) first")
+            raise EventNotSetUpError(event_id)
         planned = []
         for index, order in enumerate(orders):
             unknown = set(order) - ORDER_FIELDS
@@ -202,7 +203,7 @@ class TicketingService:
             "requested_at": now_ms(),
         }
         if seats is None:
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= self.max_quantity:
+            if not is_int(quantity) or not 1 <= quantity <= self.max_quantity:
                 raise ValueError(f"quantity must be an integer from 1 to {self.max_quantity}, got {quantity!r}")
             return ReserveSeats(mode="best_available", quantity=quantity, allow_split=bool(allow_split), **common)
         if isinstance(seats, str) or not 1 <= len(seats) <= self.max_quantity:

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from labkit.errors import ConfigError
+from labkit.errors import ConfigError, EventNotSetUpError
 from labkit.messages import (
     INVALID_REQUEST,
     INVALID_SEAT,
@@ -21,7 +21,7 @@ from labkit.seating import SeatingConfig
 from labkit.store import keys
 from labkit.store.scripts import LuaScript
 
-MAX_QUANTITY = 4  # per booking, by default: the seed's ticket limit
+MAX_QUANTITY = 4  # per booking, by default: the spec's ticket limit
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,13 @@ class SeatInventory:
             raw = self.client.get(keys.seating(event_id))
             self._seating[event_id] = SeatingConfig(**json.loads(raw)) if raw else None
         return self._seating[event_id]
+
+    def require_seating(self, event_id: int) -> SeatingConfig:
+        """The event's venue; EventNotSetUpError for an event never set up (or torn down)."""
+        seating = self.seating(event_id)
+        if seating is None:
+            raise EventNotSetUpError(event_id)
+        return seating
 
     def forget(self, event_id: int) -> None:
         """Drop the cached venue of a deleted event."""
@@ -151,9 +158,7 @@ class SeatInventory:
     ) -> list[dict[str, Any]]:
         """One row per seat (of the venue, or of one section / subsection): seat_id, section, subsection, row,
         seat, state, booking_id."""
-        seating = self.seating(event_id)
-        if seating is None:
-            raise ConfigError(f"event {event_id} is not set up: call setup_event first")
+        seating = self.require_seating(event_id)
         if section is not None:
             seating.section_index(section)
         if subsection is not None:
