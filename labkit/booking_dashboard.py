@@ -21,6 +21,7 @@ from labkit.kafka.clients import admin_client
 from labkit.lab import Lab
 from labkit.load import send_burst
 from labkit.partition_panel import partition_panel_html, read_partition_cells
+from labkit.polling import poll
 from labkit.services.ticketing import Booking
 from labkit.settings import parse_event_id
 from labkit.store.bookings import RESERVED, TERMINAL
@@ -174,18 +175,17 @@ class Dashboard:
 
     def wait(self, timeout: float = 60.0) -> None:
         """Block until the running burst is sent and every booking of this dashboard has its outcome."""
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
         if self._burst is not None:
             self._burst.join(timeout)
-        while True:
+
+        def none_pending() -> bool:
             self._collect_outcomes()
             with self._lock:
-                waiting = len(self._pending)
-            if not waiting:
-                return
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{waiting} bookings of the dashboard still pending after {timeout} s")
-            time.sleep(0.1)
+                return not self._pending
+
+        if not poll(none_pending, timeout - (time.monotonic() - started)):
+            raise TimeoutError(f"{len(self._pending)} bookings of the dashboard still pending after {timeout} s")
 
     def _on_subsection(self, _: Any = None) -> None:
         self._load_seat_options()

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import redis
 
-from labkit.cluster.processes import is_running, kill_now, start_detached, stop, wait_until
+from labkit.cluster.processes import is_running, kill_now, start_detached, stop
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.admin import describe_group, list_groups
 from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaConsumerGroupBuilder
+from labkit.polling import wait_until
 from labkit.services.seat_reservation import seat_reservation_worker
 from labkit.services.ticketing import OutcomeBoard, ticketing_worker
 from labkit.settings import Settings
@@ -177,7 +178,8 @@ class ConsumerProcesses:
                     return False
             return True
 
-        wait_until(joined, timeout, f"{ticketing} + {seat_reservation} consumers to join (logs: {self.logs})")
+        what = f"{ticketing} + {seat_reservation} consumers to join (logs: {self.logs})"
+        wait_until(joined, timeout, what, error=ClusterError)
 
     def kill(self, process: ConsumerProcess) -> None:
         """SIGKILL one process, as a crash would: no commit, no leaving the group (its session times out)."""

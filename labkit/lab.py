@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
@@ -35,6 +34,7 @@ from labkit.kafka.worker import BatchWorker
 from labkit.kafka_tools import run_tool
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.partition_panel import partition_panel_html, read_partition_cells
+from labkit.polling import poll
 from labkit.seating import SeatingConfig
 from labkit.services.seat_reservation import seat_reservation_worker
 from labkit.services.ticketing import Booking, OutcomeBoard, TicketingService, ticketing_worker
@@ -417,12 +417,9 @@ class Lab:
         """Block until this Lab's consumer threads together own every partition of their topics, each thread
         at least one (when there are enough partitions) and about as many as the others (at most one more per
         topic): the groups have settled after a start or a removal."""
-        deadline = time.monotonic() + timeout
-        while not self._consumers_settled():
-            if time.monotonic() >= deadline:
-                state = self.consumers().to_dict("records")
-                raise TimeoutError(f"consumer groups did not settle within {timeout} s: {state}")
-            time.sleep(0.1)
+        if not poll(self._consumers_settled, timeout):
+            state = self.consumers().to_dict("records")
+            raise TimeoutError(f"consumer groups did not settle within {timeout} s: {state}")
 
     def _consumers_settled(self) -> bool:
         teams: dict[tuple[str, ...], list[set[tuple[str, int]]]] = {}

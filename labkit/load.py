@@ -12,6 +12,7 @@ import redis
 from labkit.checks import is_int, is_number
 from labkit.errors import LabkitError
 from labkit.lab import Lab
+from labkit.polling import poll
 from labkit.services.ticketing import Booking
 from labkit.store.bookings import FAILED, RESERVED, TERMINAL
 from labkit.store.inventory import MAX_QUANTITY
@@ -86,13 +87,15 @@ def wait_for_outcomes(lab: Lab, event_id: int, expected: int, timeout: float) ->
     Reads the event's two outcome counters, one round trip per poll whatever the count: for an event whose
     bookings are all the caller's (the benchmark's fresh event), where wait_all would re-read every booking.
     """
-    deadline = time.monotonic() + timeout
-    while True:
+    missing = [expected]
+
+    def all_done() -> bool:
         stats = lab.store.stats(event_id)
-        missing = expected - stats.get(RESERVED, 0) - stats.get(FAILED, 0)
-        if missing <= 0 or time.monotonic() >= deadline:
-            return max(missing, 0)
-        time.sleep(0.05)
+        missing[0] = max(expected - stats.get(RESERVED, 0) - stats.get(FAILED, 0), 0)
+        return missing[0] == 0
+
+    poll(all_done, timeout, interval=0.05)
+    return missing[0]
 
 
 class BookingStream:

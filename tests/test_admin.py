@@ -6,9 +6,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Settings, setup_event_infrastructure_sync
-from labkit.cluster.processes import wait_until
 from labkit.kafka import admin as kafka_admin
 from labkit.kafka.clients import admin_client, base_config, current_admin_client, renew_admin_client
+from labkit.polling import wait_until
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from labkit import KafkaTopicBuilder, Lab, SeatingConfig, Settings
-from labkit.cluster.processes import wait_until
 from labkit.kafka.clients import base_config
 from labkit.messages import (
     INVALID_REQUEST,
@@ -31,6 +30,7 @@ from labkit.messages import (
     encode,
     now_ms,
 )
+from labkit.polling import wait_until
 from labkit.services.dead_letter import KEPT_BYTES
 from labkit.store.inventory import SeatInventory
 from tests.conftest import SMALL_VENUE, read_all

@@ -17,9 +17,10 @@ from labkit.cluster.broker import BrokerSpec, format_storage, is_formatted, writ
 from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
 from labkit.cluster.java import find_java
 from labkit.cluster.local import LocalCluster
-from labkit.cluster.processes import command_line, has_exited, is_running, port_is_free, wait_until
+from labkit.cluster.processes import command_line, has_exited, is_running, port_is_free
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import admin_client
+from labkit.polling import wait_until
 
 KAFKA_PORT, REDIS_PORT = 49092, 46379
 

@@ -20,7 +20,8 @@ import nbformat
 import pytest
 
 from labkit.cluster.local import ClusterState
-from labkit.cluster.processes import port_is_free, wait_until
+from labkit.cluster.processes import port_is_free
+from labkit.polling import wait_until
 
 pytestmark = pytest.mark.browser
 

@@ -22,12 +22,12 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Lab, LocalCluster, Settings
 from labkit.analysis import messages_per_partition
 from labkit.audit import audit
-from labkit.cluster.processes import wait_until
 from labkit.consumers import ConsumerProcess, ConsumerProcesses
 from labkit.errors import DeliveryError
 from labkit.kafka.admin import describe_group
 from labkit.kafka.clients import admin_client, base_config
 from labkit.load import BookingStream, wait_all
+from labkit.polling import wait_until
 from tests.conftest import assignments
 
 pytestmark = pytest.mark.faults

@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from labkit.cluster.processes import wait_until
 from labkit.kafka import producer as producer_module
 from labkit.kafka.producer import ReliableProducer
+from labkit.polling import wait_until
 
 
 class FakeProducer:

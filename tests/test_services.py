@@ -15,10 +15,10 @@ from confluent_kafka import Producer
 
 from labkit import KafkaTopicBuilder, Lab, Settings
 from labkit.audit import audit
-from labkit.cluster.processes import wait_until
 from labkit.kafka.clients import base_config
 from labkit.load import wait_all
 from labkit.messages import DeadLetter, ReserveSeats, encode, now_ms
+from labkit.polling import wait_until
 from tests.conftest import SMALL_VENUE, assignments, read_all
 
 

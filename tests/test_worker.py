@@ -9,10 +9,10 @@ import uuid
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from labkit.cluster.processes import wait_until
 from labkit.kafka.clients import admin_client
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
+from labkit.polling import wait_until
 from labkit.settings import Settings
 
 

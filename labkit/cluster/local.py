@@ -29,10 +29,10 @@ from labkit.cluster.processes import (
     require_free_ports,
     start_detached,
     stop,
-    wait_until,
 )
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import base_config
+from labkit.polling import wait_until
 
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_REDIS_PORT = 6379
@@ -221,9 +221,16 @@ class LocalCluster:
                 return False
 
         try:
-            wait_until(redis_answers, timeout, f"Redis on port {state.redis_port} (log: {self.log_file('redis')})")
+            redis_log = self.log_file("redis")
             wait_until(
-                brokers_registered, timeout, f"brokers {sorted(expected)} to register (logs: {self.home / 'logs'})"
+                redis_answers, timeout, f"Redis on port {state.redis_port} (log: {redis_log})", error=ClusterError
+            )
+            brokers_logs = self.home / "logs"
+            wait_until(
+                brokers_registered,
+                timeout,
+                f"brokers {sorted(expected)} to register (logs: {brokers_logs})",
+                error=ClusterError,
             )
         finally:
             client.close()
@@ -269,7 +276,12 @@ class LocalCluster:
                 b.pid = None
             state.redis_pid = None
             self._save(state)
-            wait_until(lambda: all(port_is_free(p) for p in ports), 15.0, f"the cluster's ports {ports} to be free")
+            wait_until(
+                lambda: all(port_is_free(p) for p in ports),
+                15.0,
+                f"the cluster's ports {ports} to be free",
+                error=ClusterError,
+            )
         if wipe and self.home.exists():
             for name in ("kafka", "redis", "cluster.json"):
                 target = self.home / name

@@ -7,11 +7,11 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from labkit.errors import ClusterError
+from labkit.polling import poll, wait_until
 
 
 def start_detached(
@@ -91,14 +91,14 @@ def stop(pids: Sequence[int], marker: Callable[[int], str], timeout: float = 30.
     live = [pid for pid in pids if is_running(pid, marker(pid))]
     for pid in live:
         _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def all_exited() -> bool:
+        nonlocal live
         _reap()
         live = [pid for pid in live if not has_exited(pid, marker(pid))]
-        if not live:
-            return []
-        time.sleep(0.1)
-    return kill_now(live, marker)
+        return not live
+
+    return [] if poll(all_exited, timeout) else kill_now(live, marker)
 
 
 def kill_now(pids: Sequence[int], marker: Callable[[int], str]) -> list[int]:
@@ -106,7 +106,9 @@ def kill_now(pids: Sequence[int], marker: Callable[[int], str]) -> list[int]:
     live = [pid for pid in pids if is_running(pid, marker(pid))]
     for pid in live:
         _signal(pid, signal.SIGKILL)
-    wait_until(lambda: all(has_exited(pid, marker(pid)) for pid in live), 10.0, "killed processes to exit", _reap)
+    wait_until(
+        lambda: all(has_exited(pid, marker(pid)) for pid in live), 10.0, "killed processes to exit", _reap, ClusterError
+    )
     return live
 
 
@@ -147,18 +149,3 @@ def require_free_ports(ports: dict[str, int]) -> None:
             "(`labkit cluster down` if it is an earlier labkit cluster) or choose other ports with "
             "--kafka-port / --redis-port"
         )
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, between: Callable[[], None] | None = None
-) -> None:
-    """Poll `condition` every 0.1 s until it holds; ClusterError naming `what` when `timeout` s pass first."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return
-        if time.monotonic() >= deadline:
-            raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}")
-        if between is not None:
-            between()
-        time.sleep(0.1)

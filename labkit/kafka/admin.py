@@ -14,6 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from labkit.errors import ClusterError, TopicLayoutError
 from labkit.kafka.clients import current_admin_client, renew_admin_client
+from labkit.polling import poll
 
 log = logging.getLogger(__name__)
 
@@ -156,16 +157,19 @@ class PartitionInfo:
 
 def describe_partitions(admin: AdminClient, topics: list[str] | None = None) -> list[PartitionInfo]:
     """Leader, replicas and in-sync replicas of every partition (all non-internal topics by default)."""
-    deadline = time.monotonic() + METADATA_LAG
-    while True:  # a broker other than the creator's may learn of new topics a moment later
+    listing: list[tuple[dict[str, Any], list[str]]] = []
+
+    def all_listed() -> bool:
         metadata = admin.list_topics(timeout=TIMEOUT).topics
         names = sorted(name for name in metadata if not name.startswith("__")) if topics is None else topics
-        missing = [name for name in names if name not in metadata]
-        if not missing:
-            break
-        if time.monotonic() >= deadline:
-            raise ClusterError(f"no such topic(s): {missing}")
-        time.sleep(0.2)
+        listing[:] = [(metadata, names)]
+        return all(name in metadata for name in names)
+
+    # a broker other than the creator's may learn of new topics a moment later
+    listed = poll(all_listed, METADATA_LAG, interval=0.2)
+    metadata, names = listing[0]
+    if not listed:
+        raise ClusterError(f"no such topic(s): {[name for name in names if name not in metadata]}")
     return [
         PartitionInfo(name, p.id, p.leader, tuple(p.replicas), tuple(p.isrs))
         for name in names
