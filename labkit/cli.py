@@ -224,10 +224,7 @@ def consumers_status(args: argparse.Namespace, settings: Settings) -> int:
     rows = [(p.service, p.index, p.pid or "-", "yes" if p.alive else "NO", p.log_file) for p in processes]
     print(table(["SERVICE", "#", "PID", "ALIVE", "LOG"], rows) if rows else "no consumer processes")
     admin = _admin(settings)
-    for group in (
-        KafkaConsumerGroupBuilder.ticketing_service(settings.event_id),
-        KafkaConsumerGroupBuilder.seat_reservation_service(settings.event_id),
-    ):
+    for group in KafkaConsumerGroupBuilder.get_all_groups(settings.event_id):
         described = kafka_admin.describe_group(admin, group)
         lagging = [p for p in described.partitions if p.lag]
         print(f"group {group}: {described.state}, {len(described.members)} member(s), total lag {described.total_lag}")
@@ -332,10 +329,7 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def groups_describe_brief(lab: Lab, event_id: int) -> None:
     admin = admin_client(lab.bootstrap_servers)
-    for group in (
-        KafkaConsumerGroupBuilder.ticketing_service(event_id),
-        KafkaConsumerGroupBuilder.seat_reservation_service(event_id),
-    ):
+    for group in KafkaConsumerGroupBuilder.get_all_groups(event_id):
         described = kafka_admin.describe_group(admin, group)
         print(f"{group}: {described.state}, {len(described.members)} member(s), total lag {described.total_lag}")
 

@@ -157,10 +157,8 @@ class ConsumerProcesses:
     def wait_for_members(self, ticketing: int, seat_reservation: int, timeout: float = 120.0) -> None:
         """Wait until both groups are Stable with (at least) this many members, so no booking waits on a join."""
         admin = admin_client(kafka_bootstrap(self.settings))
-        wanted = {
-            KafkaConsumerGroupBuilder.ticketing_service(self.settings.event_id): ticketing,
-            KafkaConsumerGroupBuilder.seat_reservation_service(self.settings.event_id): seat_reservation,
-        }
+        groups = KafkaConsumerGroupBuilder.get_all_groups(self.settings.event_id)  # ticketing's first
+        wanted = dict(zip(groups, (ticketing, seat_reservation), strict=True))
 
         def joined() -> bool:
             # Describe a group only once the brokers list it as Stable: describing a group whose coordinator

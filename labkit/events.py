@@ -9,7 +9,6 @@ and a way to delete what an experiment created.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 
 import redis
@@ -18,6 +17,7 @@ from confluent_kafka.admin import AdminClient
 from labkit.errors import EventBusyError
 from labkit.kafka.admin import ResetPlan, apply_reset, list_groups, list_topics
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
+from labkit.polling import poll
 from labkit.store import keys
 
 # Partitions (leaders, before replication) past which this machine's brokers slow down noticeably.
@@ -46,13 +46,6 @@ class EventDeletion:
     topics: list[str]
     groups: list[str]
     redis_keys: int
-
-
-def event_groups(event_id: int) -> list[str]:
-    return [
-        KafkaConsumerGroupBuilder.ticketing_service(event_id),
-        KafkaConsumerGroupBuilder.seat_reservation_service(event_id),
-    ]
 
 
 def list_events(admin: AdminClient, client: redis.Redis) -> list[EventInfo]:
@@ -85,16 +78,18 @@ def delete_event(
 ) -> EventDeletion:
     """Delete the event's groups, topics and Redis keys. Refuses (EventBusyError, nothing deleted) while a group
     still has members after `wait_for_members` s — a crashed member stays until its session times out."""
-    deadline = time.monotonic() + wait_for_members
-    while True:
+    groups = KafkaConsumerGroupBuilder.get_all_groups(event_id)
+    states: dict[str, str] = {}
+
+    def idle() -> bool:
         # States from listing (every broker answers), not describing: describing a group whose coordinator
         # just moved (a broker restarted) can go unanswered for 30 s.
-        states = {g: state for g, state in list_groups(admin).items() if g in event_groups(event_id)}
+        states.clear()
+        states.update({g: state for g, state in list_groups(admin).items() if g in groups})
+        return all(state in ("Empty", "Dead") for state in states.values())
+
+    if not poll(idle, wait_for_members, interval=0.5):
         busy = {g: state for g, state in states.items() if state not in ("Empty", "Dead")}
-        if not busy or time.monotonic() >= deadline:
-            break
-        time.sleep(0.5)
-    if busy:
         described = ", ".join(f"{g} ({state})" for g, state in busy.items())
         raise EventBusyError(f"event {event_id} still has consumers: {described}; stop its consumers first")
     present_groups = list(states)

@@ -391,10 +391,7 @@ class Lab:
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
         admin = admin_client(self.bootstrap_servers)
         rows = []
-        for group_id in (
-            KafkaConsumerGroupBuilder.ticketing_service(event_id),
-            KafkaConsumerGroupBuilder.seat_reservation_service(event_id),
-        ):
+        for group_id in KafkaConsumerGroupBuilder.get_all_groups(event_id):
             group = describe_group(admin, group_id)
             lag = {m.member_id: 0 for m in group.members}
             for p in group.partitions:

@@ -62,6 +62,14 @@ class KafkaConsumerGroupBuilder:
     def seat_reservation_service(event_id: int) -> str:
         return _group(event_id, SEAT_RESERVATION_SERVICE)
 
+    @staticmethod
+    def get_all_groups(event_id: int) -> list[str]:
+        """Every consumer group of one event, ticketing's first (like `KafkaTopicBuilder.get_all_topics`)."""
+        return [
+            KafkaConsumerGroupBuilder.ticketing_service(event_id),
+            KafkaConsumerGroupBuilder.seat_reservation_service(event_id),
+        ]
+
 
 def _group(event_id: int, service: str) -> str:
     event_id = parse_event_id(event_id)

@@ -32,6 +32,10 @@ def test_consumer_groups_match_the_spec_table_with_five_underscores() -> None:
     assert KafkaConsumerGroupBuilder.ticketing_service(1) == "event-id-1_____ticketing-service--1"
     assert KafkaConsumerGroupBuilder.seat_reservation_service(1) == "event-id-1_____seat-reservation-service--1"
     assert KafkaConsumerGroupBuilder.seat_reservation_service(7) == "event-id-7_____seat-reservation-service--7"
+    assert KafkaConsumerGroupBuilder.get_all_groups(7) == [
+        "event-id-7_____ticketing-service--7",
+        "event-id-7_____seat-reservation-service--7",
+    ]
 
 
 def test_partition_keys_match_the_spec() -> None:
