@@ -114,5 +114,14 @@ class SeatingConfig:
             raise ValueError(f"seat in seat id {seat_id!r} must be from 1 to {self.seats_per_row}")
         return SeatRef(section, subsection, row, seat)
 
+    def seat_at(self, section: str, subsection: int, position: int) -> SeatRef:
+        """The seat at 1-based `position` in its subsection, counted row by row (how the store keeps seats)."""
+        row, seat = divmod(position - 1, self.seats_per_row)
+        return SeatRef(section, subsection, row + 1, seat + 1)
+
+    def position_of(self, seat: SeatRef) -> int:
+        """The 1-based position of `seat` in its subsection, counted row by row (inverse of `seat_at`)."""
+        return (seat.row - 1) * self.seats_per_row + seat.seat
+
     def _section_range(self) -> str:
         return f"{self.sections[0]}-{self.sections[-1]}" if len(self.sections) > 1 else repr(self.sections)

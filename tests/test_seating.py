@@ -19,6 +19,14 @@ def test_seat_ids_round_trip() -> None:
     assert str(ref) == "C-4-25-20" and ref.subsection_id == "C-4"
 
 
+def test_store_positions_count_row_by_row_and_round_trip() -> None:
+    venue = SeatingConfig.default()  # 20 seats per row
+    assert venue.seat_at("A", 1, 1) == SeatRef("A", 1, 1, 1)
+    assert venue.seat_at("A", 1, 21) == SeatRef("A", 1, 2, 1)
+    assert venue.seat_at("C", 4, 500) == SeatRef("C", 4, 25, 20)
+    assert all(venue.position_of(venue.seat_at("B", 2, p)) == p for p in range(1, 501))
+
+
 @pytest.mark.parametrize(
     ("seat_id", "message"),
     [

@@ -147,7 +147,7 @@ class SeatInventory:
                 return fail(INVALID_SEAT, str(exc))
             if (ref.section, ref.subsection) != (r.section, r.subsection):
                 return fail(INVALID_SEAT, f"seat {seat_id} is not in subsection {r.section}-{r.subsection}")
-            positions.append((ref.row - 1) * seating.seats_per_row + ref.seat)
+            positions.append(seating.position_of(ref))
         if len(set(positions)) != len(positions):
             return fail(INVALID_SEAT, f"a seat appears twice in {list(r.seat_ids)}")
         return positions
@@ -178,14 +178,14 @@ class SeatInventory:
                 if parts[0] == "R":
                     owner.update({int(p): _text(booking_id) for p in parts[1].split(",")})
             for pos, state in enumerate(states, start=1):
-                row, seat = divmod(pos - 1, seating.seats_per_row)
+                ref = seating.seat_at(section, subsection, pos)
                 rows.append(
                     {
-                        "seat_id": f"{section}-{subsection}-{row + 1}-{seat + 1}",
+                        "seat_id": str(ref),
                         "section": section,
                         "subsection": subsection,
-                        "row": row + 1,
-                        "seat": seat + 1,
+                        "row": ref.row,
+                        "seat": ref.seat,
                         "state": "reserved" if state == "1" else "available",
                         "booking_id": owner.get(pos),
                     }
@@ -218,10 +218,7 @@ def _reply(
             parts[1],
             _explain(parts[1], request),
         )
-    seats = []
-    for pos in parts[1].split(","):
-        row, seat = divmod(int(pos) - 1, seating.seats_per_row)
-        seats.append(f"{request.section}-{request.subsection}-{row + 1}-{seat + 1}")
+    seats = [str(seating.seat_at(request.section, request.subsection, int(pos))) for pos in parts[1].split(",")]
     return SeatReserved(
         request.booking_id,
         request.event_id,
