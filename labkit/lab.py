@@ -13,7 +13,7 @@ import functools
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, fields, replace
 from types import TracebackType
 from typing import Any
 
@@ -39,7 +39,7 @@ from labkit.seating import SeatingConfig
 from labkit.services.seat_reservation import seat_reservation_worker
 from labkit.services.ticketing import Booking, OutcomeBoard, TicketingService, ticketing_worker
 from labkit.settings import Settings, parse_event_id
-from labkit.store.bookings import BookingStore
+from labkit.store.bookings import BookingRecord, BookingStore
 from labkit.store.inventory import SeatInventory
 
 log = logging.getLogger(__name__)
@@ -315,37 +315,11 @@ class Lab:
     def bookings(self, event_id: int | None = None) -> pd.DataFrame:
         """booking_id, section, subsection, partition, status, seats, reason, latency_ms — one row per booking."""
         event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
-        columns = [
-            "booking_id",
-            "section",
-            "subsection",
-            "partition",
-            "status",
-            "seats",
-            "reason",
-            "latency_ms",
-            "total_price",
-            "quantity",
-            "requested_at",
+        rows = [
+            {**asdict(b), "seats": list(b.seats), "requested_at": pd.to_datetime(b.requested_at, unit="ms")}
+            for b in self.store.all(event_id)
         ]
-        rows = []
-        for b in self.store.all(event_id):
-            rows.append(
-                {
-                    "booking_id": b["booking_id"],
-                    "section": b["section"],
-                    "subsection": int(b["subsection"]),
-                    "partition": int(b["partition"]),
-                    "status": b["status"],
-                    "seats": [s for s in b.get("seats", "").split(",") if s],
-                    "reason": b.get("reason") or None,
-                    "latency_ms": float(b["latency_ms"]) if b.get("latency_ms") else None,
-                    "total_price": int(b.get("total_price") or 0),
-                    "quantity": int(b["quantity"]),
-                    "requested_at": pd.to_datetime(float(b["requested_at"]), unit="ms"),
-                }
-            )
-        return pd.DataFrame(rows, columns=columns)
+        return pd.DataFrame(rows, columns=[f.name for f in fields(BookingRecord)])
 
     def seat_map(
         self, event_id: int | None = None, section: str | None = None, subsection: int | None = None

@@ -69,12 +69,10 @@ class Booking:
     latency_ms: float | None = None
 
     def refresh(self) -> Booking:
-        record = self._store.get(self.event_id, self.booking_id)
-        self.status = record.get("status", self.status)
-        self.seats = [s for s in record.get("seats", "").split(",") if s]
-        self.reason = record.get("reason") or None
-        self.total_price = int(record.get("total_price", 0) or 0)
-        self.latency_ms = float(record["latency_ms"]) if record.get("latency_ms") else None
+        record = self._store.record(self.event_id, self.booking_id)
+        if record is not None:
+            self.status, self.seats, self.reason = record.status, list(record.seats), record.reason
+            self.total_price, self.latency_ms = record.total_price, record.latency_ms
         return self
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -13,6 +15,39 @@ from labkit.store.scripts import LuaScript
 PENDING, RESERVED, FAILED = "PENDING", "RESERVED", "FAILED"
 TERMINAL = (RESERVED, FAILED)
 OUTCOME_FIELDS = ("status", "seats", "reason", "latency_ms")
+
+
+@dataclass(frozen=True)
+class BookingRecord:
+    """One booking as the store keeps it (a Redis hash of strings), parsed in one place for every reader."""
+
+    booking_id: str
+    section: str
+    subsection: int
+    partition: int
+    status: str
+    seats: tuple[str, ...]  # the reserved seat ids; empty until RESERVED
+    reason: str | None  # why it FAILED
+    latency_ms: float | None  # from request to recorded outcome; None while PENDING
+    total_price: int
+    quantity: int
+    requested_at: float  # ms since the epoch
+
+    @classmethod
+    def parse(cls, fields: Mapping[str, str]) -> BookingRecord:
+        return cls(
+            booking_id=fields["booking_id"],
+            section=fields["section"],
+            subsection=int(fields["subsection"]),
+            partition=int(fields["partition"]),
+            status=fields["status"],
+            seats=tuple(s for s in fields.get("seats", "").split(",") if s),
+            reason=fields.get("reason") or None,
+            latency_ms=float(fields["latency_ms"]) if fields.get("latency_ms") else None,
+            total_price=int(fields.get("total_price") or 0),
+            quantity=int(fields["quantity"]),
+            requested_at=float(fields["requested_at"]),
+        )
 
 
 class BookingStore:
@@ -76,6 +111,11 @@ class BookingStore:
     def get(self, event_id: int, booking_id: str) -> dict[str, str]:
         return _decode(self.client.hgetall(keys.booking(event_id, booking_id)))
 
+    def record(self, event_id: int, booking_id: str) -> BookingRecord | None:
+        """The booking, or None once its event was torn down."""
+        fields = self.get(event_id, booking_id)
+        return BookingRecord.parse(fields) if fields else None
+
     def statuses(self, event_id: int, booking_ids: list[str]) -> list[str | None]:
         return [o["status"] for o in self.outcomes(event_id, booking_ids)]
 
@@ -96,13 +136,13 @@ class BookingStore:
             pipe.hget(keys.booking(event_id, booking_id), "completed_at")
         return [float(v) if v else None for v in pipe.execute()]
 
-    def all(self, event_id: int) -> list[dict[str, str]]:
+    def all(self, event_id: int) -> list[BookingRecord]:
         """Every booking of the event, in the order they were made (one pipelined read)."""
         ids = self.client.lrange(keys.booking_ids(event_id), 0, -1)
         pipe = self.client.pipeline(transaction=False)
         for booking_id in ids:
             pipe.hgetall(keys.booking(event_id, _text(booking_id)))
-        return [_decode(h) for h in pipe.execute()]
+        return [BookingRecord.parse(_decode(h)) for h in pipe.execute() if h]
 
     def stats(self, event_id: int) -> dict[str, int]:
         return {k: int(v) for k, v in _decode(self.client.hgetall(keys.ticketing_stats(event_id))).items()}
