@@ -24,7 +24,7 @@ from IPython.display import HTML
 from labkit.checks import is_int
 from labkit.cluster.local import LocalCluster
 from labkit.endpoints import kafka_bootstrap, redis_url
-from labkit.errors import ClusterError, ConfigError, EventBusyError, EventNotSetUpError
+from labkit.errors import ClusterError, ConfigError, EventBusyError
 from labkit.events import EventDeletion, delete_event
 from labkit.infrastructure import event_topics, setup_event_infrastructure_sync
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
@@ -131,6 +131,10 @@ class Lab:
     def store(self) -> BookingStore:
         return BookingStore(self.redis)
 
+    def _event_id(self, event_id: int | None) -> int:
+        """The event a call is about: the argument, else the settings' EVENT_ID; checked either way."""
+        return parse_event_id(self.settings.event_id if event_id is None else event_id)
+
     def _ticketing_service(self) -> TicketingService:
         if self._ticketing is not None:  # the hot path of book(): no lock, no new objects
             return self._ticketing
@@ -147,7 +151,7 @@ class Lab:
     # -- events ------------------------------------------------------------------------------------------------
     def setup_event(self, event_id: int | None = None, seating: SeatingConfig | None = None) -> dict[str, str]:
         """Create the event's topics and its seats (both idempotent); returns topic → "created" | "exists"."""
-        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        event_id = self._event_id(event_id)
         seating = seating or SeatingConfig.default()
         topics = setup_event_infrastructure_sync(event_id, seating, self.settings)
         self.inventory.setup(event_id, seating)
@@ -176,10 +180,8 @@ class Lab:
     def _ensure_registered(self, event_id: int) -> TicketingService:
         """An event set up elsewhere (another process) is learned once: venue from Redis, partitions from Kafka."""
         service = self._ticketing_service()
-        if event_id not in service._strategies:
-            seating = self.inventory.seating(event_id)
-            if seating is None:
-                raise EventNotSetUpError(event_id)
+        if not service.knows_event(event_id):
+            seating = self.inventory.require_seating(event_id)
             topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
             metadata = admin_client(self.bootstrap_servers).list_topics(topic, timeout=10).topics.get(topic)
             if metadata is None or metadata.error is not None:
@@ -190,7 +192,7 @@ class Lab:
     # -- consumers ---------------------------------------------------------------------------------------------
     def start_consumers(self, ticketing: int = 4, seat_reservation: int = 4, event_id: int | None = None) -> None:
         """Add this many consumer threads per service (returns at once; the group rebalances in the background)."""
-        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        event_id = self._event_id(event_id)
         for name, count in (("ticketing", ticketing), ("seat_reservation", seat_reservation)):
             if not is_int(count) or not 0 <= count <= 32:
                 raise ValueError(f"{name} must be a number of consumers from 0 to 32, got {count!r}")
@@ -243,7 +245,7 @@ class Lab:
     def partition_panel(self, event_id: int | None = None) -> HTML:
         """The event's reserve-seats partitions as a grid (sections by subsections): the seat-reservation group's
         lag, the owning consumer and the seats left in each; the dashboard shows the same panel live."""
-        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        event_id = self._event_id(event_id)
         seating = self.inventory.require_seating(event_id)
         cells = read_partition_cells(admin_client(self.bootstrap_servers), self.redis, event_id, seating)
         return HTML(partition_panel_html(seating, cells))
@@ -296,7 +298,7 @@ class Lab:
         allow_split: bool = True,
     ) -> Booking:
         """Send one booking (thread-safe); `quantity` best-available seats or exactly `seats`."""
-        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        event_id = self._event_id(event_id)
         service = self._ensure_registered(event_id)
         return service.book(event_id, section, subsection, quantity, seats, buyer_id, allow_split)
 
@@ -309,12 +311,12 @@ class Lab:
     def book_many(self, orders: Sequence[Mapping[str, Any]], event_id: int | None = None) -> list[Booking]:
         """Many bookings in one Redis round trip (thread-safe): each order a dict of book()'s arguments, e.g.
         `{"section": "A", "subsection": 1, "quantity": 2}`. All are validated before any is sent."""
-        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        event_id = self._event_id(event_id)
         return self._ensure_registered(event_id).book_many(event_id, orders)
 
     def bookings(self, event_id: int | None = None) -> pd.DataFrame:
         """booking_id, section, subsection, partition, status, seats, reason, latency_ms — one row per booking."""
-        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        event_id = self._event_id(event_id)
         rows = [
             {**asdict(b), "seats": list(b.seats), "requested_at": pd.to_datetime(b.requested_at, unit="ms")}
             for b in self.store.all(event_id)
@@ -326,13 +328,13 @@ class Lab:
     ) -> pd.DataFrame:
         """seat_id, section, subsection, row, seat, state, booking_id — one row per seat of the venue (or of one
         section / subsection)."""
-        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        event_id = self._event_id(event_id)
         columns = ["seat_id", "section", "subsection", "row", "seat", "state", "booking_id"]
         return pd.DataFrame(self.inventory.seat_states(event_id, section, subsection), columns=columns)
 
     def stats(self, event_id: int | None = None) -> dict[str, Any]:
         """Ticketing counters (sent, RESERVED, FAILED, failed:<reason>) and seat counters (available, reserved)."""
-        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        event_id = self._event_id(event_id)
         return {
             "ticketing": self.store.stats(event_id),
             "seats": self.inventory.counters(event_id),
@@ -342,7 +344,7 @@ class Lab:
     # -- looking at Kafka --------------------------------------------------------------------------------------
     def partitions(self, event_id: int | None = None) -> pd.DataFrame:
         """topic, partition, leader, replicas, isr — one row per partition of the event's topics."""
-        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        event_id = self._event_id(event_id)
         topics = list(event_topics(event_id, self.inventory.seating(event_id)))
         rows = describe_partitions(admin_client(self.bootstrap_servers), topics)
         return pd.DataFrame(
@@ -362,7 +364,7 @@ class Lab:
     def groups(self, event_id: int | None = None) -> pd.DataFrame:
         """group, protocol, state, client_id, partitions (count), lag — one row per member of the event's two groups, as
         the brokers see them (consumer threads here and consumer processes anywhere)."""
-        event_id = parse_event_id(self.settings.event_id if event_id is None else event_id)
+        event_id = self._event_id(event_id)
         admin = admin_client(self.bootstrap_servers)
         rows = []
         for group_id in KafkaConsumerGroupBuilder.get_all_groups(event_id):

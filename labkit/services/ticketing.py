@@ -110,6 +110,10 @@ class TicketingService:
         """Remember the event's venue and its reserve topic's partition count (metadata once, never per booking)."""
         self._strategies[event_id] = SectionBasedPartitionStrategy(seating, partitions)
 
+    def knows_event(self, event_id: int) -> bool:
+        """Whether `register_event` was called for this event (bookings for it can be sent)."""
+        return event_id in self._strategies
+
     def forget_event(self, event_id: int) -> None:
         """After the event was deleted: a booking for it must be refused, not sent to a missing topic."""
         self._strategies.pop(event_id, None)
