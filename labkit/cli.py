@@ -29,6 +29,7 @@ from labkit.lab import Lab
 from labkit.load import parse_quantity_range, send_burst, wait_all
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.seating import SeatingConfig
+from labkit.services.workers import SERVICES
 from labkit.settings import Settings, parse_event_id
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -443,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION"
     )
     run_parser = consumer_cmds.add_parser("run", help="run one consumer in the foreground (SIGTERM stops it)")
-    run_parser.add_argument("service", choices=consumers.SERVICES)
+    run_parser.add_argument("service", choices=SERVICES)
     run_parser.set_defaults(handler=consumers_run)
     start = consumer_cmds.add_parser("start", help="start consumer processes in the background")
     start.add_argument("--ticketing", type=_count, default=4, help="ticketing processes (default 4)")

@@ -24,21 +24,14 @@ from labkit.kafka.admin import describe_group, list_groups
 from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.polling import wait_until
-from labkit.services.seat_reservation import seat_reservation_worker
-from labkit.services.ticketing import OutcomeBoard, ticketing_worker
+from labkit.services.ticketing import OutcomeBoard
+from labkit.services.workers import build_worker, check_service
 from labkit.settings import Settings
 from labkit.store.bookings import BookingStore
 from labkit.store.inventory import SeatInventory
 
-SERVICES = ("ticketing", "seat-reservation")
 MARKER = "labkit.cli consumers run"
 STOP_WITH_PID = "LABKIT_STOP_WITH_PID"  # set by ConsumerProcesses(stop_with_owner=True)
-
-
-def check_service(service: str) -> str:
-    if service not in SERVICES:
-        raise ConfigError(f"service must be one of {SERVICES}, got {service!r}")
-    return service
 
 
 def run(service: str, settings: Settings) -> None:
@@ -48,15 +41,16 @@ def run(service: str, settings: Settings) -> None:
     client = redis.Redis.from_url(redis_url(settings), socket_timeout=30)
     bootstrap = kafka_bootstrap(settings)
     instance = settings.consumer_instance_id
-    if service == "ticketing":
-        store = BookingStore(client)
-        worker, producer = ticketing_worker(
-            bootstrap, settings.event_id, store, OutcomeBoard(), instance, settings.group_protocol
-        )
-    else:
-        worker, producer = seat_reservation_worker(
-            bootstrap, settings.event_id, SeatInventory(client), instance, group_protocol=settings.group_protocol
-        )
+    worker, producer = build_worker(
+        service,
+        bootstrap,
+        settings.event_id,
+        instance,
+        settings.group_protocol,
+        BookingStore(client),
+        SeatInventory(client),
+        OutcomeBoard(),
+    )
 
     def request_stop(signum: int, frame: object) -> None:
         logging.getLogger(__name__).info("%s: signal %d, stopping after this batch", instance, signum)

@@ -23,6 +23,7 @@ from IPython.display import HTML
 
 from labkit.checks import is_int
 from labkit.cluster.local import LocalCluster
+from labkit.consumer_threads import ConsumerThreads
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ClusterError, ConfigError, EventBusyError
 from labkit.events import EventDeletion, delete_event
@@ -30,21 +31,19 @@ from labkit.infrastructure import event_topics, setup_event_infrastructure_sync
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
 from labkit.kafka.clients import admin_client, release_admin_clients
 from labkit.kafka.producer import ReliableProducer
-from labkit.kafka.worker import BatchWorker
 from labkit.kafka_tools import run_tool
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.partition_panel import partition_panel_html, read_partition_cells
 from labkit.polling import poll
 from labkit.seating import SeatingConfig
-from labkit.services.seat_reservation import seat_reservation_worker
-from labkit.services.ticketing import Booking, OutcomeBoard, TicketingService, ticketing_worker
+from labkit.services.ticketing import Booking, OutcomeBoard, TicketingService
+from labkit.services.workers import SEAT_RESERVATION, TICKETING
 from labkit.settings import Settings, parse_event_id
 from labkit.store.bookings import BookingRecord, BookingStore
 from labkit.store.inventory import SeatInventory
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("ticketing", "seat_reservation")
 # librdkafka producers behind book() (see ReliableProducer). Lanes cut a lone producer's latency at 600/s
 # (p50 247 → 12 ms), but with the whole booking path running, 8 sender + 4 reply lanes halved the peak burst
 # (488-692/s against 1,251/s with 1) and did not lower the latency at 100/s: more requests for the brokers.
@@ -63,9 +62,8 @@ class Lab:
         self._redis: redis.Redis | None = None
         self._ticketing: TicketingService | None = None
         self._board = OutcomeBoard()
-        self._consumers: dict[str, list[tuple[BatchWorker, ReliableProducer]]] = {s: [] for s in SERVICES}
+        self._threads = ConsumerThreads(self.settings.consumer_instance_id, self.settings.group_protocol)
         self._partition_counts: dict[str, int] = {}
-        self._instance_counter = 0
         self.events_set_up: set[int] = set()  # by this Lab: what a test or an experiment may tear down after
 
     # -- cluster -----------------------------------------------------------------------------------------------
@@ -165,7 +163,7 @@ class Lab:
         Lab's threads, or members elsewhere still in a group after `wait_for_members` s."""
         event_id = parse_event_id(event_id)
         topics = set(KafkaTopicBuilder.get_all_topics(event_id))
-        mine = [w.client_id for pairs in self._consumers.values() for w, _ in pairs if topics & set(w.topics)]
+        mine = self._threads.reading(topics)
         if mine:
             raise EventBusyError(f"event {event_id} has consumer threads here: {mine}; call stop_consumers() first")
         deletion = delete_event(admin_client(self.bootstrap_servers), self.redis, event_id, wait_for_members)
@@ -197,50 +195,17 @@ class Lab:
             if not is_int(count) or not 0 <= count <= 32:
                 raise ValueError(f"{name} must be a number of consumers from 0 to 32, got {count!r}")
         self._ensure_registered(event_id)
-        for _ in range(ticketing):
-            self._add("ticketing", event_id)
-        for _ in range(seat_reservation):
-            self._add("seat_reservation", event_id)
-
-    def _add(self, service: str, event_id: int) -> BatchWorker:
-        self._instance_counter += 1
-        instance = f"{self.settings.consumer_instance_id}-{service.replace('_', '-')}-{self._instance_counter}"
-        if service == "ticketing":
-            pair = ticketing_worker(
-                self.bootstrap_servers, event_id, self.store, self._board, instance, self.settings.group_protocol
-            )
-        else:
-            pair = seat_reservation_worker(
-                self.bootstrap_servers, event_id, self.inventory, instance, group_protocol=self.settings.group_protocol
-            )
-        pair[0].start()
-        self._consumers[service].append(pair)
-        return pair[0]
+        for service, count in ((TICKETING, ticketing), (SEAT_RESERVATION, seat_reservation)):
+            for _ in range(count):
+                self._threads.start(service, self.bootstrap_servers, event_id, self.store, self.inventory, self._board)
 
     def remove_consumer(self, service: str) -> str:
-        """Stop the newest consumer of `service` ('ticketing' or 'seat_reservation'); returns its client id."""
-        if service not in SERVICES:
-            raise ValueError(f"service must be one of {SERVICES}, got {service!r}")
-        if not self._consumers[service]:
-            raise ValueError(f"no {service} consumer is running")
-        worker, producer = self._consumers[service].pop()
-        _stop(worker, producer)
-        return worker.client_id
+        """Stop the newest consumer thread of `service` ('ticketing' or 'seat-reservation'); returns its client id."""
+        return self._threads.remove(service)
 
     def consumers(self) -> pd.DataFrame:
         """One row per consumer thread: service, client id, alive, messages processed, partitions assigned."""
-        rows = [
-            {
-                "service": service,
-                "client_id": w.client_id,
-                "alive": w.alive,
-                "processed": w.processed,
-                "partitions": len(w.assignment),
-            }
-            for service, pairs in self._consumers.items()
-            for w, _ in pairs
-        ]
-        return pd.DataFrame(rows, columns=["service", "client_id", "alive", "processed", "partitions"])
+        return self._threads.table()
 
     def partition_panel(self, event_id: int | None = None) -> HTML:
         """The event's reserve-seats partitions as a grid (sections by subsections): the seat-reservation group's
@@ -261,30 +226,11 @@ class Lab:
     def rebalances(self) -> pd.DataFrame:
         """service, client_id, at (time), kind (assigned / revoked / lost), partitions — one row per change of a
         consumer thread's assignment, oldest first: which partitions moved when a member joined or left."""
-        rows = [
-            {
-                "service": service,
-                "client_id": w.client_id,
-                "at": pd.Timestamp(r.at, unit="s"),
-                "kind": r.kind,
-                "partitions": list(r.partitions),
-            }
-            for service, pairs in self._consumers.items()
-            for w, _ in pairs
-            for r in w.rebalances
-        ]
-        columns = ["service", "client_id", "at", "kind", "partitions"]
-        return pd.DataFrame(rows, columns=columns).sort_values("at", ignore_index=True)
+        return self._threads.rebalances()
 
     def stop_consumers(self) -> None:
         """Stop every consumer thread: each finishes its batch, commits, leaves its group; then join them."""
-        pairs = [pair for service in SERVICES for pair in self._consumers[service]]
-        for worker, _ in pairs:
-            worker.stop_event.set()
-        for worker, producer in pairs:
-            _stop(worker, producer)
-        for service in SERVICES:
-            self._consumers[service].clear()
+        self._threads.stop_all()
 
     # -- bookings ----------------------------------------------------------------------------------------------
     def book(
@@ -390,35 +336,11 @@ class Lab:
         """Block until this Lab's consumer threads together own every partition of their topics, each thread
         at least one (when there are enough partitions) and about as many as the others (at most one more per
         topic): the groups have settled after a start or a removal."""
-        if not poll(self._consumers_settled, timeout):
+        if not poll(lambda: self._threads.settled(self._partition_count), timeout):
             state = self.consumers().to_dict("records")
             raise TimeoutError(f"consumer groups did not settle within {timeout} s: {state}")
-
-    def _consumers_settled(self) -> bool:
-        teams: dict[tuple[str, ...], list[set[tuple[str, int]]]] = {}
-        for worker, _ in [pair for pairs in self._consumers.values() for pair in pairs]:
-            teams.setdefault(tuple(worker.topics), []).append(set(worker.assignment))
-        for topics, owned in teams.items():
-            counts = [self._partition_count(t) for t in topics]
-            if None in counts:
-                return False  # the broker that answered does not know the topic yet
-            wanted = sum(c for c in counts if c is not None)
-            if sum(len(a) for a in owned) != wanted or (len(owned) <= wanted and not all(owned)):
-                return False
-            # ... and evenly: a member's partitions move in steps (KIP-848 reconciles revocations before the
-            # newcomer gets them), and every partition has an owner before the last step is taken.
-            sizes = [len(a) for a in owned]
-            if max(sizes) - min(sizes) > len(topics):
-                return False
-        return True
 
     def _partition_count(self, topic: str) -> int | None:
         if topic not in self._partition_counts:
             self._partition_counts.update(list_topics(admin_client(self.bootstrap_servers)))
         return self._partition_counts.get(topic)
-
-
-def _stop(worker: BatchWorker, producer: ReliableProducer) -> None:
-    if not worker.stop(timeout=15):
-        log.warning("consumer %s did not stop within 15 s (a broker may be unreachable)", worker.client_id)
-    producer.close()

@@ -49,7 +49,7 @@ CALLS: list[tuple[str, Callable[[Lab, int], Any], type[Exception], str]] = [
         "remove_consumer unknown service",
         lambda lab, e: lab.remove_consumer("cashier"),
         ValueError,
-        "service must be one of ('ticketing', 'seat_reservation'), got 'cashier'",
+        "service must be one of ('ticketing', 'seat-reservation'), got 'cashier'",
     ),
     (
         "remove_consumer none running",

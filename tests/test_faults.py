@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -100,7 +102,7 @@ def assert_all_answered(lab: Lab, event_id: int, booking_ids: list[str], timeout
     except DeliveryError as error:
         sender = f"the sender: {error}"
     traces = "; ".join(trace(lab, event_id, b) for b in pending[:3])
-    pytest.fail(f"{len(pending)} booking(s) still PENDING ({sender}): {traces}")
+    pytest.fail(f"{len(pending)} booking(s) still PENDING ({sender}): {traces}\n{owners(lab, event_id, pending)}")
 
 
 def trace(lab: Lab, event_id: int, booking_id: str) -> str:
@@ -128,6 +130,28 @@ def trace(lab: Lab, event_id: int, booking_id: str) -> str:
         )
         found.append(f"{topic.split('______')[1]}[{partition}] at {offsets or 'nowhere'} (committed {committed})")
     return f"{booking_id}: " + ", ".join(found)
+
+
+def owners(lab: Lab, event_id: int, pending: list[str]) -> str:
+    """Who owns the stuck partitions (the brokers' view and this Lab's threads), and what those threads are doing."""
+    partitions = sorted({int(lab.store.get(event_id, b)["partition"]) for b in pending})
+    topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
+    group = describe_group(
+        admin_client(lab.bootstrap_servers), KafkaConsumerGroupBuilder.seat_reservation_service(event_id)
+    )
+    by_member = {m.member_id: m.client_id for m in group.members}
+    brokers_view = {p.partition: by_member.get(p.owner or "", p.owner) for p in group.partitions if p.topic == topic}
+    lines = [f"stuck partitions {partitions}; owners per the brokers: {[brokers_view.get(p) for p in partitions]}"]
+    for service, worker in lab._threads.workers():
+        mine = sorted(p for t, p in worker.assignment if t == topic and p in partitions)
+        if mine or service == "seat-reservation":
+            lines.append(f"{worker.client_id}: alive {worker.alive}, processed {worker.processed}, owns stuck {mine}")
+            thread = worker._thread
+            frame = sys._current_frames().get(thread.ident or -1) if thread is not None else None
+            if mine and frame is not None:
+                lines.append("".join(traceback.format_stack(frame)[-6:]))
+    lines.append(lab.rebalances().query("service == 'seat-reservation'").to_string(max_colwidth=60))
+    return "\n".join(lines)
 
 
 def read_partition(bootstrap: str, topic: str, partition: int) -> list[Message]:
@@ -295,21 +319,21 @@ def test_a_member_joining_or_leaving_moves_only_what_must_move(lab: Lab, event_i
     lab.setup_event(event_id)
     lab.start_consumers(ticketing=2, seat_reservation=2, event_id=event_id)
     lab.wait_for_consumers(120)
-    stayers = assignments(lab, "seat_reservation")
+    stayers = assignments(lab, "seat-reservation")
     stream = BookingStream(lab, event_id, count=1500, rate=60, seed=4).start()
     with healed(LocalCluster(lab.settings.home), stream):
         wait_until(lambda: stream.sent >= 300, 120, "300 bookings sent")
         joined_at = time.time()
         lab.start_consumers(ticketing=0, seat_reservation=1, event_id=event_id)
         lab.wait_for_consumers(60)
-        after_join = assignments(lab, "seat_reservation")
+        after_join = assignments(lab, "seat-reservation")
         (newcomer,) = set(after_join) - set(stayers)
         join_changes = lab.rebalances()  # the newcomer's rows go when it is removed
         wait_until(lambda: stream.sent >= 800, 120, "800 bookings sent")
         left_at = time.time()
-        assert lab.remove_consumer("seat_reservation") == newcomer
+        assert lab.remove_consumer("seat-reservation") == newcomer
         lab.wait_for_consumers(60)
-        after_leave = assignments(lab, "seat_reservation")
+        after_leave = assignments(lab, "seat-reservation")
         stream.join(120)
     assert_all_answered(lab, event_id, stream.booking_ids)
     assert_clean(lab, event_id, stream.booking_ids)

@@ -1,0 +1,136 @@
+"""Consumers as threads of this process (a notebook's kernel, a test): the Lab's way to run the services.
+
+Beside `labkit.consumers.ConsumerProcesses`, and built by the same `build_worker`. Each thread finishes its batch,
+commits and leaves its group when stopped; `stop_all` joins them all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pandas as pd
+
+from labkit.kafka.producer import ReliableProducer
+from labkit.kafka.worker import BatchWorker
+from labkit.services.ticketing import OutcomeBoard
+from labkit.services.workers import SERVICES, build_worker, check_service
+from labkit.store.bookings import BookingStore
+from labkit.store.inventory import SeatInventory
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 15.0  # per thread: a batch in flight, then the final commit and the group leave
+
+
+class ConsumerThreads:
+    """The running consumer threads of one Lab, per service, oldest first."""
+
+    def __init__(self, instance_prefix: str, group_protocol: str) -> None:
+        self.instance_prefix = instance_prefix
+        self.group_protocol = group_protocol
+        self._running: dict[str, list[tuple[BatchWorker, ReliableProducer]]] = {s: [] for s in SERVICES}
+        self._started = 0
+
+    def start(
+        self,
+        service: str,
+        bootstrap_servers: str,
+        event_id: int,
+        store: BookingStore,
+        inventory: SeatInventory,
+        board: OutcomeBoard,
+    ) -> BatchWorker:
+        """One more consumer thread of `service` for the event; it joins its group in the background."""
+        self._started += 1
+        instance = f"{self.instance_prefix}-{check_service(service)}-{self._started}"
+        pair = build_worker(
+            service, bootstrap_servers, event_id, instance, self.group_protocol, store, inventory, board
+        )
+        pair[0].start()
+        self._running[service].append(pair)
+        return pair[0]
+
+    def remove(self, service: str) -> str:
+        """Stop the newest consumer thread of `service`; returns its client id."""
+        if not self._running[check_service(service)]:
+            raise ValueError(f"no {service} consumer is running")
+        worker, producer = self._running[service].pop()
+        _stop(worker, producer)
+        return worker.client_id
+
+    def stop_all(self) -> None:
+        """Ask every thread to stop at once (their group leaves overlap), then join each and close its producer."""
+        pairs = [pair for service in SERVICES for pair in self._running[service]]
+        for worker, _ in pairs:
+            worker.stop_event.set()
+        for worker, producer in pairs:
+            _stop(worker, producer)
+        for service in SERVICES:
+            self._running[service].clear()
+
+    def workers(self) -> list[tuple[str, BatchWorker]]:
+        """(service, worker) of every running thread."""
+        return [(service, worker) for service, pairs in self._running.items() for worker, _ in pairs]
+
+    def reading(self, topics: set[str]) -> list[str]:
+        """Client ids of the threads that read any of `topics`."""
+        return [worker.client_id for _, worker in self.workers() if topics & set(worker.topics)]
+
+    def table(self) -> pd.DataFrame:
+        """One row per thread: service, client id, alive, messages processed, partitions assigned."""
+        rows = [
+            {
+                "service": service,
+                "client_id": w.client_id,
+                "alive": w.alive,
+                "processed": w.processed,
+                "partitions": len(w.assignment),
+            }
+            for service, w in self.workers()
+        ]
+        return pd.DataFrame(rows, columns=["service", "client_id", "alive", "processed", "partitions"])
+
+    def rebalances(self) -> pd.DataFrame:
+        """One row per change of a thread's assignment, oldest first (see `Lab.rebalances`)."""
+        rows = [
+            {
+                "service": service,
+                "client_id": w.client_id,
+                "at": pd.Timestamp(r.at, unit="s"),
+                "kind": r.kind,
+                "partitions": list(r.partitions),
+            }
+            for service, w in self.workers()
+            for r in w.rebalances
+        ]
+        columns = ["service", "client_id", "at", "kind", "partitions"]
+        return pd.DataFrame(rows, columns=columns).sort_values("at", ignore_index=True)
+
+    def settled(self, partition_count: Callable[[str], int | None]) -> bool:
+        """Whether the threads together own every partition of their topics, each thread at least one (when there
+        are enough partitions) and about as many as the others (at most one more per topic)."""
+        teams: dict[tuple[str, ...], list[set[tuple[str, int]]]] = {}
+        for _, worker in self.workers():
+            teams.setdefault(tuple(worker.topics), []).append(set(worker.assignment))
+        for topics, owned in teams.items():
+            counts = [partition_count(t) for t in topics]
+            if None in counts:
+                return False  # the broker that answered does not know the topic yet
+            wanted = sum(c for c in counts if c is not None)
+            if sum(len(a) for a in owned) != wanted or (len(owned) <= wanted and not all(owned)):
+                return False
+            # ... and evenly: a member's partitions move in steps (KIP-848 reconciles revocations before the
+            # newcomer gets them), and every partition has an owner before the last step is taken.
+            sizes = [len(a) for a in owned]
+            if max(sizes) - min(sizes) > len(topics):
+                return False
+        return True
+
+
+def _stop(worker: BatchWorker, producer: ReliableProducer) -> None:
+    if not worker.stop(timeout=STOP_TIMEOUT):
+        log.warning(
+            "consumer %s did not stop within %.0f s (a broker may be unreachable)", worker.client_id, STOP_TIMEOUT
+        )
+    producer.close()
