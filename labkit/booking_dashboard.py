@@ -7,7 +7,6 @@ refresher thread, which sets widget values (never `with output:` from a thread).
 
 from __future__ import annotations
 
-import html
 import threading
 import time
 from collections import deque
@@ -17,6 +16,14 @@ import ipywidgets as w
 from IPython.display import HTML
 
 from labkit.checks import is_int, is_number
+from labkit.dashboard_view import (
+    counters_html,
+    outcome_line,
+    outcomes_per_second,
+    rates_html,
+    seat_map_html,
+    seat_state,
+)
 from labkit.kafka.clients import admin_client
 from labkit.lab import Lab
 from labkit.load import send_burst
@@ -26,7 +33,6 @@ from labkit.services.ticketing import Booking
 from labkit.settings import parse_event_id
 from labkit.store.bookings import RESERVED, TERMINAL
 
-SEAT_COLOURS = {"available": "#b6d7a8", "reserved": "#f6b26b", "sold": "#cc4125"}
 RATE_WINDOW = 3.0  # seconds of outcome counts behind the bookings/s figure
 LATENCY_WINDOW = 200  # latest outcomes of this dashboard's own bookings behind the latency figures
 PANEL_INTERVAL = 1.0  # seconds between reads of the partition panel (one group describe: 3 admin requests)
@@ -240,7 +246,7 @@ class Dashboard:
         _set(self.seat_map, self._seat_map_html())
         _set(
             self.counters,
-            _counters_html(
+            counters_html(
                 stats, self.lab.inventory.counters(self.event_id, f"{self.section.value}-{self.subsection.value}")
             ),
         )
@@ -263,9 +269,7 @@ class Dashboard:
                 if outcome["latency_ms"]:
                     self._latencies.append(float(outcome["latency_ms"]))
                 if len(pending) <= 5:  # single clicks are narrated; bursts only counted
-                    detail = outcome["seats"] if outcome["status"] == RESERVED else outcome["reason"]
-                    took = f"{float(outcome['latency_ms']):.0f} ms" if outcome["latency_ms"] else "?"
-                    self._say(f"{booking.booking_id[:8]} {outcome['status']} {detail} in {took}")
+                    self._say(outcome_line(booking.booking_id, outcome))
         with self._lock:
             self._pending = [b for b in self._pending if b.booking_id not in finished]
 
@@ -275,32 +279,13 @@ class Dashboard:
         confirmed = {
             b for b, s in zip(owners, self.lab.store.statuses(self.event_id, owners), strict=True) if s == RESERVED
         }
-        cells = []
-        for r in rows:
-            state = "available" if r["state"] == "available" else "sold" if r["booking_id"] in confirmed else "reserved"
-            cells.append(
-                f'<div class="labkit-seat labkit-seat-{state}" title="{html.escape(r["seat_id"])} {state}" '
-                f'style="width:11px;height:11px;border-radius:2px;background:{SEAT_COLOURS[state]}"></div>'
-            )
-        legend = " ".join(f'<span style="color:{c}">■</span> {s}' for s, c in SEAT_COLOURS.items())
-        return (
-            f"<b>{self.section.value}-{self.subsection.value}</b> (stage at the top, row 1 first)<br>"
-            f'<div style="display:grid;grid-template-columns:repeat({self.seating.seats_per_row},11px);gap:2px">'
-            f"{''.join(cells)}</div><small>{legend}</small>"
-        )
+        seats = [(r["seat_id"], seat_state(r["state"] == "available", r["booking_id"], confirmed)) for r in rows]
+        return seat_map_html(f"{self.section.value}-{self.subsection.value}", self.seating.seats_per_row, seats)
 
     def _rates_html(self) -> str:
-        (t0, d0), (t1, d1) = self._done_counts[0], self._done_counts[-1]
-        rate = (d1 - d0) / (t1 - t0) if t1 > t0 else 0.0
         with self._lock:
             waiting = len(self._pending)
-        latencies = sorted(self._latencies)
-        if latencies:
-            p50, p99 = latencies[len(latencies) // 2], latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-            latency = f"latency p50 {p50:.0f} ms, p99 {p99:.0f} ms (last {len(latencies)})"
-        else:
-            latency = "latency: no outcome yet"
-        return f'<div class="labkit-rate">{rate:.0f} bookings/s · {latency} · waiting {waiting}</div>'
+        return rates_html(outcomes_per_second(self._done_counts), self._latencies, waiting)
 
     # -- closing -----------------------------------------------------------------------------------------------
     def close(self, timeout: float = 10.0) -> None:
@@ -314,18 +299,6 @@ class Dashboard:
     @property
     def running(self) -> bool:
         return self._refresher.is_alive()
-
-
-def _counters_html(stats: dict[str, int], seats: dict[str, int]) -> str:
-    rows = [("sent", stats.get("sent", 0)), ("reserved", stats.get("RESERVED", 0)), ("failed", stats.get("FAILED", 0))]
-    rows += sorted((f"failed: {k.split(':', 1)[1]}", v) for k, v in stats.items() if k.startswith("failed:"))
-    rows += [("seats available here", seats.get("available", 0)), ("seats reserved here", seats.get("reserved", 0))]
-    body = "".join(
-        f'<tr class="labkit-counter-{html.escape(name.split(":")[-1].strip().replace(" ", "-"))}">'
-        f"<td>{html.escape(name)}</td><td style='text-align:right'>{value}</td></tr>"
-        for name, value in rows
-    )
-    return f"<table>{body}</table>"
 
 
 def _set(widget: w.HTML, value: str) -> None:
