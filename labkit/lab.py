@@ -143,7 +143,7 @@ class Lab:
                     self.bootstrap_servers, self.settings.producer_instance_id, lanes=SENDER_LANES
                 )
                 producer.serve_reports_in_background()  # nothing else polls it between bookings
-                self._ticketing = TicketingService(store, producer, self._board)
+                self._ticketing = TicketingService(store, producer, self._board, group_members=self.group_members)
             return self._ticketing
 
     # -- events ------------------------------------------------------------------------------------------------
@@ -206,6 +206,12 @@ class Lab:
     def consumers(self) -> pd.DataFrame:
         """One row per consumer thread: service, client id, alive, messages processed, partitions assigned."""
         return self._threads.table()
+
+    def group_members(self, event_id: int | None = None) -> dict[str, int]:
+        """Members of each of the event's consumer groups (threads here and processes anywhere), ticketing's first."""
+        admin = admin_client(self.bootstrap_servers)
+        groups = KafkaConsumerGroupBuilder.get_all_groups(self._event_id(event_id))
+        return {group: len(describe_group(admin, group).members) for group in groups}
 
     def partition_panel(self, event_id: int | None = None) -> HTML:
         """The event's reserve-seats partitions as a grid (sections by subsections): the seat-reservation group's

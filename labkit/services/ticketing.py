@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,20 @@ class OutcomeBoard:
             self._events.pop(booking_id, None)
 
 
+GroupMembers = Callable[[int], Mapping[str, int]]  # event id → members of each of its consumer groups
+
+
+def idle_groups_hint(members: Mapping[str, int]) -> str | None:
+    """What to do when a group of the event has no member (nobody would answer a booking), else None."""
+    idle = [group for group, count in members.items() if count == 0]
+    if not idle:
+        return None
+    return (
+        f"no consumer is running in {', '.join(idle)}: start them with lab.start_consumers() in a notebook, "
+        "or `labkit consumers start` (make c-start) in a shell"
+    )
+
+
 @dataclass
 class Booking:
     """A handle on one booking. `wait()` until it is RESERVED or FAILED, then read seats / reason / price."""
@@ -67,6 +82,7 @@ class Booking:
     reason: str | None = None
     total_price: int = 0
     latency_ms: float | None = None
+    _members: Callable[[], Mapping[str, int]] | None = field(default=None, repr=False)  # for wait()'s timeout
 
     def refresh(self) -> Booking:
         record = self._store.record(self.event_id, self.booking_id)
@@ -87,19 +103,36 @@ class Booking:
             while not self.refresh().done:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"booking {self.booking_id} still {self.status} after {timeout} s")
+                    raise TimeoutError(f"booking {self.booking_id} still {self.status} after {timeout} s{self._why()}")
                 event.wait(min(remaining, 0.1))  # woken at once in-process; re-reads Redis for other processes
         finally:
             self._board.forget(self.booking_id)
         return self
+
+    def _why(self) -> str:
+        """Whether anyone consumes the event: its requests wait in Kafka until someone does."""
+        if self._members is None:
+            return ""
+        members = self._members()
+        hint = idle_groups_hint(members)
+        if hint is not None:
+            return f"; {hint} (the request waits in Kafka meanwhile)"
+        return "; consumers are running: " + ", ".join(f"{group} has {n}" for group, n in members.items())
 
 
 class TicketingService:
     """Books seats: validate, record PENDING, send reserve-seats to the subsection's partition. Thread-safe."""
 
     def __init__(
-        self, store: BookingStore, producer: ReliableProducer, board: OutcomeBoard, max_quantity: int = MAX_QUANTITY
+        self,
+        store: BookingStore,
+        producer: ReliableProducer,
+        board: OutcomeBoard,
+        max_quantity: int = MAX_QUANTITY,
+        group_members: GroupMembers | None = None,
     ) -> None:
+        """`group_members` lets a booking that times out say whether any consumer was running."""
+        self.group_members = group_members
         self.store = store
         self.producer = producer
         self.board = board
@@ -176,7 +209,14 @@ class TicketingService:
             self.producer.send(topic, encode(request), key, partition)
             bookings.append(
                 Booking(
-                    request.booking_id, event_id, request.section, request.subsection, partition, self.store, self.board
+                    request.booking_id,
+                    event_id,
+                    request.section,
+                    request.subsection,
+                    partition,
+                    self.store,
+                    self.board,
+                    _members=None if self.group_members is None else functools.partial(self.group_members, event_id),
                 )
             )
         return bookings

@@ -1,0 +1,111 @@
+"""`labkit cluster up|down|status|env|fetch`: the embedded Kafka + Redis cluster."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from labkit.cli.common import admin_for, brokers_arg, port_arg, table
+from labkit.cluster.jars import fetch, read_classpath
+from labkit.cluster.local import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT, LocalCluster
+from labkit.cluster.quorum import describe_quorum
+from labkit.endpoints import kafka_bootstrap, redis_url
+from labkit.events import CLEANUP_HINT, PARTITION_BUDGET, partition_count
+from labkit.settings import Settings
+
+QUORUM_KEYS = (
+    "ClusterId",
+    "LeaderId",
+    "LeaderEpoch",
+    "HighWatermark",
+    "MaxFollowerLag",
+    "CurrentVoters",
+    "CurrentObservers",
+)
+
+
+def start_cluster(settings: Settings, brokers: int, kafka_port: int, redis_port: int) -> None:
+    """Start the brokers and Redis unless they run (or Kafka is external); print the addresses."""
+    if settings.external:
+        print(f"KAFKA_BOOTSTRAP_SERVERS is set ({settings.kafka_bootstrap_servers}): using it, starting nothing")
+        return
+    started = time.monotonic()
+    state, did_start = LocalCluster(settings.home).up(brokers, kafka_port, redis_port)
+    if did_start:
+        print(f"started {len(state.brokers)} broker(s) and Redis in {time.monotonic() - started:.1f} s")
+    else:
+        print(f"already running ({len(state.brokers)} broker(s)): nothing started")
+    print(f"KAFKA_BOOTSTRAP_SERVERS={state.bootstrap_servers}\nREDIS_URL={state.redis_url}")
+
+
+def print_status(settings: Settings, quorum: bool) -> bool:
+    """Brokers, Redis, (the controller quorum), the partition count against the budget; True if all run."""
+    cluster = LocalCluster(settings.home)
+    status = cluster.status()
+    print(f"Kafka {status.kafka_version} (KRaft, combined broker+controller), state in {settings.home}")
+    rows = [(b.node_id, f"127.0.0.1:{b.port}", b.pid or "-", "yes" if b.alive else "NO") for b in status.brokers]
+    print(table(["BROKER", "ADDRESS", "PID", "ALIVE"], rows))
+    redis_row = (status.redis_url, status.redis_pid or "-", "yes" if status.redis_alive else "NO")
+    print(table(["REDIS", "PID", "ALIVE"], [redis_row]))
+    state = cluster.load()
+    if quorum and state is not None and any(b.alive for b in status.brokers):
+        described = describe_quorum(state.bootstrap_controllers, read_classpath(settings.home))
+        print("controller quorum:")
+        for key in QUORUM_KEYS:
+            if key in described:
+                print(f"  {key}: {described[key]}")
+    if status.running:
+        partitions = partition_count(admin_for(settings))
+        print(f"partitions: {partitions} (budget {PARTITION_BUDGET} on this machine)")
+        if partitions > PARTITION_BUDGET:
+            print(f"  past the budget: idle partitions slow every fetch round. Clean up with: {CLEANUP_HINT}")
+    return status.running
+
+
+def cluster_up(args: argparse.Namespace, settings: Settings) -> int:
+    start_cluster(settings, args.brokers, args.kafka_port, args.redis_port)
+    return 0
+
+
+def cluster_down(args: argparse.Namespace, settings: Settings) -> int:
+    killed = LocalCluster(settings.home).down(wipe=args.wipe)
+    if killed:
+        print(f"had to SIGKILL: {', '.join(killed)}")
+    print("stopped" + (" and wiped the data" if args.wipe else " (data kept; --wipe deletes it)"))
+    return 0
+
+
+def cluster_status(args: argparse.Namespace, settings: Settings) -> int:
+    return 0 if print_status(settings, args.quorum) else 1
+
+
+def cluster_env(args: argparse.Namespace, settings: Settings) -> int:
+    print(f"export KAFKA_BOOTSTRAP_SERVERS={kafka_bootstrap(settings)}\nexport REDIS_URL={redis_url(settings)}")
+    return 0
+
+
+def cluster_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    classpath = fetch(settings.home)
+    print(f"fetched {len(classpath.split(':'))} jars")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cluster = commands.add_parser("cluster", help="the embedded Kafka + Redis cluster").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    up = cluster.add_parser("up", help="start N brokers and Redis (does nothing if they run)")
+    up.add_argument("--brokers", type=brokers_arg, default=3, help="number of brokers, 1-9 (default 3)")
+    up.add_argument(
+        "--kafka-port", type=port_arg, default=DEFAULT_KAFKA_PORT, help="first broker's port (default 9092)"
+    )
+    up.add_argument("--redis-port", type=port_arg, default=DEFAULT_REDIS_PORT, help="Redis port (default 6379)")
+    up.set_defaults(handler=cluster_up)
+    down = cluster.add_parser("down", help="stop everything and free the ports")
+    down.add_argument("--wipe", action="store_true", help="also delete the brokers' and Redis' data")
+    down.set_defaults(handler=cluster_down)
+    status = cluster.add_parser("status", help="brokers, controller quorum and Redis")
+    status.add_argument("--no-quorum", dest="quorum", action="store_false", help="skip the quorum (saves a JVM start)")
+    status.set_defaults(handler=cluster_status)
+    cluster.add_parser("env", help="print export lines for eval").set_defaults(handler=cluster_env)
+    cluster.add_parser("fetch", help="resolve the Kafka jars with Maven").set_defaults(handler=cluster_fetch)

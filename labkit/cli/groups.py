@@ -1,0 +1,60 @@
+"""`labkit groups list|describe`: consumer groups, their protocol, members and lag, like kafka-consumer-groups."""
+
+from __future__ import annotations
+
+import argparse
+
+from confluent_kafka.admin import AdminClient
+
+from labkit.cli.common import admin_for, table
+from labkit.kafka import admin as kafka_admin
+from labkit.naming import KafkaConsumerGroupBuilder
+from labkit.settings import Settings
+
+
+def groups_list(args: argparse.Namespace, settings: Settings) -> int:
+    groups = kafka_admin.list_groups_with_protocol(admin_for(settings))
+    print(table(["GROUP", "PROTOCOL", "STATE"], [(g, protocol, state) for g, (protocol, state) in groups.items()]))
+    return 0
+
+
+def groups_describe(args: argparse.Namespace, settings: Settings) -> int:
+    group = kafka_admin.describe_group(admin_for(settings), args.group)
+    print(
+        f"group {group.group_id}: {group.state}, protocol {group.protocol} (assignor {group.assignor or '-'}), "
+        f"{len(group.members)} member(s), total lag {group.total_lag}"
+    )
+    clients = {m.member_id: m.client_id for m in group.members}
+    rows = [
+        (
+            p.topic,
+            p.partition,
+            "-" if p.committed is None else p.committed,
+            p.end,
+            p.lag,
+            clients.get(p.member_id or "", "-"),
+        )
+        for p in group.partitions
+    ]
+    print(table(["TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CLIENT-ID"], rows))
+    return 0
+
+
+def print_event_groups(admin: AdminClient, event_id: int, lagging: bool = False) -> None:
+    """One line per group of the event (state, members, total lag); with `lagging`, its lagging partitions."""
+    for group_id in KafkaConsumerGroupBuilder.get_all_groups(event_id):
+        group = kafka_admin.describe_group(admin, group_id)
+        print(f"group {group_id}: {group.state}, {len(group.members)} member(s), total lag {group.total_lag}")
+        if lagging:
+            for p in [p for p in group.partitions if p.lag][:20]:
+                print(f"  {p.topic}[{p.partition}] lag {p.lag}")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    groups = commands.add_parser("groups", help="consumer groups, members and lag").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    groups.add_parser("list", help="every consumer group and its state").set_defaults(handler=groups_list)
+    describe = groups.add_parser("describe", help="members, assignment, offsets and lag per partition")
+    describe.add_argument("group")
+    describe.set_defaults(handler=groups_describe)

@@ -1,0 +1,91 @@
+"""`labkit topics list|create|reset` and `labkit events list|delete`: what the cluster holds, by topic and event."""
+
+from __future__ import annotations
+
+import argparse
+
+from labkit.cli.common import admin_for, event_id_arg, redis_for, table
+from labkit.events import PARTITION_BUDGET, delete_event, list_events
+from labkit.infrastructure import setup_event_infrastructure_sync
+from labkit.kafka import admin as kafka_admin
+from labkit.settings import Settings
+
+
+def topics_list(args: argparse.Namespace, settings: Settings) -> int:
+    admin = admin_for(settings)
+    if args.partitions:
+        rows = [
+            (p.topic, p.partition, p.leader, ",".join(map(str, p.replicas)), ",".join(map(str, p.isr)))
+            for p in kafka_admin.describe_partitions(admin)
+        ]
+        print(table(["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"], rows))
+    else:
+        print(table(["TOPIC", "PARTITIONS"], list(kafka_admin.list_topics(admin).items())))
+    return 0
+
+
+def topics_create(args: argparse.Namespace, settings: Settings) -> int:
+    for name, outcome in setup_event_infrastructure_sync(args.event_id, settings=settings).items():
+        print(f"{outcome:8} {name}")
+    return 0
+
+
+def topics_reset(args: argparse.Namespace, settings: Settings) -> int:
+    admin = admin_for(settings)
+    plan = kafka_admin.plan_reset(admin, args.keep)
+    verb = "would delete" if args.dry_run else "deleting"
+    for name in plan.delete_topics:
+        print(f"{verb} topic {name}")
+    for name in plan.delete_groups:
+        print(f"{verb} group {name}")
+    for name, members in plan.busy_groups.items():
+        print(f"refusing to delete group {name}: it still has {members} member(s); stop its consumers first")
+    print(f"keeping {len(plan.kept)} topic(s)/group(s) matching {args.keep!r}")
+    if not args.dry_run:
+        kafka_admin.apply_reset(admin, plan)
+    return 1 if plan.busy_groups else 0
+
+
+def events_list(args: argparse.Namespace, settings: Settings) -> int:
+    rows = [
+        (e.event_id, e.topics, e.partitions, e.groups, "yes" if e.has_seats else "no")
+        for e in list_events(admin_for(settings), redis_for(settings))
+    ]
+    print(table(["EVENT", "TOPICS", "PARTITIONS", "GROUPS", "SEATS"], rows))
+    print(f"{sum(r[2] for r in rows)} event partition(s); budget {PARTITION_BUDGET}")
+    return 0
+
+
+def events_delete(args: argparse.Namespace, settings: Settings) -> int:
+    done = delete_event(admin_for(settings), redis_for(settings), args.event_id)
+    print(
+        f"event {done.event_id}: deleted {len(done.topics)} topic(s), {len(done.groups)} group(s), "
+        f"{done.redis_keys} Redis key(s)"
+    )
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    topics = commands.add_parser("topics", help="list, create and reset topics").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    listing = topics.add_parser("list", help="every topic and its partition count")
+    listing.add_argument("--partitions", action="store_true", help="one row per partition: leader, replicas, ISR")
+    listing.set_defaults(handler=topics_list)
+    create = topics.add_parser("create", help="create an event's topics (idempotent)")
+    create.add_argument("--event-id", type=event_id_arg, required=True)
+    create.set_defaults(handler=topics_create)
+    reset = topics.add_parser("reset", help="delete every topic and empty group except those matching --keep")
+    reset.add_argument("--keep", default="event-id-1_*", help="glob of names to keep (default 'event-id-1_*')")
+    reset.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+    reset.set_defaults(handler=topics_reset)
+
+    events = commands.add_parser("events", help="list events, delete one (topics, groups, Redis keys)").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    events.add_parser("list", help="every event: topics, partitions, groups, seats").set_defaults(handler=events_list)
+    delete = events.add_parser(
+        "delete", help="delete an event's topics, groups and Redis keys (refuses while its consumers run)"
+    )
+    delete.add_argument("event_id", type=event_id_arg)
+    delete.set_defaults(handler=events_delete)
