@@ -44,9 +44,9 @@ from labkit.store.inventory import SeatInventory
 
 log = logging.getLogger(__name__)
 
-# librdkafka producers behind book() (see ReliableProducer). Lanes cut a lone producer's latency at 600/s
-# (p50 247 → 12 ms), but with the whole booking path running, 8 sender + 4 reply lanes halved the peak burst
-# (488-692/s against 1,251/s with 1) and did not lower the latency at 100/s: more requests for the brokers.
+# librdkafka producers behind book() (see ReliableProducer). More lanes cut a lone producer's latency, but with
+# the whole booking path running they halved the peak burst and did not lower the latency at a steady load:
+# more requests for the brokers (figures: README, "Why these settings").
 SENDER_LANES = 1
 
 

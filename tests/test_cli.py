@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Settings
+from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Lab, Settings
 from labkit.cluster.local import ClusterState
+from tests.conftest import SMALL_VENUE
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -109,3 +110,14 @@ def test_topics_reset_dry_run_deletes_nothing(settings: Settings, event_id: int)
     assert f"would delete topic event-id-{event_id}______" not in dry.stdout
     assert "keeping 4 topic(s)" in dry.stdout
     assert KafkaTopicBuilder.dead_letter__services_to_operator(event_id) in run("topics", "list", env=env).stdout
+
+
+def test_book_with_nobody_consuming_says_so_at_once_and_sends_nothing(
+    lab: Lab, settings: Settings, event_id: int
+) -> None:
+    lab.setup_event(event_id, SMALL_VENUE)
+    result = run("book", "--event-id", str(event_id), "--count", "5", "--quiet", env=cluster_env(settings))
+    assert result.returncode == 1
+    assert "not booking: no consumer is running in event-id-" in result.stderr
+    assert "labkit consumers start" in result.stderr and "Traceback" not in result.stderr
+    assert lab.store.stats(event_id).get("sent", 0) == 0

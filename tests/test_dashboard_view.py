@@ -2,40 +2,35 @@ import re
 
 import pytest
 
-from labkit.dashboard_view import (
-    counters_html,
-    outcome_line,
-    outcomes_per_second,
-    rates_html,
-    seat_map_html,
-    seat_state,
-)
+from labkit import dashboard_view as view
 
 pytestmark = pytest.mark.unit
 
 
 def test_a_taken_seat_is_sold_only_once_its_booking_is_confirmed() -> None:
-    assert seat_state(True, None, set()) == "available"
-    assert seat_state(False, "b-1", set()) == "reserved"
-    assert seat_state(False, "b-1", {"b-1"}) == "sold"
+    assert view.seat_state(True, None, set()) == "available"
+    assert view.seat_state(False, "b-1", set()) == "reserved"
+    assert view.seat_state(False, "b-1", {"b-1"}) == "sold"
 
 
 def test_the_seat_map_has_one_square_per_seat_in_rows_of_the_venue_width() -> None:
-    page = seat_map_html("A-1", 3, [("A-1-1-1", "available"), ("A-1-1-2", "sold"), ("A-1-1-3", "reserved")])
+    page = view.seat_map_html("A-1", 3, [("A-1-1-1", "available"), ("A-1-1-2", "sold"), ("A-1-1-3", "reserved")])
     assert re.findall(r"labkit-seat-(\w+)", page) == ["available", "sold", "reserved"]
     assert "repeat(3,11px)" in page and "<b>A-1</b>" in page and 'title="A-1-1-2 sold"' in page
 
 
 def test_rates_use_the_window_and_latency_percentiles() -> None:
-    assert outcomes_per_second([(10.0, 100), (12.0, 300)]) == 100.0
-    assert outcomes_per_second([(10.0, 100)]) == 0.0  # one sample: no rate yet
-    page = rates_html(100.0, [30.0, 10.0, 20.0], waiting=2)
+    assert view.outcomes_per_second([(10.0, 100), (12.0, 300)]) == 100.0
+    assert view.outcomes_per_second([(10.0, 100)]) == 0.0  # one sample: no rate yet
+    page = view.rates_html(100.0, [30.0, 10.0, 20.0], waiting=2)
     assert page == '<div class="labkit-rate">100 bookings/s · latency p50 20 ms, p99 30 ms (last 3) · waiting 2</div>'
-    assert "no outcome yet" in rates_html(0.0, [], waiting=0)
+    assert "no outcome yet" in view.rates_html(0.0, [], waiting=0)
 
 
 def test_counters_list_failures_by_reason_and_escape_names() -> None:
-    page = counters_html({"sent": 5, "RESERVED": 3, "FAILED": 2, "failed:SOLD_OUT": 2}, {"available": 7, "reserved": 3})
+    page = view.counters_html(
+        {"sent": 5, "RESERVED": 3, "FAILED": 2, "failed:SOLD_OUT": 2}, {"available": 7, "reserved": 3}
+    )
     assert re.findall(r'labkit-counter-([\w-]+)">', page) == [
         "sent",
         "reserved",
@@ -49,6 +44,6 @@ def test_counters_list_failures_by_reason_and_escape_names() -> None:
 
 def test_a_clicked_booking_is_narrated_with_its_seats_or_reason() -> None:
     reserved = {"status": "RESERVED", "seats": "A-1-1-1", "reason": None, "latency_ms": "12.4"}
-    assert outcome_line("0123456789", reserved) == "01234567 RESERVED A-1-1-1 in 12 ms"
+    assert view.outcome_line("0123456789", reserved) == "01234567 RESERVED A-1-1-1 in 12 ms"
     failed = {"status": "FAILED", "seats": None, "reason": "SOLD_OUT", "latency_ms": None}
-    assert outcome_line("0123456789", failed) == "01234567 FAILED SOLD_OUT in ?"
+    assert view.outcome_line("0123456789", failed) == "01234567 FAILED SOLD_OUT in ?"

@@ -192,3 +192,14 @@ def test_groups_use_the_consumer_protocol_and_ticketing_splits_both_reply_topics
     assert len(shares) == 2
     for of_reserved, of_failed in shares:
         assert of_reserved == of_failed and len(of_reserved) == 2  # SMALL_VENUE: 4 partitions per topic
+
+
+def test_a_booking_nobody_consumes_says_so_when_its_wait_times_out_and_is_answered_once_consumers_run(
+    lab: Lab, event_id: int
+) -> None:
+    lab.setup_event(event_id, SMALL_VENUE)
+    booking = lab.book(event_id=event_id, section="A", subsection=1, quantity=1)  # sent: Kafka keeps the request
+    with pytest.raises(TimeoutError, match=r"still PENDING after 1 s; no consumer is running in event-id-"):
+        booking.wait(timeout=1)
+    lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)
+    assert booking.wait(timeout=30).status == "RESERVED"

@@ -15,8 +15,8 @@ JVM_OPTIONS = (
     "-Xmx512m",
     "-XX:+UseG1GC",
     "-XX:MaxGCPauseMillis=20",
-    # C1 only: the C2 compiler kept ~7 % of a core per broker busy for minutes after a start (thread CPU).
-    # Measured here: first raw round trip on a fresh cluster 1,127/s vs 416/s; warm 3,286-4,041/s vs 2,517-2,892/s.
+    # C1 only: the C2 compiler kept part of a core per broker busy for minutes after a start, and both the
+    # cold and the warm raw round trip were faster without it (figures: README, "Why these settings").
     "-XX:TieredStopAtLevel=1",
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
@@ -141,8 +141,8 @@ def format_storage(specs: list[BrokerSpec], java: Path, classpath: str, cluster_
 
 # Brokers run at a lower CPU priority than everything else of the lab. On 2 cores the three JVMs otherwise take
 # most of the CPU in many small requests, and the single-threaded Redis that every booking waits on was
-# descheduled for tens of ms (SLOWLOG: 20 ms for an HGET). Measured, 20,000 bookings with processes:
-# 961/s at nice 0 → 1,271/s at nice 10, with half the brokers' CPU (they batch more when they wait a little).
+# descheduled for tens of ms. At nice 10 bookings flowed faster with half the brokers' CPU: they batch more
+# when they wait a little (figures: README, "Why these settings").
 BROKER_NICENESS = 10
 
 

@@ -37,8 +37,8 @@ def start_command(port: int, data_dir: Path) -> list[str]:
 
     No fsync, like the brokers of this one-machine cluster (Kafka never fsyncs; its durability is replicas on
     other machines, which the lab does not have): a crash of the machine loses recent data in both. `always`
-    bought nothing more here and cost ~30 % of the throughput: each fsync flushed the brokers' writes too
-    (one ext4 journal), up to 1.8 s under load, with every Redis client waiting. Not `everysec`: it postpones
+    bought nothing more here and cost throughput: each fsync flushed the brokers' writes too (one ext4
+    journal), for seconds under load, with every Redis client waiting. Not `everysec`: it postpones
     the write while a background fsync is slow and replies anyway, so a killed server could lose seats."""
     return [
         str(server_binary()),

@@ -9,8 +9,7 @@ none is lost.
 librdkafka puts one partition in each ProduceRequest (confluentinc/librdkafka#1700), and a broker handles one
 request per connection at a time, answering an acks=all produce only once the followers have the data. So
 a producer writing to many partitions of one broker serves them in turn, one replication round trip each,
-and its queue grows with the partition count (measured at 300 bookings/s over 100 partitions: 5 requests
-waiting per connection, round trip 50-100 ms, messages queued 0.1-0.7 s before being sent). `lanes` spreads
+and its queue grows with the partition count (README, "Why these settings", has the measurement). `lanes` spreads
 the partitions over that many librdkafka producers (partition % lanes), each with its own connections.
 """
 

@@ -306,8 +306,8 @@ def ticketing_worker(
         handler.handle_batch,
         producer,
         # range: every consumer gets a quarter of *each* reply topic (and the same partition numbers of both).
-        # cooperative-sticky balances only the total: in one benchmark run two of four consumers held all of
-        # seat-reservation-failed (almost empty) and two did all the work: 9,748 / 9,633 / 458 / 161 replies.
+        # cooperative-sticky balances only the total: two of four consumers could hold all of the (almost empty)
+        # seat-reservation-failed topic while the other two did all the work.
         assignor="range",
         group_protocol=group_protocol,
     )
