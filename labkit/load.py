@@ -69,15 +69,17 @@ def wait_all(
 ) -> int:
     """Wait until every booking has an outcome (bulk reads from Redis); returns how many are still pending."""
     pending = list(booking_ids)
-    deadline = time.monotonic() + timeout
-    while pending and time.monotonic() < deadline:
-        statuses = lab.store.statuses(event_id, pending)
+
+    def all_done() -> bool:
+        nonlocal pending
+        statuses = lab.store.statuses(event_id, pending) if pending else []
         still = [bid for bid, status in zip(pending, statuses, strict=True) if status not in TERMINAL]
         if on_done is not None and len(still) < len(pending):
             on_done(len(pending) - len(still))
         pending = still
-        if pending:
-            time.sleep(0.05)
+        return not pending
+
+    poll(all_done, timeout, interval=0.05)
     return len(pending)
 
 

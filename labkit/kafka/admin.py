@@ -49,7 +49,7 @@ def _retrying(admin: AdminClient, call: Callable[[AdminClient], Any], what: str)
     Retriable: on a fresh cluster the first group request creates __consumer_offsets, and until it has leaders
     brokers answer NOT_COORDINATOR; right after a broker restart a group's coordinator moves. And no answer at
     all: after a broker was killed and restarted, the process's long-lived admin client sometimes left group
-    requests unanswered for 30 s (notebook 06, 1 run in 4 here) while a new client was answered at once. So
+    requests unanswered for 30 s (in notebook 06) while a new client was answered at once. So
     after ATTEMPT_TIMEOUT s without an answer the request goes again through a fresh admin client.
     """
     deadline = time.monotonic() + TIMEOUT
