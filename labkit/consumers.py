@@ -177,6 +177,11 @@ class ConsumerProcesses:
         """SIGKILL one process, as a crash would: no commit, no leaving the group (its session times out)."""
         kill_now([process.pid or 0], lambda pid: MARKER)
 
+    def stop_one(self, process: ConsumerProcess, timeout: float = 20.0) -> None:
+        """SIGTERM one process: it finishes its batch, commits and leaves its group; SIGKILL after `timeout` s."""
+        stop([process.pid or 0], lambda pid: MARKER, timeout)
+        self._pid_file(process.service, process.index).unlink(missing_ok=True)
+
     def stop(self, timeout: float = 20.0) -> tuple[int, builtins.list[int]]:
         """SIGTERM every process (each commits and leaves its group), SIGKILL any left after `timeout` s."""
         processes = self.list()

@@ -1,0 +1,145 @@
+"""A consumer joining, leaving and crashing during a steady stream, under one group protocol: what each costs.
+
+Notebook 03 runs it once per protocol (KIP-848 `consumer`, then `classic`) on the same kind of event and draws
+the two side by side. Consumers are processes, 2 + 2 to start (a thread cannot be SIGKILLed); the bookings
+come from a BookingStream of this process. Each step waits for a count of bookings sent, not for a time:
+1. join: one more seat-reservation process starts; the coordinator moves a share of the partitions to it;
+2. leave: that process gets SIGTERM, finishes its batch, commits and leaves; its partitions go back;
+3. kill: another seat-reservation process is SIGKILLed, mid-batch: no commit, no goodbye; its partitions move
+   only once the group notices (its session times out) and resume from the last commit (redelivery).
+
+A step's pause is the longest wait of a booking sent in the WINDOW seconds after it: the bookings of a paused
+partition wait for the handover, the others keep flowing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
+from labkit.consumers import ConsumerProcess, ConsumerProcesses
+from labkit.lab import Lab
+from labkit.load import BookingStream, wait_all
+from labkit.polling import wait_until
+from labkit.seating import SeatingConfig
+from labkit.services.workers import SEAT_RESERVATION
+
+WINDOW = 5.0  # seconds after a step whose bookings count towards its pause
+# 10 partitions (one per subsection) with seats for every booking of a default run.
+VENUE = SeatingConfig(sections="AB", subsections=5, rows=30, seats_per_row=20)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # join | leave | kill
+    at: float  # epoch seconds, when it was done
+    pause_s: float  # the longest wait of a booking sent in the WINDOW after it
+
+
+@dataclass(frozen=True)
+class HandoverRun:
+    protocol: str
+    bookings: pd.DataFrame  # the event's bookings, with sent_s (since the stream started) and latency_s
+    steps: tuple[Step, ...]
+    median_latency_s: float  # of the bookings sent before the first step: the undisturbed flow
+
+    def table(self) -> pd.DataFrame:
+        """One row per step: when (s after the start), and the pause against the undisturbed median."""
+        start = self.bookings.requested_at.min().timestamp()
+        rows = [
+            {
+                "protocol": self.protocol,
+                "step": s.name,
+                "at_s": round(s.at - start, 1),
+                "pause_s": round(s.pause_s, 2),
+                "undisturbed_median_s": round(self.median_latency_s, 3),
+            }
+            for s in self.steps
+        ]
+        return pd.DataFrame(rows)
+
+
+def run_handovers(
+    lab: Lab, event_id: int, protocol: str, rate: float = 100.0, per_step: int = 500, timeout: float = 120.0
+) -> HandoverRun:
+    """Set up the event, run the three steps on consumer processes of `protocol`, stop them, measure."""
+    lab.setup_event(event_id, VENUE)
+    settings = replace(
+        lab.settings,
+        event_id=event_id,
+        group_protocol=protocol,
+        kafka_bootstrap_servers=lab.bootstrap_servers,
+        redis_url=lab.redis_url,
+        home=Path(lab.settings.home) / "handover" / protocol,
+    )
+    processes = ConsumerProcesses(settings, stop_with_owner=True)
+    processes.start(ticketing=2, seat_reservation=2)
+    stream: BookingStream | None = None
+    done: dict[str, float] = {}
+    try:
+        processes.wait_for_members(2, 2, timeout)
+        stream = running = BookingStream(lab, event_id, count=4 * per_step, rate=rate, seed=event_id).start()
+
+        def until_sent(count: int) -> None:
+            wait_until(lambda: running.sent >= count, timeout, f"{count} bookings sent")
+
+        def seat_processes() -> list[ConsumerProcess]:
+            return [p for p in processes.list() if p.service == SEAT_RESERVATION and p.alive]
+
+        until_sent(per_step)
+        done["join"] = time.time()
+        present = {p.pid for p in seat_processes()}
+        processes.start(ticketing=0, seat_reservation=1)
+        (newcomer,) = [p for p in seat_processes() if p.pid not in present]
+        processes.wait_for_members(2, 3, timeout)
+        until_sent(2 * per_step)
+        done["leave"] = time.time()
+        processes.stop_one(newcomer)
+        until_sent(3 * per_step)
+        done["kill"] = time.time()
+        processes.kill(seat_processes()[0])
+        stream.join(timeout)
+        left = wait_all(lab, event_id, stream.booking_ids, timeout)
+        if left:
+            raise TimeoutError(f"{left} booking(s) got no outcome within {timeout} s")
+    finally:
+        if stream is not None:
+            stream.stop()
+        processes.stop()
+    return measure(protocol, lab.bookings(event_id), done)
+
+
+def measure(protocol: str, bookings: pd.DataFrame, done: dict[str, float]) -> HandoverRun:
+    """The run from its bookings and when each step was done (epoch seconds): pure, for tests and replays."""
+    sent = bookings.requested_at.map(lambda t: t.timestamp())
+    bookings = bookings.assign(sent_s=sent - sent.min(), latency_s=bookings.latency_ms / 1000)
+    before = bookings[sent < done["join"]]
+    steps = tuple(
+        Step(name, at, float(bookings[(sent >= at) & (sent < at + WINDOW)].latency_s.max()))
+        for name, at in done.items()
+    )
+    return HandoverRun(protocol, bookings, steps, float(before.latency_s.median()))
+
+
+def plot_handovers(runs: list[HandoverRun]) -> Figure:
+    """Per protocol: every booking's wait against when it was sent, each step marked and its pause shaded."""
+    figure, axes = plt.subplots(len(runs), 1, figsize=(10, 2.6 * len(runs)), sharex=True, squeeze=False)
+    colours = {"join": "tab:green", "leave": "tab:blue", "kill": "tab:red"}
+    for ax, run in zip(axes[:, 0], runs, strict=True):
+        start = run.bookings.requested_at.min().timestamp()
+        ax.scatter(run.bookings.sent_s, run.bookings.latency_s, s=3, color="grey", alpha=0.5)
+        for step in run.steps:
+            at = step.at - start
+            ax.axvspan(at, at + step.pause_s, color=colours[step.name], alpha=0.2)
+            ax.axvline(at, color=colours[step.name], linewidth=1)
+            ax.annotate(f"{step.name} {step.pause_s:.1f} s", (at, 0.95), xycoords=("data", "axes fraction"), va="top")
+        ax.set_ylabel("wait (s)")
+        ax.set_title(f"group.protocol={run.protocol}", loc="left", fontsize=10)
+    axes[-1, 0].set_xlabel("sent at (s after the stream started)")
+    figure.tight_layout()
+    return figure
