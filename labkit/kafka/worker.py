@@ -105,6 +105,10 @@ class BatchWorker:
         self.rewinds = 0  # times unconfirmed batches were handled again after a delivery failure
         self._unconfirmed: deque[_Unconfirmed] = deque()
         self._handled: dict[Partition, int] = {}  # next offset to read, per partition confirmed since assigned
+        self._assigned_at: dict[Partition, float] = {}  # monotonic time of each partition's assignment
+        self._checked: set[Partition] = set()  # partitions already checked for never being fetched
+        self._next_check = 0.0
+        self.unstuck = 0  # partitions found assigned but never fetched, and sought to their start offset
         self._thread: threading.Thread | None = None
 
     # -- thread control ----------------------------------------------------------------------------------------
@@ -134,6 +138,7 @@ class BatchWorker:
                 if batch:
                     self._handle(consumer, batch)
                 self._settle(consumer, wait=len(self._unconfirmed) >= self.max_in_flight)
+                self._check_unfetched(consumer)
             self._settle(consumer, wait=True, everything=True)
             self._final_commit(consumer)
         finally:
@@ -239,9 +244,50 @@ class BatchWorker:
             return error
         return None
 
+    def _check_unfetched(self, consumer: Consumer) -> None:
+        """A partition assigned UNFETCHED_AFTER s ago from which not one message was read, although messages wait
+        there, is sought to its start offset (the group's commit, else the log start) and a warning says so.
+
+        A safeguard: in 1 of ~12 broker-kill fault runs a partition stayed assigned to a live member without one
+        message fetched from it, for minutes, with no error reported. Each partition is checked once per
+        assignment (two requests), so idle partitions cost nothing after that.
+        """
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + UNFETCHED_AFTER / 3
+        due = [p for p, at in self._assigned_at.items() if now - at >= UNFETCHED_AFTER and p not in self._checked]
+        if not due:
+            return
+        self._checked |= set(due)
+        try:
+            unread = [tp for tp in consumer.position([TopicPartition(t, p) for t, p in due]) if tp.offset < 0]
+            for tp in consumer.committed(unread, timeout=5) if unread else []:
+                low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=5)
+                start = tp.offset if tp.offset >= 0 else low
+                if high > start:
+                    log.warning(
+                        "%s: %s[%d] assigned %.0f s ago, %d message(s) waiting from offset %d, none fetched: "
+                        "seeking there",
+                        self.client_id,
+                        tp.topic,
+                        tp.partition,
+                        now - self._assigned_at[(tp.topic, tp.partition)],
+                        high - start,
+                        start,
+                    )
+                    consumer.seek(TopicPartition(tp.topic, tp.partition, start))
+                    self.unstuck += 1
+        except KafkaException as error:  # no coordinator or leader right now: check these again later
+            log.info("%s: checking unfetched partitions failed (%s); will retry", self.client_id, error)
+            self._checked -= set(due)
+
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assigned = _keys(partitions)
         self.assignment |= set(assigned)
+        now = time.monotonic()
+        self._assigned_at.update(dict.fromkeys(assigned, now))
+        self._checked -= set(assigned)
         self._record("assigned", assigned)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -264,6 +310,7 @@ class BatchWorker:
     def _forget(self, partitions: list[Partition]) -> None:
         self.assignment -= set(partitions)
         for key in partitions:
+            self._assigned_at.pop(key, None)
             self._handled.pop(key, None)
             self._uncommitted.pop(key, None)
             for batch in self._unconfirmed:
@@ -302,6 +349,8 @@ def group_config(group_protocol: str, assignor: str) -> dict[str, str | int]:
         }
     raise ValueError(f"group_protocol must be 'consumer' or 'classic', got {group_protocol!r}")
 
+
+UNFETCHED_AFTER = 15.0  # seconds a partition may stay assigned with messages waiting and none fetched (see above)
 
 _STALE_MEMBER = {KafkaError.STALE_MEMBER_EPOCH, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.FENCED_MEMBER_EPOCH}
 
