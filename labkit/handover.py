@@ -93,9 +93,9 @@ def run_handovers(
 
         until_sent(per_step)
         done["join"] = time.time()
-        present = {p.pid for p in seat_processes()}
-        processes.start(ticketing=0, seat_reservation=1)
-        (newcomer,) = [p for p in seat_processes() if p.pid not in present]
+        present = {p.pid for p in processes.list()}
+        started = processes.start(ticketing=0, seat_reservation=1)  # (just started: maybe not exec'd yet)
+        (newcomer,) = [p for p in started if p.service == SEAT_RESERVATION and p.pid not in present]
         processes.wait_for_members(2, 3, timeout)
         until_sent(2 * per_step)
         done["leave"] = time.time()
@@ -111,7 +111,8 @@ def run_handovers(
         if stream is not None:
             stream.stop()
         processes.stop()
-    return measure(protocol, lab.bookings(event_id), done)
+    bookings = lab.bookings(event_id)
+    return measure(protocol, bookings[bookings.booking_id.isin(set(stream.booking_ids))], done)
 
 
 def measure(protocol: str, bookings: pd.DataFrame, done: dict[str, float]) -> HandoverRun:
