@@ -8,8 +8,9 @@ come from a BookingStream of this process. Each step waits for a count of bookin
 3. kill: another seat-reservation process is SIGKILLed, mid-batch: no commit, no goodbye; its partitions move
    only once the group notices (its session times out) and resume from the last commit (redelivery).
 
-A step's pause is the longest wait of a booking sent in the WINDOW seconds after it: the bookings of a paused
-partition wait for the handover, the others keep flowing.
+A step's pause is the longest wait of a booking sent in the WINDOW seconds after it (but not in the last GUARD
+seconds before the next step, which may hold it up instead): the bookings of a paused partition wait for the
+handover, the others keep flowing. The same per partition says which partitions paused.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from labkit.seating import SeatingConfig
 from labkit.services.workers import SEAT_RESERVATION
 
 WINDOW = 5.0  # seconds after a step whose bookings count towards its pause
+GUARD = 1.0  # seconds before the next step whose bookings count for neither
+UNDISTURBED = 2.0  # seconds before the first step whose bookings give the undisturbed median (after any warm-up)
+SLOW = 1.0  # seconds: a partition whose longest wait passes this counts as paused
 # 10 partitions (one per subsection) with seats for every booking of a default run.
 VENUE = SeatingConfig(sections="AB", subsections=5, rows=30, seats_per_row=20)
 
@@ -39,6 +43,7 @@ class Step:
     name: str  # join | leave | kill
     at: float  # epoch seconds, when it was done
     pause_s: float  # the longest wait of a booking sent in the WINDOW after it
+    by_partition: dict[int, float]  # the same, per reserve-seats partition
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,10 @@ class HandoverRun:
     protocol: str
     bookings: pd.DataFrame  # the event's bookings, with sent_s (since the stream started) and latency_s
     steps: tuple[Step, ...]
-    median_latency_s: float  # of the bookings sent before the first step: the undisturbed flow
+    median_latency_s: float  # of the bookings sent UNDISTURBED seconds before the first step
 
     def table(self) -> pd.DataFrame:
-        """One row per step: when (s after the start), and the pause against the undisturbed median."""
+        """One row per step: when (s after the start), its pause, how many partitions waited over SLOW s."""
         start = self.bookings.requested_at.min().timestamp()
         rows = [
             {
@@ -57,11 +62,16 @@ class HandoverRun:
                 "step": s.name,
                 "at_s": round(s.at - start, 1),
                 "pause_s": round(s.pause_s, 2),
+                f"partitions_over_{SLOW:g}s": sum(wait > SLOW for wait in s.by_partition.values()),
                 "undisturbed_median_s": round(self.median_latency_s, 3),
             }
             for s in self.steps
         ]
         return pd.DataFrame(rows)
+
+    def partition_pauses(self) -> pd.DataFrame:
+        """The longest wait (s) per step (rows) and reserve-seats partition (columns)."""
+        return pd.DataFrame({s.name: s.by_partition for s in self.steps}).T.sort_index(axis=1).round(2)
 
 
 def run_handovers(
@@ -119,12 +129,17 @@ def measure(protocol: str, bookings: pd.DataFrame, done: dict[str, float]) -> Ha
     """The run from its bookings and when each step was done (epoch seconds): pure, for tests and replays."""
     sent = bookings.requested_at.map(lambda t: t.timestamp())
     bookings = bookings.assign(sent_s=sent - sent.min(), latency_s=bookings.latency_ms / 1000)
-    before = bookings[sent < done["join"]]
-    steps = tuple(
-        Step(name, at, float(bookings[(sent >= at) & (sent < at + WINDOW)].latency_s.max()))
-        for name, at in done.items()
-    )
-    return HandoverRun(protocol, bookings, steps, float(before.latency_s.median()))
+    times = list(done.values())
+    ends = [min(at + WINDOW, after - GUARD) for at, after in zip(times, times[1:], strict=False)]
+    ends.append(times[-1] + WINDOW)
+    steps = []
+    for (name, at), end in zip(done.items(), ends, strict=True):
+        window = bookings[(sent >= at) & (sent < end)]
+        by_partition = {int(p): float(w) for p, w in window.groupby("partition").latency_s.max().items()}
+        steps.append(Step(name, at, float(window.latency_s.max()), by_partition))
+    first = times[0]
+    before = bookings[(sent >= first - UNDISTURBED) & (sent < first)]
+    return HandoverRun(protocol, bookings, tuple(steps), float(before.latency_s.median()))
 
 
 def plot_handovers(runs: list[HandoverRun]) -> Figure:
