@@ -16,6 +16,7 @@ handover, the others keep flowing. The same per partition says which partitions 
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -130,7 +131,7 @@ def measure(protocol: str, bookings: pd.DataFrame, done: dict[str, float]) -> Ha
     sent = bookings.requested_at.map(lambda t: t.timestamp())
     bookings = bookings.assign(sent_s=sent - sent.min(), latency_s=bookings.latency_ms / 1000)
     times = list(done.values())
-    ends = [min(at + WINDOW, after - GUARD) for at, after in zip(times, times[1:], strict=False)]
+    ends = [min(at + WINDOW, after - GUARD) for at, after in pairwise(times)]
     ends.append(times[-1] + WINDOW)
     steps = []
     for (name, at), end in zip(done.items(), ends, strict=True):
