@@ -16,8 +16,8 @@ handover, the others keep flowing. The same per partition says which partitions 
 from __future__ import annotations
 
 import time
-from itertools import pairwise
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 
 import matplotlib.pyplot as plt
