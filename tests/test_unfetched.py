@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from labkit.kafka import worker as worker_module
 from labkit.kafka.worker import BatchWorker
@@ -14,18 +14,23 @@ pytestmark = pytest.mark.unit
 class ConsumerState:
     """What the check asks a consumer: positions, committed offsets, watermarks; records the seeks."""
 
-    def __init__(self, positions: dict[int, int], committed: dict[int, int], high: dict[int, int]) -> None:
-        self.positions, self.committed_offsets, self.high = positions, committed, high
+    def __init__(
+        self, positions: dict[int, int], committed: dict[int, int], watermarks: dict[int, tuple[int, int]]
+    ) -> None:
+        self.positions, self.committed_offsets, self.watermarks = positions, committed, watermarks
         self.seeks: list[tuple[int, int]] = []
+        self.asked_for_commits: list[list[int]] = []
 
     def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         return [TopicPartition(tp.topic, tp.partition, self.positions[tp.partition]) for tp in partitions]
 
     def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.asked_for_commits.append([tp.partition for tp in partitions])
         return [TopicPartition(tp.topic, tp.partition, self.committed_offsets[tp.partition]) for tp in partitions]
 
-    def get_watermark_offsets(self, tp: TopicPartition, timeout: float) -> tuple[int, int]:
-        return 0, self.high[tp.partition]
+    def get_watermark_offsets(self, tp: TopicPartition, cached: bool) -> tuple[int, int]:
+        assert cached  # never a request: a broker may be down
+        return self.watermarks[tp.partition]
 
     def seek(self, tp: TopicPartition) -> None:
         self.seeks.append((tp.partition, tp.offset))
@@ -37,16 +42,42 @@ def test_only_a_partition_with_messages_waiting_and_none_read_is_sought_once_per
     clock = [1000.0]
     monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
     worker = BatchWorker("127.0.0.1:1", "g", ["t"], "w", handler=lambda batch: None)
-    # 0: read (position 5); 1: idle (nothing waiting); 2: never fetched, 7 waiting after the commit at 3;
-    # 3: never fetched, no commit: from the log start (0), 2 waiting.
-    consumer = ConsumerState({0: 5, 1: -1001, 2: -1001, 3: -1001}, {1: 4, 2: 3, 3: -1001}, {1: 4, 2: 10, 3: 2})
-    worker._on_assign(consumer, [TopicPartition("t", p) for p in range(4)])  # type: ignore[arg-type]
+    # 0: read (position 5); 1: idle, empty log; 2: none read, 7 waiting after the commit at 3; 3: none read, no
+    # commit: from the log start (0), 2 waiting; 4: no fetch response ever (watermarks unknown), commit at 6;
+    # 5: none read, but the log's 4 messages were all committed before: nothing waits.
+    consumer = ConsumerState(
+        {0: 5, 1: -1001, 2: -1001, 3: -1001, 4: -1001, 5: -1001},
+        {2: 3, 3: -1001, 4: 6, 5: 4},
+        {0: (0, 5), 1: (4, 4), 2: (0, 10), 3: (0, 2), 4: (-1001, -1001), 5: (0, 4)},
+    )
+    worker._on_assign(consumer, [TopicPartition("t", p) for p in range(6)])  # type: ignore[arg-type]
     clock[0] += worker_module.UNFETCHED_AFTER - 1
     worker._check_unfetched(consumer)  # type: ignore[arg-type]
     assert consumer.seeks == []  # too early
     clock[0] += worker_module.UNFETCHED_AFTER / 3  # the next check
     worker._check_unfetched(consumer)  # type: ignore[arg-type]
-    assert consumer.seeks == [(2, 3), (3, 0)] and worker.unstuck == 2
+    assert consumer.asked_for_commits == [[2, 3, 4, 5]]  # one request, only for the suspects
+    assert consumer.seeks == [(2, 3), (3, 0), (4, 6)] and worker.unstuck == 3
     clock[0] += worker_module.UNFETCHED_AFTER
     worker._check_unfetched(consumer)  # type: ignore[arg-type]
-    assert len(consumer.seeks) == 2  # once per assignment
+    assert len(consumer.seeks) == 3  # once per assignment
+
+
+class NoCoordinator(ConsumerState):
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.asked_for_commits.append([tp.partition for tp in partitions])
+        raise KafkaException(KafkaError(KafkaError._TIMED_OUT))
+
+
+def test_without_an_answer_from_the_coordinator_the_suspects_are_checked_again_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
+    worker = BatchWorker("127.0.0.1:1", "g", ["t"], "w", handler=lambda batch: None)
+    consumer = NoCoordinator({0: -1001}, {0: 0}, {0: (0, 3)})
+    worker._on_assign(consumer, [TopicPartition("t", 0)])  # type: ignore[arg-type]
+    for _ in range(2):
+        clock[0] += worker_module.UNFETCHED_AFTER
+        worker._check_unfetched(consumer)  # type: ignore[arg-type]
+    assert consumer.asked_for_commits == [[0], [0]] and consumer.seeks == []

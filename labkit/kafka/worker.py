@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from labkit.errors import DeliveryError
 from labkit.kafka.clients import base_config
@@ -249,8 +249,9 @@ class BatchWorker:
         there, is sought to its start offset (the group's commit, else the log start) and a warning says so.
 
         A safeguard: in 1 of ~12 broker-kill fault runs a partition stayed assigned to a live member without one
-        message fetched from it, for minutes, with no error reported. Each partition is checked once per
-        assignment (two requests), so idle partitions cost nothing after that.
+        message fetched from it, for minutes, with no error reported. It reads only what librdkafka already
+        knows (positions, the watermarks of the last fetch response) and asks the coordinator for commits only
+        for partitions that look stuck, in one request: the loop is never held up by a broker that is down.
         """
         now = time.monotonic()
         if now < self._next_check:
@@ -260,27 +261,34 @@ class BatchWorker:
         if not due:
             return
         self._checked |= set(due)
+        unread = [tp for tp in consumer.position([TopicPartition(t, p) for t, p in due]) if tp.offset < 0]
+        watermarks = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, cached=True) for tp in unread}
+        # Unknown watermarks (never a fetch response), or messages in the log: the commit says whether they wait.
+        suspects = [tp for tp in unread if _may_wait(*watermarks[(tp.topic, tp.partition)])]
+        if not suspects:
+            return
         try:
-            unread = [tp for tp in consumer.position([TopicPartition(t, p) for t, p in due]) if tp.offset < 0]
-            for tp in consumer.committed(unread, timeout=5) if unread else []:
-                low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=5)
-                start = tp.offset if tp.offset >= 0 else low
-                if high > start:
-                    log.warning(
-                        "%s: %s[%d] assigned %.0f s ago, %d message(s) waiting from offset %d, none fetched: "
-                        "seeking there",
-                        self.client_id,
-                        tp.topic,
-                        tp.partition,
-                        now - self._assigned_at[(tp.topic, tp.partition)],
-                        high - start,
-                        start,
-                    )
-                    consumer.seek(TopicPartition(tp.topic, tp.partition, start))
-                    self.unstuck += 1
-        except KafkaException as error:  # no coordinator or leader right now: check these again later
+            committed = consumer.committed(suspects, timeout=COMMITTED_TIMEOUT)
+        except KafkaException as error:  # no coordinator right now: check these again later
             log.info("%s: checking unfetched partitions failed (%s); will retry", self.client_id, error)
-            self._checked -= set(due)
+            self._checked -= {(tp.topic, tp.partition) for tp in suspects}
+            return
+        for tp in committed:
+            low, high = watermarks[(tp.topic, tp.partition)]
+            start = tp.offset if tp.offset >= 0 else (low if low >= 0 else OFFSET_BEGINNING)
+            if high >= 0 and high <= start:
+                continue  # everything in the log was handled before this assignment: nothing waits
+            log.warning(
+                "%s: %s[%d] assigned %.0f s ago, none fetched (high watermark %s): seeking to %d",
+                self.client_id,
+                tp.topic,
+                tp.partition,
+                now - self._assigned_at[(tp.topic, tp.partition)],
+                high if high >= 0 else "unknown",
+                start,
+            )
+            consumer.seek(TopicPartition(tp.topic, tp.partition, start))
+            self.unstuck += 1
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assigned = _keys(partitions)
@@ -351,6 +359,13 @@ def group_config(group_protocol: str, assignor: str) -> dict[str, str | int]:
 
 
 UNFETCHED_AFTER = 15.0  # seconds a partition may stay assigned with messages waiting and none fetched (see above)
+COMMITTED_TIMEOUT = 2.0  # seconds the safeguard may wait for the coordinator's committed offsets
+
+
+def _may_wait(low: int, high: int) -> bool:
+    """From the cached watermarks: unknown (no fetch response for it yet) or a non-empty log."""
+    return high < 0 or high > low
+
 
 _STALE_MEMBER = {KafkaError.STALE_MEMBER_EPOCH, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.FENCED_MEMBER_EPOCH}
 
