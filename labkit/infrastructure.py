@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+from confluent_kafka.admin import AdminClient
+
+from labkit.cluster.broker import HOST
+from labkit.cluster.local import LocalCluster
 from labkit.endpoints import kafka_bootstrap
-from labkit.kafka.admin import broker_count, ensure_topics
+from labkit.errors import ClusterError
+from labkit.kafka.admin import broker_ids, ensure_topics
 from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaTopicBuilder
 from labkit.seating import SeatingConfig
@@ -29,12 +34,33 @@ def setup_event_infrastructure_sync(
 ) -> dict[str, str]:
     """Create the event's topics idempotently with replication min(3, brokers); name → "created" | "exists".
 
-    A topic that already exists with another partition count raises TopicLayoutError.
+    A topic that already exists with another partition count, or fewer replicas, raises TopicLayoutError.
     """
     event_id = parse_event_id(event_id)
     settings = settings or Settings.from_env()
     admin = admin_client(kafka_bootstrap(settings))
-    return ensure_topics(admin, event_topics(event_id, seating), replication=min(3, broker_count(admin)))
+    return ensure_topics(admin, event_topics(event_id, seating), replication=replication_for(settings, admin))
+
+
+def replication_for(settings: Settings, admin: AdminClient) -> int:
+    """min(3, the cluster's size): the embedded cluster's N brokers, else the brokers in the metadata.
+
+    From the brokers alive at that moment it would shrink silently after a fault left one down (event topics
+    with replication 2 for good); so with too few alive it refuses, naming the dead brokers.
+    """
+    live = broker_ids(admin)
+    state = None if settings.external else LocalCluster(settings.home).load()
+    if state is None:
+        return min(3, len(live))
+    wanted = min(3, len(state.brokers))
+    if len(live) < wanted:
+        dead = [f"broker {b.node_id} ({HOST}:{b.port})" for b in state.brokers if b.node_id not in live]
+        raise ClusterError(
+            f"an event's topics need {wanted} replicas, but only {len(live)} of the embedded cluster's "
+            f"{len(state.brokers)} brokers are alive: {', '.join(dead)} not running. "
+            "Restart them with `labkit cluster up` (or Lab.up()) first"
+        )
+    return wanted
 
 
 async def setup_event_infrastructure(

@@ -295,7 +295,8 @@ class Lab:
 
     # -- looking at Kafka --------------------------------------------------------------------------------------
     def partitions(self, event_id: int | None = None) -> pd.DataFrame:
-        """topic, partition, leader, replicas, isr — one row per partition of the event's topics."""
+        """topic, partition, leader, replicas, isr, under_replicated (fewer in sync than replicas) — one row per
+        partition of the event's topics."""
         event_id = self._event_id(event_id)
         topics = list(event_topics(event_id, self.inventory.seating(event_id)))
         rows = describe_partitions(admin_client(self.bootstrap_servers), topics)
@@ -307,10 +308,11 @@ class Lab:
                     "leader": r.leader,
                     "replicas": list(r.replicas),
                     "isr": list(r.isr),
+                    "under_replicated": len(r.isr) < len(r.replicas),
                 }
                 for r in rows
             ],
-            columns=["topic", "partition", "leader", "replicas", "isr"],
+            columns=["topic", "partition", "leader", "replicas", "isr", "under_replicated"],
         )
 
     def groups(self, event_id: int | None = None) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """The embedded cluster's life cycle, on its own 1-broker cluster and ports (the shared test cluster is untouched)."""
 
+import logging
 import os
 import socket
 import stat
@@ -18,9 +19,11 @@ from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
 from labkit.cluster.java import find_java
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.processes import command_line, has_exited, is_running, port_is_free
-from labkit.errors import ClusterError, ConfigError
+from labkit.errors import ClusterError, ConfigError, TopicLayoutError
 from labkit.kafka.clients import admin_client
+from labkit.naming import KafkaTopicBuilder
 from labkit.polling import wait_until
+from labkit.seating import SeatingConfig
 
 KAFKA_PORT, REDIS_PORT = 49092, 46379
 
@@ -161,6 +164,39 @@ def test_down_after_a_broker_and_redis_died_stops_the_survivors_and_frees_every_
     assert command_line(survivor.pid or 0) is None
     ports = [b.port for b in state.brokers] + [b.controller_port for b in state.brokers] + [state.redis_port]
     assert [port for port in ports if not port_is_free(port)] == []
+
+
+@pytest.mark.integration
+def test_a_partial_outage_is_named_and_served_and_replication_never_shrinks(
+    solo: LocalCluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    solo.down(wipe=True)
+    state, _ = solo.up(brokers=2, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    settings = Settings.from_env({"LABKIT_HOME": str(solo.home)})
+    venue = SeatingConfig(sections="A", subsections=2, rows=1, seats_per_row=2)
+    with Lab(settings) as lab:
+        lab.setup_event(1, venue)
+        assert set(lab.partitions(1).replicas.map(len)) == {2}  # min(3, the cluster's 2 brokers)
+    victim = state.brokers[0]
+    solo.kill_broker(victim.node_id)
+    lab = Lab(settings)  # a new Lab, during the outage
+    try:
+        with caplog.at_level(logging.WARNING, logger="labkit.cluster.local"):
+            assert lab.bootstrap_servers == state.bootstrap_servers  # served, not "not running"
+        assert f"broker {victim.node_id} (127.0.0.1:{victim.port}) not running" in caplog.text
+        wait_until(lambda: lab.partitions(1).under_replicated.all(), 60, "the ISRs without the dead broker")
+        refusal = rf"only 1 of .* 2 brokers are alive: broker {victim.node_id} .*labkit cluster up"
+        with pytest.raises(ClusterError, match=refusal):
+            lab.setup_event(2, venue)  # not with replication 1
+    finally:
+        lab.down()
+    solo.up(brokers=2, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)  # restarts what is not running
+    topic = KafkaTopicBuilder.dead_letter__services_to_operator(3)
+    admin_client(state.bootstrap_servers).create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    with Lab(settings) as lab:
+        with pytest.raises(TopicLayoutError, match="fewer replicas than this cluster's 2"):
+            lab.setup_event(3, venue)
+        wait_until(lambda: not lab.partitions(1).under_replicated.any(), 60, "the restarted broker in every ISR")
 
 
 def test_a_process_counts_as_exited_only_once_it_is_gone_or_its_pid_is_something_else() -> None:

@@ -7,10 +7,11 @@ import time
 
 from labkit.cli.common import admin_for, brokers_arg, port_arg, table
 from labkit.cluster.jars import fetch, read_classpath
-from labkit.cluster.local import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT, LocalCluster
+from labkit.cluster.local import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT, LocalCluster, partial_outage
 from labkit.cluster.quorum import describe_quorum
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.events import CLEANUP_HINT, PARTITION_BUDGET, partition_count
+from labkit.kafka.admin import under_replicated
 from labkit.settings import Settings
 
 QUORUM_KEYS = (
@@ -54,11 +55,16 @@ def print_status(settings: Settings, quorum: bool) -> bool:
         for key in QUORUM_KEYS:
             if key in described:
                 print(f"  {key}: {described[key]}")
-    if status.running:
-        partitions = partition_count(admin_for(settings))
+    if status.dead:
+        print(partial_outage(settings.home, status.dead))
+    if any(b.alive for b in status.brokers):
+        admin = admin_for(settings)
+        partitions = partition_count(admin)
         print(f"partitions: {partitions} (budget {PARTITION_BUDGET} on this machine)")
         if partitions > PARTITION_BUDGET:
             print(f"  past the budget: idle partitions slow every fetch round. Clean up with: {CLEANUP_HINT}")
+        lagging = under_replicated(admin)
+        print(f"under-replicated partitions: {sum(lagging.values())}", f"in {len(lagging)} topic(s)" if lagging else "")
     return status.running
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import shutil
 import time
 import uuid
@@ -33,6 +34,8 @@ from labkit.cluster.processes import (
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import base_config
 from labkit.polling import wait_until
+
+log = logging.getLogger(__name__)
 
 DEFAULT_KAFKA_PORT = 9092
 DEFAULT_REDIS_PORT = 6379
@@ -93,6 +96,12 @@ class ClusterStatus:
     @property
     def running(self) -> bool:
         return all(b.alive for b in self.brokers) and self.redis_alive
+
+    @property
+    def dead(self) -> list[str]:
+        """What is not running, by name: 'broker 2 (127.0.0.1:9093)', 'Redis (127.0.0.1:6379)'."""
+        names = [f"broker {b.node_id} ({kafka_broker.HOST}:{b.port})" for b in self.brokers if not b.alive]
+        return names + ([] if self.redis_alive else [f"Redis ({kafka_broker.HOST}:{self.redis_port})"])
 
 
 class LocalCluster:
@@ -334,14 +343,29 @@ class LocalCluster:
         )
 
     def running_state(self) -> ClusterState:
-        """The state of a cluster that runs; ClusterError telling how to start one otherwise."""
+        """The state of a cluster of which something runs; ClusterError telling how to start one otherwise.
+
+        A partial outage (a broker or Redis killed in an experiment) is named in a warning, not refused: the
+        survivors serve, and a learner must be able to look at the ISRs while a broker is down.
+        """
         state = self.load()
-        if state is None or not self.status(state).running:
+        status = None if state is None else self.status(state)
+        if state is None or status is None or len(status.dead) == len(status.brokers) + 1:
             raise ClusterError(
                 f"the embedded cluster in {self.home} is not running: start it with `labkit cluster up` "
                 "or set KAFKA_BOOTSTRAP_SERVERS and REDIS_URL to use another cluster"
             )
+        if status.dead:
+            log.warning("%s", partial_outage(self.home, status.dead))
         return state
+
+
+def partial_outage(home: Path, dead: list[str]) -> str:
+    """What is down in the embedded cluster in `home` and how to bring it back."""
+    return (
+        f"the embedded cluster in {home} is partly down: {', '.join(dead)} not running; "
+        "`labkit cluster up` (or Lab.up()) restarts what is not running"
+    )
 
 
 def _check_layout(brokers: int, kafka_port: int, redis_port: int) -> None:

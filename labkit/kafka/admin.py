@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec, TopicMetadata
 
 from labkit.errors import ClusterError, TopicLayoutError
 from labkit.kafka.clients import current_admin_client, renew_admin_client
@@ -82,17 +82,24 @@ def _retriable(error: KafkaError) -> bool:
 
 
 def broker_count(admin: AdminClient) -> int:
-    return len(admin.list_topics(timeout=TIMEOUT).brokers)
+    return len(broker_ids(admin))
+
+
+def broker_ids(admin: AdminClient) -> set[int]:
+    """The brokers in the cluster's metadata: the live ones (a dead broker drops out once it is fenced)."""
+    return set(admin.list_topics(timeout=TIMEOUT).brokers)
 
 
 def ensure_topics(admin: AdminClient, wanted: dict[str, int], replication: int) -> dict[str, str]:
     """Create the topics in `wanted` (name → partitions) that do not exist; check those that do.
 
     Returns name → "created" | "exists". A topic that exists with another partition count raises
-    TopicLayoutError: the subsection → partition map would silently be wrong.
+    TopicLayoutError: the subsection → partition map would silently be wrong. So does one with fewer replicas
+    than `replication`: created while brokers were down, it would stay less safe than the rest for good.
     """
     existing = admin.list_topics(timeout=TIMEOUT).topics
     _check_partitions({name: len(existing[name].partitions) for name in wanted if name in existing}, wanted)
+    _check_replication({name: _replication(existing[name]) for name in wanted if name in existing}, replication)
     missing = [NewTopic(name, partitions, replication) for name, partitions in wanted.items() if name not in existing]
     outcome = {name: "exists" for name in wanted if name in existing}
     for name, future in (admin.create_topics(missing, operation_timeout=TIMEOUT) if missing else {}).items():
@@ -113,6 +120,29 @@ def _check_partitions(actual: dict[str, int], wanted: dict[str, int]) -> None:
         details = "; ".join(f"{name} has {count}, needs {wanted[name]}" for name, count in wrong.items())
         raise TopicLayoutError(
             f"existing topic(s) with the wrong partition count: {details}. "
+            "Delete them (`labkit topics reset --keep NONE`) or use another event id"
+        )
+
+
+def under_replicated(admin: AdminClient) -> dict[str, int]:
+    """Topic → how many of its partitions have fewer in-sync replicas than replicas (a broker down or behind)."""
+    counts = {
+        name: sum(len(p.isrs) < len(p.replicas) for p in topic.partitions.values())
+        for name, topic in admin.list_topics(timeout=TIMEOUT).topics.items()
+    }
+    return {name: count for name, count in counts.items() if count}
+
+
+def _replication(topic: TopicMetadata) -> int:
+    return min((len(p.replicas) for p in topic.partitions.values()), default=0)
+
+
+def _check_replication(actual: dict[str, int], wanted: int) -> None:
+    low = {name: count for name, count in actual.items() if count < wanted}
+    if low:
+        details = "; ".join(f"{name} has {count}" for name, count in low.items())
+        raise TopicLayoutError(
+            f"existing topic(s) with fewer replicas than this cluster's {wanted}: {details}. "
             "Delete them (`labkit topics reset --keep NONE`) or use another event id"
         )
 
