@@ -171,12 +171,12 @@ def test_a_partial_outage_is_named_and_served_and_replication_never_shrinks(
     solo: LocalCluster, caplog: pytest.LogCaptureFixture
 ) -> None:
     solo.down(wipe=True)
-    state, _ = solo.up(brokers=2, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    state, _ = solo.up(brokers=3, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)  # a quorum survives one loss
     settings = Settings.from_env({"LABKIT_HOME": str(solo.home)})
     venue = SeatingConfig(sections="A", subsections=2, rows=1, seats_per_row=2)
     with Lab(settings) as lab:
         lab.setup_event(1, venue)
-        assert set(lab.partitions(1).replicas.map(len)) == {2}  # min(3, the cluster's 2 brokers)
+        assert set(lab.partitions(1).replicas.map(len)) == {3}
     victim = state.brokers[0]
     solo.kill_broker(victim.node_id)
     lab = Lab(settings)  # a new Lab, during the outage
@@ -185,16 +185,16 @@ def test_a_partial_outage_is_named_and_served_and_replication_never_shrinks(
             assert lab.bootstrap_servers == state.bootstrap_servers  # served, not "not running"
         assert f"broker {victim.node_id} (127.0.0.1:{victim.port}) not running" in caplog.text
         wait_until(lambda: lab.partitions(1).under_replicated.all(), 60, "the ISRs without the dead broker")
-        refusal = rf"only 1 of .* 2 brokers are alive: broker {victim.node_id} .*labkit cluster up"
+        refusal = rf"only 2 of .* 3 brokers are alive: broker {victim.node_id} .*labkit cluster up"
         with pytest.raises(ClusterError, match=refusal):
-            lab.setup_event(2, venue)  # not with replication 1
+            lab.setup_event(2, venue)  # not with replication 2
     finally:
         lab.down()
-    solo.up(brokers=2, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)  # restarts what is not running
+    solo.up(brokers=3, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)  # restarts what is not running
     topic = KafkaTopicBuilder.dead_letter__services_to_operator(3)
     admin_client(state.bootstrap_servers).create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
     with Lab(settings) as lab:
-        with pytest.raises(TopicLayoutError, match="fewer replicas than this cluster's 2"):
+        with pytest.raises(TopicLayoutError, match="fewer replicas than this cluster's 3"):
             lab.setup_event(3, venue)
         wait_until(lambda: not lab.partitions(1).under_replicated.any(), 60, "the restarted broker in every ISR")
 
