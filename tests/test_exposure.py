@@ -73,6 +73,8 @@ def test_the_repository_holds_no_credentials() -> None:
         if path.suffix in {".png", ".jar"} or not path.is_file():
             continue
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if '"image/png": "' in line:  # a plot's base64 bytes: "AKIA" + 16 capitals occur by chance
+                continue
             if pattern.search(line):
                 hits.append(f"{name}:{number}: {line.strip()[:80]}")
     assert hits == []
