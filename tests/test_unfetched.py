@@ -36,12 +36,22 @@ class ConsumerState:
         self.seeks.append((tp.partition, tp.offset))
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The worker's monotonic clock, moved by hand."""
+    now = [1000.0]
+    monkeypatch.setattr(worker_module.time, "monotonic", lambda: now[0])
+    return now
+
+
+@pytest.fixture
+def worker() -> BatchWorker:
+    return BatchWorker("127.0.0.1:1", "g", ["t"], "w", handler=lambda batch: None)
+
+
 def test_only_a_partition_with_messages_waiting_and_none_read_is_sought_once_per_assignment(
-    monkeypatch: pytest.MonkeyPatch,
+    clock: list[float], worker: BatchWorker
 ) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
-    worker = BatchWorker("127.0.0.1:1", "g", ["t"], "w", handler=lambda batch: None)
     # 0: read (position 5); 1: idle, empty log; 2: none read, 7 waiting after the commit at 3; 3: none read, no
     # commit: from the log start (0), 2 waiting; 4: no fetch response ever (watermarks unknown), commit at 6;
     # 5: none read, but the log's 4 messages were all committed before: nothing waits.
@@ -70,11 +80,8 @@ class NoCoordinator(ConsumerState):
 
 
 def test_without_an_answer_from_the_coordinator_the_suspects_are_checked_again_later(
-    monkeypatch: pytest.MonkeyPatch,
+    clock: list[float], worker: BatchWorker
 ) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr(worker_module.time, "monotonic", lambda: clock[0])
-    worker = BatchWorker("127.0.0.1:1", "g", ["t"], "w", handler=lambda batch: None)
     consumer = NoCoordinator({0: -1001}, {0: 0}, {0: (0, 3)})
     worker._on_assign(consumer, [TopicPartition("t", 0)])  # type: ignore[arg-type]
     for _ in range(2):
