@@ -2,8 +2,9 @@
 
 The public API is what `__all__` lists, plus these modules, which the notebooks use and which keep their names:
 `labkit.load` (send_burst, BookingStream, wait_all), `labkit.latency` (sweep, sustainable_rate),
-`labkit.analysis` (summarize, format_summary, messages_per_partition), `labkit.audit` (audit) and
-`labkit.consumers` (ConsumerProcesses). Everything else is internal and may change.
+`labkit.analysis` (summarize, format_summary, messages_per_partition), `labkit.audit` (audit),
+`labkit.consumers` (ConsumerProcesses), `labkit.polling` (wait_until) and `labkit.handover` (run_handovers,
+plot_handovers). Everything else is internal and may change.
 """
 
 from labkit.cluster.local import LocalCluster
