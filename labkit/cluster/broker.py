@@ -66,13 +66,14 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
         "share.coordinator.state.topic.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": "0",
         # Consumer groups (KIP-848, group.protocol=consumer): the coordinator declares a member dead after
-        # 2.5 s without a heartbeat (default 45 s), and members heartbeat every 0.5 s (default 5 s) — a lab's
+        # 2.5 s without a heartbeat (default 45 s), and members heartbeat every 0.25 s (default 5 s): every
+        # assignment change travels in heartbeats, so a handover takes a few of them (README, "Faults"). A lab's
         # failover should take seconds. The minimums bound what a group may set; both protocols are served.
         "group.coordinator.rebalance.protocols": "classic,consumer",
         "group.consumer.session.timeout.ms": "2500",
         "group.consumer.min.session.timeout.ms": "2000",
-        "group.consumer.heartbeat.interval.ms": "500",
-        "group.consumer.min.heartbeat.interval.ms": "500",
+        "group.consumer.heartbeat.interval.ms": "250",
+        "group.consumer.min.heartbeat.interval.ms": "250",
         "group.consumer.assignors": "uniform,range",
         # classic groups ask for their own session timeout (labkit.kafka.worker: 2.5 s); admit down to 2 s
         "group.min.session.timeout.ms": "2000",
