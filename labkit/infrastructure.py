@@ -6,8 +6,7 @@ import asyncio
 
 from confluent_kafka.admin import AdminClient
 
-from labkit.cluster.broker import HOST
-from labkit.cluster.local import LocalCluster
+from labkit.cluster.local import LocalCluster, broker_name
 from labkit.endpoints import kafka_bootstrap
 from labkit.errors import ClusterError
 from labkit.kafka.admin import broker_ids, ensure_topics
@@ -54,7 +53,7 @@ def replication_for(settings: Settings, admin: AdminClient) -> int:
         return min(3, len(live))
     wanted = min(3, len(state.brokers))
     if len(live) < wanted:
-        dead = [f"broker {b.node_id} ({HOST}:{b.port})" for b in state.brokers if b.node_id not in live]
+        dead = [broker_name(b.node_id, b.port) for b in state.brokers if b.node_id not in live]
         raise ClusterError(
             f"an event's topics need {wanted} replicas, but only {len(live)} of the embedded cluster's "
             f"{len(state.brokers)} brokers are alive: {', '.join(dead)} not running. "

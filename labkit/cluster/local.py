@@ -100,8 +100,17 @@ class ClusterStatus:
     @property
     def dead(self) -> list[str]:
         """What is not running, by name: 'broker 2 (127.0.0.1:9093)', 'Redis (127.0.0.1:6379)'."""
-        names = [f"broker {b.node_id} ({kafka_broker.HOST}:{b.port})" for b in self.brokers if not b.alive]
+        names = [broker_name(b.node_id, b.port) for b in self.brokers if not b.alive]
         return names + ([] if self.redis_alive else [f"Redis ({kafka_broker.HOST}:{self.redis_port})"])
+
+    @property
+    def anything_alive(self) -> bool:
+        return self.redis_alive or any(b.alive for b in self.brokers)
+
+
+def broker_name(node_id: int, port: int) -> str:
+    """How errors and warnings name a broker of the embedded cluster: 'broker 2 (127.0.0.1:9093)'."""
+    return f"broker {node_id} ({kafka_broker.HOST}:{port})"
 
 
 class LocalCluster:
@@ -350,7 +359,7 @@ class LocalCluster:
         """
         state = self.load()
         status = None if state is None else self.status(state)
-        if state is None or status is None or len(status.dead) == len(status.brokers) + 1:
+        if state is None or status is None or not status.anything_alive:
             raise ClusterError(
                 f"the embedded cluster in {self.home} is not running: start it with `labkit cluster up` "
                 "or set KAFKA_BOOTSTRAP_SERVERS and REDIS_URL to use another cluster"
