@@ -14,7 +14,6 @@ Printed as a table; written to artifacts/bench/ as bench.json, load.csv and load
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 import time
@@ -30,7 +29,7 @@ import matplotlib.pyplot as plt
 from bench import pipe
 from labkit import Lab, SeatingConfig
 from labkit.consumers import ConsumerProcesses
-from labkit.latency import LatencySummary, one_at_a_time, open_loop, sustainable_rate, sweep
+from labkit.latency import Sweep, compare_with_pipe, one_at_a_time, open_loop, sustainable_rate
 from labkit.load import send_burst, wait_for_outcomes
 
 ARTIFACTS = Path("artifacts/bench")
@@ -116,33 +115,36 @@ def with_idle_events(lab: Lab, events: int, idle_count: int, rate: float, second
     return {"idle_events": events, "idle": idle.row(), "load": loaded.row()}
 
 
-def write_artifacts(results: dict[str, Any], load: list[LatencySummary]) -> None:
+def write_artifacts(results: dict[str, Any], load: Sweep) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "bench.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
-    with (ARTIFACTS / "load.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(load[0].row()))
-        writer.writeheader()
-        writer.writerows(r.row() for r in load)
-    figure, axis = plt.subplots(figsize=(7, 4))
-    rates = [r.offered_per_s for r in load]
-    axis.plot(rates, [r.p50_ms for r in load], "o-", label="p50")
-    axis.plot(rates, [r.p99_ms for r in load], "s-", label="p99")
-    axis.plot(rates, [r.max_ms for r in load], "^:", label="max")
-    axis.axhline(250, color="grey", linestyle="--", linewidth=0.8, label="p99 target at 1,000/s (250 ms)")
-    axis.set(
-        xscale="log",
-        yscale="log",
-        xlabel="offered bookings/s (open loop)",
-        ylabel="latency (ms)",
-        title="labkit: booking latency against offered load",
-    )
-    axis.legend()
-    figure.tight_layout()
+    load.frame().to_csv(ARTIFACTS / "load.csv", index=False)
+    figure = load.plot("booking latency against offered load: labkit beside the plain pipe", target_ms=250)
     figure.savefig(ARTIFACTS / "load.png", dpi=120)
     plt.close(figure)
 
 
-def print_table(results: dict[str, Any]) -> None:
+def load_rows(load: Sweep) -> list[tuple[str, str]]:
+    """Per rate: each curve's p50 / p99, and labkit's p99 over each pipe's."""
+    frame = load.frame().set_index(["offered_per_s", "curve"])
+    labkit = next(curve for curve in load.runs if curve.startswith("labkit"))
+    rows = []
+    for rate in sorted({r for r, _ in frame.index}):
+        parts = []
+        for curve in load.runs:
+            if (rate, curve) in frame.index:
+                r = frame.loc[(rate, curve)]
+                parts.append(f"{curve}: p50 {r.p50_ms:,.0f} / p99 {r.p99_ms:,.0f} ms")
+        for curve in load.runs:
+            if curve != labkit and (rate, curve) in frame.index and (rate, labkit) in frame.index:
+                ratio = frame.loc[(rate, labkit)].p99_ms / frame.loc[(rate, curve)].p99_ms
+                parts.append(f"labkit p99 / {curve} p99 = {ratio:.2f}")
+        rows.append((f"open loop {rate:,.0f}/s", "; ".join(parts)))
+    rows.append(("the sweep stopped", load.stopped))
+    return rows
+
+
+def print_table(results: dict[str, Any], load: Sweep) -> None:
     rows: list[tuple[str, str]] = []
     p = results["pipe"]
     rows.append(
@@ -160,14 +162,7 @@ def print_table(results: dict[str, Any]) -> None:
     )
     i = results["idle"]
     rows.append((f"idle, {i['bookings']} one at a time", f"p50 {i['p50_ms']:.0f} ms, p99 {i['p99_ms']:.0f} ms"))
-    for r in results["load"]:
-        rows.append(
-            (
-                f"open loop {r['offered_per_s']:,.0f}/s",
-                f"p50 {r['p50_ms']:,.0f} ms, p99 {r['p99_ms']:,.0f} ms, "
-                f"max {r['max_ms']:,.0f} ms, achieved {r['achieved_per_s']:,.0f}/s",
-            )
-        )
+    rows += load_rows(load)
     sustainable = results["sustainable_per_s"]
     rows.append(
         ("sustainable (p99 <= 250 ms)", "none of the rates" if sustainable is None else f"{sustainable:,.0f}/s")
@@ -220,16 +215,19 @@ def main() -> None:
         with_consumers(lab, event_id)
         try:
             results["idle"] = one_at_a_time(lab, event_id, 200, seed=3).row()
-            load = sweep(lab, event_id, [float(r) for r in args.rates.split(",")], args.seconds, seed=3)
+            rates = [float(r) for r in args.rates.split(",")]
+            load = compare_with_pipe(lab, event_id, rates, args.seconds, seed=3)
         finally:
             done_with(lab, event_id)
-        results["load"] = [r.row() for r in load]
-        results["sustainable_per_s"] = sustainable_rate(load, 250.0)
+        results["load"] = load.frame().to_dict("records")
+        results["load_stopped"] = load.stopped
+        labkit_curve = next(runs for curve, runs in load.runs.items() if curve.startswith("labkit"))
+        results["sustainable_per_s"] = sustainable_rate(labkit_curve, 250.0)
         results["burst"] = {mode: peak_burst(lab, args.count, mode) for mode in args.modes.split(",")}
         if args.idle_events:
             results["partitions"] = with_idle_events(lab, args.idle_events, 200, 500.0, args.seconds)
     write_artifacts(results, load)
-    print_table(results)
+    print_table(results, load)
     print(f"written: {ARTIFACTS}/bench.json, load.csv, load.png")
 
 

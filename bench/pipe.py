@@ -109,7 +109,7 @@ def python_round_trip(bootstrap: str, count: int = 20_000, forwarders: int = 4, 
         while not stop.is_set():
             for m in c.consume(500, 0.1):
                 if m.error() is None:
-                    p.produce(second, m.value(), partition=m.partition())
+                    p.produce(second, m.value(), partition=m.partition() or 0)  # never None for a fetched message
             p.poll(0)
         p.flush(10)
         c.close()

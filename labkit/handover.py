@@ -44,6 +44,7 @@ class Step:
     name: str  # join | leave | kill
     at: float  # epoch seconds, when it was done
     pause_s: float  # the longest wait of a booking sent in the WINDOW after it
+    paused_from: float  # epoch seconds: when that booking was sent (its wait is where the pause happened)
     by_partition: dict[int, float]  # the same, per reserve-seats partition
 
 
@@ -137,26 +138,34 @@ def measure(protocol: str, bookings: pd.DataFrame, done: dict[str, float]) -> Ha
     for (name, at), end in zip(done.items(), ends, strict=True):
         window = bookings[(sent >= at) & (sent < end)]
         by_partition = {int(p): float(w) for p, w in window.groupby("partition").latency_s.max().items()}
-        steps.append(Step(name, at, float(window.latency_s.max()), by_partition))
+        worst = window.latency_s.idxmax()
+        steps.append(Step(name, at, float(window.latency_s[worst]), float(sent[worst]), by_partition))
     first = times[0]
     before = bookings[(sent >= first - UNDISTURBED) & (sent < first)]
     return HandoverRun(protocol, bookings, tuple(steps), float(before.latency_s.median()))
 
 
 def plot_handovers(runs: list[HandoverRun]) -> Figure:
-    """Per protocol: every booking's wait against when it was sent, each step marked and its pause shaded."""
-    figure, axes = plt.subplots(len(runs), 1, figsize=(10, 2.6 * len(runs)), sharex=True, squeeze=False)
+    """Per protocol: every booking's wait against when it was sent, each step marked, and its pause shaded where
+    it happened: from the send of the booking that waited longest to its outcome. One y-scale for all panels."""
+    figure, axes = plt.subplots(len(runs), 1, figsize=(10, 2.8 * len(runs)), sharex=True, sharey=True, squeeze=False)
     colours = {"join": "tab:green", "leave": "tab:blue", "kill": "tab:red"}
     for ax, run in zip(axes[:, 0], runs, strict=True):
         start = run.bookings.requested_at.min().timestamp()
-        ax.scatter(run.bookings.sent_s, run.bookings.latency_s, s=3, color="grey", alpha=0.5)
+        ax.scatter(run.bookings.sent_s, run.bookings.latency_s, s=3, color="grey", alpha=0.5, label="one booking")
         for step in run.steps:
-            at = step.at - start
-            ax.axvspan(at, at + step.pause_s, color=colours[step.name], alpha=0.2)
-            ax.axvline(at, color=colours[step.name], linewidth=1)
-            ax.annotate(f"{step.name} {step.pause_s:.1f} s", (at, 0.95), xycoords=("data", "axes fraction"), va="top")
-        ax.set_ylabel("wait (s)")
-        ax.set_title(f"group.protocol={run.protocol}", loc="left", fontsize=10)
+            ax.axvline(step.at - start, color=colours[step.name], linewidth=1, label=f"{step.name}: step taken")
+            paused = step.paused_from - start
+            ax.axvspan(
+                paused,
+                paused + step.pause_s,
+                color=colours[step.name],
+                alpha=0.2,
+                label=f"{step.name}: longest wait {step.pause_s:.2f} s",
+            )
+        ax.set_ylabel("wait for the outcome (s)")
+        ax.set_title(f"group.protocol={run.protocol}: bookings' waits while consumers join, leave, crash", fontsize=10)
+        ax.legend(loc="upper left", fontsize=7, ncol=4)
     axes[-1, 0].set_xlabel("sent at (s after the stream started)")
     figure.tight_layout()
     return figure

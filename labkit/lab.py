@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import random
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, fields, replace
@@ -25,8 +26,8 @@ from labkit.checks import is_int
 from labkit.cluster.local import LocalCluster
 from labkit.consumer_threads import ConsumerThreads
 from labkit.endpoints import kafka_bootstrap, redis_url
-from labkit.errors import ClusterError, ConfigError, EventBusyError
-from labkit.events import EventDeletion, delete_event
+from labkit.errors import ClusterError, ConfigError, EventBusyError, LabkitError
+from labkit.events import EventDeletion, delete_event, list_events
 from labkit.infrastructure import event_topics, setup_event_infrastructure_sync
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
 from labkit.kafka.clients import admin_client, release_admin_clients
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 # the whole booking path running they halved the peak burst and did not lower the latency at a steady load:
 # more requests for the brokers (figures: README, "Why these settings").
 SENDER_LANES = 1
+SCRATCH_EVENT_IDS = (1_000, 10_000)  # new_event() draws from these: short enough to read in a topic name
+SCRATCH_MEMBERS_WAIT = 10.0  # s down() waits for a killed member's session to end before deleting its event
 
 
 class Lab:
@@ -64,7 +67,9 @@ class Lab:
         self._board = OutcomeBoard()
         self._threads = ConsumerThreads(self.settings.consumer_instance_id, self.settings.group_protocol)
         self._partition_counts: dict[str, int] = {}
+        self._fresh_ids = random.Random()
         self.events_set_up: set[int] = set()  # by this Lab: what a test or an experiment may tear down after
+        self._scratch_events: set[int] = set()  # made by new_event(): deleted by down() if still there
 
     # -- cluster -----------------------------------------------------------------------------------------------
     def up(self, brokers: int = 3) -> Lab:
@@ -75,8 +80,10 @@ class Lab:
         return self
 
     def down(self) -> None:
-        """Stop the consumers, close the clients, and stop the cluster if this Lab started it."""
+        """Stop the consumers, delete the events new_event() made that are still there, close the clients, and
+        stop the cluster if this Lab started it."""
         self.stop_consumers()
+        self._delete_scratch_events()
         with self._lock:
             if self._ticketing is not None:
                 self._ticketing.producer.close()
@@ -157,6 +164,27 @@ class Lab:
         self.events_set_up.add(event_id)
         return topics
 
+    def new_event(self, seating: SeatingConfig | None = None) -> int:
+        """Set up an event with a fresh id (no topic, group or Redis key of that id exists) and return the id.
+
+        For an experiment that must not depend on what ran before: its seats are all free and its topics empty.
+        Delete it with teardown_event() when done; down() deletes it otherwise, so a notebook re-run from the top
+        or stopped half-way leaves no event behind.
+        """
+        taken = {e.event_id for e in list_events(admin_client(self.bootstrap_servers), self.redis)}
+        event_id = self._fresh_ids.choice([i for i in range(*SCRATCH_EVENT_IDS) if i not in taken])
+        self.setup_event(event_id, seating)
+        self._scratch_events.add(event_id)
+        return event_id
+
+    def _delete_scratch_events(self) -> None:
+        for event_id in sorted(self._scratch_events):
+            try:
+                self.teardown_event(event_id, wait_for_members=SCRATCH_MEMBERS_WAIT)
+            except (LabkitError, ValueError) as error:
+                log.warning("event %d was left behind: %s (labkit events delete %d)", event_id, error, event_id)
+                self._scratch_events.discard(event_id)
+
     def teardown_event(self, event_id: int, wait_for_members: float = 0.0) -> EventDeletion:
         """Delete the event's topics, consumer groups and Redis keys: what an experiment leaves behind costs the
         brokers CPU on every fetch round. Refused (EventBusyError) while consumers of the event run — this
@@ -173,6 +201,7 @@ class Lab:
         for topic in topics:
             self._partition_counts.pop(topic, None)
         self.events_set_up.discard(event_id)
+        self._scratch_events.discard(event_id)
         return deletion
 
     def _ensure_registered(self, event_id: int) -> TicketingService:

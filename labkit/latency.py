@@ -8,55 +8,35 @@ time to the outcome recorded in Redis. So a sender that falls behind is counted,
 
 from __future__ import annotations
 
+import functools
+import math
 import random
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from labkit.checks import is_number
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.figure import Figure
+
 from labkit.lab import Lab
+from labkit.latency_summary import LatencySummary, check_load, summarise
 from labkit.load import wait_all
+from labkit.pipe import PlainPipe
+
+__all__ = [
+    "LatencySummary",
+    "Sweep",
+    "check_load",
+    "compare_with_pipe",
+    "one_at_a_time",
+    "open_loop",
+    "summarise",
+    "sustainable_rate",
+    "sweep",
+]
 
 SEND_CHUNK = 100  # at most this many due bookings per book_many() call
-
-
-@dataclass(frozen=True)
-class LatencySummary:
-    """Figures of one run. `offered_per_s` is None for one-at-a-time bookings; latencies in ms."""
-
-    offered_per_s: float | None
-    bookings: int
-    completed: int
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    achieved_per_s: float  # outcomes per second, first scheduled send → last outcome
-
-    def row(self) -> dict[str, float | int | None]:
-        return {
-            "offered_per_s": self.offered_per_s,
-            "bookings": self.bookings,
-            "completed": self.completed,
-            "p50_ms": round(self.p50_ms, 1),
-            "p99_ms": round(self.p99_ms, 1),
-            "max_ms": round(self.max_ms, 1),
-            "achieved_per_s": round(self.achieved_per_s, 1),
-        }
-
-
-def summarise(offered: float | None, starts_ms: Sequence[float], ends_ms: Sequence[float | None]) -> LatencySummary:
-    """Percentiles (nearest rank) of end - start over the completed bookings."""
-    done = sorted(end - start for start, end in zip(starts_ms, ends_ms, strict=True) if end is not None)
-    if not done:
-        return LatencySummary(offered, len(starts_ms), 0, float("nan"), float("nan"), float("nan"), 0.0)
-
-    def rank(q: float) -> float:
-        return done[min(len(done) - 1, max(0, round(q * len(done)) - 1))]
-
-    span_ms = max(e for e in ends_ms if e is not None) - min(starts_ms)
-    return LatencySummary(
-        offered, len(starts_ms), len(done), rank(0.50), rank(0.99), done[-1], len(done) / max(span_ms / 1000, 1e-3)
-    )
 
 
 def one_at_a_time(lab: Lab, event_id: int, count: int = 200, seed: int | None = None) -> LatencySummary:
@@ -83,11 +63,9 @@ def open_loop(
     seed: int | None = None,
     timeout: float = 60.0,
 ) -> LatencySummary:
-    """Offer `rate` bookings/s for `seconds` to random subsections; latency from each booking's scheduled time."""
-    if not is_number(rate) or rate <= 0:
-        raise ValueError(f"rate must be a positive number of bookings per second, got {rate!r}")
-    if not is_number(seconds) or seconds <= 0:
-        raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+    """Offer `rate` bookings/s for `seconds` to random subsections; latency from each booking's scheduled time.
+    Outcomes are awaited up to `timeout` s after the last send; a booking without one counts as infinitely late."""
+    check_load(rate, seconds)
     subsections = _subsections(lab, event_id)
     rng = random.Random(seed)
     count = max(1, round(rate * seconds))
@@ -109,21 +87,112 @@ def open_loop(
     return summarise(rate, scheduled, lab.store.completion_times(event_id, booking_ids))
 
 
+# A run: (rate, seconds to wait for the last outcomes) → its summary.
+Run = Callable[[float, float], LatencySummary]
+
+
+@dataclass
+class Sweep:
+    """Open-loop runs of one or more curves (labkit, the plain pipe …) at the same rising rates."""
+
+    runs: dict[str, list[LatencySummary]] = field(default_factory=dict)
+    stopped: str = "every rate was run"  # why the sweep ended, in words
+
+    def frame(self) -> pd.DataFrame:
+        """One row per curve and rate: curve, offered_per_s, bookings, completed, p50_ms, p99_ms, max_ms, …"""
+        rows = [{"curve": curve, **r.row()} for curve, runs in self.runs.items() for r in runs]
+        return pd.DataFrame(rows, columns=["curve", *LatencySummary.__dataclass_fields__])
+
+    def p99(self) -> pd.DataFrame:
+        """p99 (ms) per offered rate (rows) and curve (columns)."""
+        return self.frame().pivot(index="offered_per_s", columns="curve", values="p99_ms")[list(self.runs)]
+
+    def plot(self, title: str, target_ms: float | None = None) -> Figure:
+        """p50 (dashed) and p99 (solid) of every curve against the offered rate, log-log; a target line."""
+        figure, ax = plt.subplots(figsize=(7, 4))
+        for index, (curve, runs) in enumerate(self.runs.items()):
+            colour = f"C{index}"
+            rates = [r.offered_per_s or 0.0 for r in runs]
+            ax.plot(rates, [r.p99_ms for r in runs], "o-", color=colour, label=f"{curve}: p99")
+            ax.plot(rates, [r.p50_ms for r in runs], "s--", color=colour, alpha=0.6, label=f"{curve}: p50")
+        if target_ms is not None:
+            ax.axhline(target_ms, color="grey", linestyle=":", label=f"target: p99 ≤ {target_ms:,.0f} ms")
+        ax.set(xscale="log", yscale="log", title=title, xlabel="offered load (messages or bookings per second)")
+        ax.set_ylabel("latency (ms), scheduled send → outcome")
+        ax.legend(fontsize=8)
+        figure.tight_layout()
+        return figure
+
+
 def sweep(
+    curves: Mapping[str, Run],
+    rates: Sequence[float],
+    seconds: float,
+    budget_s: float = math.inf,
+    stop_above_p99_ms: float = 2000.0,
+) -> Sweep:
+    """Each rate in turn, every curve at it, until the rates run out or the time budget would be passed.
+
+    A curve stops after its first rate whose p99 passes `stop_above_p99_ms`. A run starts only if at least
+    `seconds` of sending and as long again of draining fit into what is left of `budget_s`, and its drain is
+    cut where the budget ends (what is still missing then counts as infinitely late): a sweep on a slow
+    machine stops early and says so instead of running past its budget.
+    """
+    deadline = time.monotonic() + budget_s
+    result = Sweep({curve: [] for curve in curves})
+    going = dict(curves)
+    for rate in rates:
+        for curve, run in list(going.items()):
+            left = deadline - time.monotonic()
+            if left < 2 * seconds:
+                result.stopped = f"the time budget of {budget_s:.0f} s ran out before {curve} at {rate:g}/s"
+                return result
+            summary = run(rate, min(left - seconds, 120.0))
+            result.runs[curve].append(summary)
+            if not summary.p99_ms <= stop_above_p99_ms:
+                del going[curve]
+        if not going:
+            result.stopped = f"every curve's p99 passed {stop_above_p99_ms:,.0f} ms"
+            return result
+    return result
+
+
+def compare_with_pipe(
     lab: Lab,
     event_id: int,
     rates: Sequence[float],
     seconds: float,
+    budget_s: float = math.inf,
+    pipe_partitions: Sequence[int] = (100, 10),
     stop_above_p99_ms: float = 2000.0,
     seed: int | None = None,
-) -> list[LatencySummary]:
-    """Open-loop runs at rising rates, stopping after the first whose p99 passes `stop_above_p99_ms`."""
-    results = []
-    for rate in rates:
-        results.append(open_loop(lab, event_id, rate, seconds, seed=seed))
-        if not results[-1].p99_ms <= stop_above_p99_ms:  # NaN (nothing completed) stops too
-            break
-    return results
+) -> Sweep:
+    """labkit's open-loop curve on `event_id` (its consumers running) beside the plain pipe's (`labkit.pipe`) on
+    the same cluster at the same rates, one pipe per partition count; the pipes' topics are deleted after.
+
+    The pipes are opened before the clock of the budget starts (each takes a few seconds to create its topics and
+    settle its groups); the runs alternate by rate, so every curve meets the cluster in the same state.
+    """
+    pipes = []
+    try:
+        for partitions in pipe_partitions:
+            pipes.append(PlainPipe(lab.bootstrap_servers, partitions).open())
+        partitions = lab.inventory.require_seating(event_id).subsection_count  # one per subsection
+        curves: dict[str, Run] = {
+            f"labkit, {partitions} partitions": lambda rate, wait: open_loop(
+                lab, event_id, rate, seconds, seed=seed, timeout=wait
+            )
+        }
+        for pipe in pipes:
+            curves[f"plain pipe, {pipe.partitions} partitions"] = functools.partial(_pipe_run, pipe, seconds)
+        return sweep(curves, rates, seconds, budget_s, stop_above_p99_ms)
+    finally:
+        for pipe in pipes:
+            pipe.close()
+
+
+def _pipe_run(pipe: PlainPipe, seconds: float, rate: float, wait: float) -> LatencySummary:
+    return pipe.open_loop(rate, seconds, timeout=wait)
 
 
 def sustainable_rate(results: Sequence[LatencySummary], p99_limit_ms: float = 250.0) -> float | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import redis
 from confluent_kafka.admin import AdminClient
 
-from labkit.kafka.admin import describe_group
+from labkit.kafka.admin import describe_group, end_offsets
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.seating import SeatingConfig
 from labkit.store import keys
@@ -31,7 +31,7 @@ class PartitionCell:
 
     partition: int
     subsection_id: str  # e.g. "A-1"
-    lag: int | None  # None: the group has no offset for it and no member owns it
+    lag: int | None  # log-end offset - committed offset (0 if never committed); None: not known
     owner: str | None  # the owning consumer's client id
     seats_left: int | None
 
@@ -95,20 +95,27 @@ def partition_panel_html(seating: SeatingConfig, cells: list[PartitionCell]) -> 
 def read_partition_cells(
     admin: AdminClient, client: redis.Redis, event_id: int, seating: SeatingConfig
 ) -> list[PartitionCell]:
-    """One describe of the seat-reservation group (lag and owner per partition) and one Redis round trip."""
+    """One describe of the seat-reservation group (commits and owners), the log-end offset of every partition,
+    and one Redis round trip.
+
+    Lag counts every partition, those the group never committed too: a consumer that gets one starts at its
+    beginning (auto.offset.reset=earliest), so everything in it is still to be read. (Kafka's own
+    kafka-consumer-groups lists only the partitions a group committed or owns.)
+    """
     topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
     group = describe_group(admin, KafkaConsumerGroupBuilder.seat_reservation_service(event_id))
     clients = {m.member_id: m.client_id for m in group.members}
-    lag = {p.partition: p for p in group.partitions if p.topic == topic}
+    described = {p.partition: p for p in group.partitions if p.topic == topic}
     subsections = [f"{section}-{subsection}" for section, subsection in seating.subsection_ids()]
+    ends = end_offsets(admin, [(topic, index) for index in range(len(subsections))])
     pipe = client.pipeline(transaction=False)
     for subsection_id in subsections:
         pipe.hget(keys.subsection_counters(event_id, subsection_id), "available")
     left = [int(v) if v is not None else None for v in pipe.execute()]
     cells = []
     for index, (subsection_id, seats_left) in enumerate(zip(subsections, left, strict=True)):
-        found = lag.get(index)
+        found = described.get(index)
         owner = clients.get(found.member_id or "") if found else None
-        known = found is not None and (found.committed is not None or owner is not None)
-        cells.append(PartitionCell(index, subsection_id, found.lag if known and found else None, owner, seats_left))
+        committed = found.committed if found else None
+        cells.append(PartitionCell(index, subsection_id, ends[(topic, index)] - (committed or 0), owner, seats_left))
     return cells

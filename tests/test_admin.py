@@ -48,7 +48,7 @@ def test_describe_shows_a_live_members_assignment_committed_offset_and_lag(
     settings: Settings, live_consumer: tuple[Consumer, str, str]
 ) -> None:
     _, topic, group = live_consumer
-    description = kafka_admin.describe_group(admin_client(settings.kafka_bootstrap_servers), group)
+    description = kafka_admin.describe_group(admin_client(settings.kafka_bootstrap_servers or ""), group)
     assert description.state == "Stable"
     assert [m.client_id for m in description.members] == ["test-consumer-1"]
     assert len(description.members[0].partitions) == 100
@@ -61,7 +61,7 @@ def test_describe_shows_a_live_members_assignment_committed_offset_and_lag(
 def test_reset_keeps_event_1_and_refuses_a_group_with_members(
     settings: Settings, event_id: int, live_consumer: tuple[Consumer, str, str]
 ) -> None:
-    admin = admin_client(settings.kafka_bootstrap_servers)
+    admin = admin_client(settings.kafka_bootstrap_servers or "")
     setup_event_infrastructure_sync(1, settings=settings)
     _, _, busy_group = live_consumer
     plan = kafka_admin.plan_reset(admin, "event-id-1_*")
@@ -77,7 +77,7 @@ def test_reset_keeps_event_1_and_refuses_a_group_with_members(
 
 
 def test_reset_deletes_an_empty_group(settings: Settings, event_id: int) -> None:
-    admin = admin_client(settings.kafka_bootstrap_servers)
+    admin = admin_client(settings.kafka_bootstrap_servers or "")
     setup_event_infrastructure_sync(event_id, settings=settings)
     group = KafkaConsumerGroupBuilder.ticketing_service(event_id)
     consumer = Consumer(base_config(settings.kafka_bootstrap_servers or "", "test-empty", group_id=group))

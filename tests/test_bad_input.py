@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Message, Producer
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -115,14 +116,15 @@ def test_the_bad_input_corpus_ends_parked_or_refused_and_kills_nothing(
     topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
     producer = Producer(base_config(settings.kafka_bootstrap_servers or "", "test-bad-input"))
     offsets: dict[str, int] = {}
+
+    def record_offset(name: str) -> Callable[[KafkaError | None, Message], None]:
+        def record(error: KafkaError | None, message: Message) -> None:
+            offsets.setdefault(name, message.offset() or 0)
+
+        return record
+
     for name, value, _ in cases:  # all on A-1's partition, in order, ahead of the good booking below
-        producer.produce(
-            topic,
-            value,
-            key=name.encode(),
-            partition=0,
-            on_delivery=lambda err, msg, name=name: offsets.setdefault(name, msg.offset()),
-        )
+        producer.produce(topic, value, key=name.encode(), partition=0, on_delivery=record_offset(name))
     assert producer.flush(60) == 0 and len(offsets) == len(cases)
 
     good = lab.book(event_id=event_id, section="A", subsection=1, quantity=2).wait(timeout=60)

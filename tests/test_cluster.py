@@ -214,7 +214,12 @@ def test_a_process_counts_as_exited_only_once_it_is_gone_or_its_pid_is_something
     assert has_exited(sleeper.pid, "sleep 30")
     thread_ids: list[int] = []
     done = threading.Event()
-    worker = threading.Thread(target=lambda: (thread_ids.append(threading.get_native_id()), done.wait(10)))
+
+    def record_and_wait() -> None:
+        thread_ids.append(threading.get_native_id())
+        done.wait(10)
+
+    worker = threading.Thread(target=record_and_wait)
     worker.start()
     try:
         wait_until(lambda: bool(thread_ids), 10, "the thread to start")

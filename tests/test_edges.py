@@ -41,7 +41,7 @@ CALLS: list[tuple[str, Callable[[Lab, int], Any], type[Exception], str]] = [
     ),
     (
         "start_consumers not a number",
-        lambda lab, e: lab.start_consumers(seat_reservation="4", event_id=e),
+        lambda lab, e: lab.start_consumers(seat_reservation="4", event_id=e),  # type: ignore[arg-type]
         ValueError,
         "seat_reservation must be a number of consumers from 0 to 32, got '4'",
     ),

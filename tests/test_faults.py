@@ -117,7 +117,7 @@ def trace(lab: Lab, event_id: int, booking_id: str) -> str:
         offsets = [
             m.offset()
             for m in read_partition(lab.bootstrap_servers, topic, partition)
-            if booking_id.encode() in m.value()
+            if booking_id.encode() in (m.value() or b"")
         ]
         group_id = getattr(KafkaConsumerGroupBuilder, group)(event_id)
         committed = next(
@@ -140,7 +140,9 @@ def owners(lab: Lab, event_id: int, pending: list[str]) -> str:
         admin_client(lab.bootstrap_servers), KafkaConsumerGroupBuilder.seat_reservation_service(event_id)
     )
     by_member = {m.member_id: m.client_id for m in group.members}
-    brokers_view = {p.partition: by_member.get(p.owner or "", p.owner) for p in group.partitions if p.topic == topic}
+    brokers_view = {
+        p.partition: by_member.get(p.member_id or "", p.member_id) for p in group.partitions if p.topic == topic
+    }
     lines = [f"stuck partitions {partitions}; owners per the brokers: {[brokers_view.get(p) for p in partitions]}"]
     for service, worker in lab._threads.workers():
         mine = sorted(p for t, p in worker.assignment if t == topic and p in partitions)
@@ -161,7 +163,7 @@ def read_partition(bootstrap: str, topic: str, partition: int) -> list[Message]:
     messages: list[Message] = []
     deadline = time.monotonic() + 30
     try:
-        while (not messages or messages[-1].offset() < end - 1) and end > 0 and time.monotonic() < deadline:
+        while (not messages or (messages[-1].offset() or 0) < end - 1) and end > 0 and time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is not None and message.error() is None:
                 messages.append(message)

@@ -24,7 +24,7 @@ def test_event_topics_have_one_partition_per_subsection_replication_3_and_full_i
     assert outcome == {name: "created" for name in KafkaTopicBuilder.get_all_topics(event_id)}
 
     partitions = describe_partitions(
-        admin_client(settings.kafka_bootstrap_servers), KafkaTopicBuilder.get_all_topics(event_id)
+        admin_client(settings.kafka_bootstrap_servers or ""), KafkaTopicBuilder.get_all_topics(event_id)
     )
     by_topic: dict[str, list] = {}
     for p in partitions:
@@ -45,7 +45,7 @@ def test_setup_is_idempotent(settings: Settings, event_id: int) -> None:
 
 
 def test_a_topic_with_the_wrong_partition_count_is_an_error_not_used(settings: Settings, event_id: int) -> None:
-    admin = admin_client(settings.kafka_bootstrap_servers)
+    admin = admin_client(settings.kafka_bootstrap_servers or "")
     topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
     admin.create_topics([NewTopic(topic, 10, 3)])[topic].result(30)
     with pytest.raises(TopicLayoutError, match=f"{topic} has 10, needs 100"):
@@ -56,4 +56,4 @@ def test_a_smaller_venue_gets_fewer_partitions(settings: Settings, event_id: int
     small = SeatingConfig(sections="AB", subsections=2, rows=2, seats_per_row=5)
     setup_event_infrastructure_sync(event_id, seating=small, settings=settings)
     topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
-    assert len(describe_partitions(admin_client(settings.kafka_bootstrap_servers), [topic])) == 4
+    assert len(describe_partitions(admin_client(settings.kafka_bootstrap_servers or ""), [topic])) == 4

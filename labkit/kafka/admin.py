@@ -71,7 +71,7 @@ def _retrying(admin: AdminClient, call: Callable[[AdminClient], Any], what: str)
             # the same retriable error for ATTEMPT_TIMEOUT s (NOT_COORDINATOR for 30 s after a broker restart,
             # notebook 06 in CI) or no answer: a fresh client looks the coordinator up anew
             if unanswered or time.monotonic() - failing_since >= ATTEMPT_TIMEOUT:
-                log.warning("%s; asking again through a fresh admin client", exc)
+                log.info("%s; asking again through a fresh admin client", exc)
                 admin = renew_admin_client(admin)
                 failing_since = None
         time.sleep(0.2)
