@@ -121,13 +121,15 @@ class Dashboard:
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
-    def snapshot(self) -> HTML:
+    def snapshot(self, read_panel: bool = False) -> HTML:
         """The seat map, partition panel, counters and rates as they are now, as static HTML (for saved
-        notebooks and reports). The panel is the refresher's latest (at most PANEL_INTERVAL s old): reading it
-        asks the brokers, and a notebook cell must not wait on them."""
+        notebooks and reports). The panel is the refresher's latest (at most PANEL_INTERVAL s old), unless
+        `read_panel` asks the brokers for it now. Columns wrap on a narrow page instead of being cut."""
         self.refresh()
+        if read_panel:
+            self._refresh_panel(now_please=True)
         return HTML(
-            f"<div style='display:flex;gap:2em'><div>{self.seat_map.value}</div>"
+            f"<div style='display:flex;flex-wrap:wrap;gap:2em'><div>{self.seat_map.value}</div>"
             f"<div>{self.partition_panel.value}</div>"
             f"<div>{self.counters.value}{self.rates.value}</div></div>"
         )
@@ -218,11 +220,11 @@ class Dashboard:
                 self._stop.wait(2.0)
             self._stop.wait(self.refresh_interval)
 
-    def _refresh_panel(self) -> None:
+    def _refresh_panel(self, now_please: bool = False) -> None:
         """The partition panel, at most every PANEL_INTERVAL s, outside the `_reading` lock: its group describe
-        goes to the brokers, and wait() / snapshot() must never queue behind it."""
+        goes to the brokers, and wait() / snapshot() must never queue behind it (unless asked: `now_please`)."""
         now = time.monotonic()
-        if now - self._panel_read_at < PANEL_INTERVAL:
+        if now - self._panel_read_at < PANEL_INTERVAL and not now_please:
             return
         self._panel_read_at = now
         cells = read_partition_cells(

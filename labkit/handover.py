@@ -148,7 +148,7 @@ def measure(protocol: str, bookings: pd.DataFrame, done: dict[str, float]) -> Ha
 def plot_handovers(runs: list[HandoverRun]) -> Figure:
     """Per protocol: every booking's wait against when it was sent, each step marked, and its pause shaded where
     it happened: from the send of the booking that waited longest to its outcome. One y-scale for all panels."""
-    figure, axes = plt.subplots(len(runs), 1, figsize=(10, 2.8 * len(runs)), sharex=True, sharey=True, squeeze=False)
+    figure, axes = plt.subplots(len(runs), 1, figsize=(12, 2.8 * len(runs)), sharex=True, sharey=True, squeeze=False)
     colours = {"join": "tab:green", "leave": "tab:blue", "kill": "tab:red"}
     for ax, run in zip(axes[:, 0], runs, strict=True):
         start = run.bookings.requested_at.min().timestamp()
@@ -165,7 +165,7 @@ def plot_handovers(runs: list[HandoverRun]) -> Figure:
             )
         ax.set_ylabel("wait for the outcome (s)")
         ax.set_title(f"group.protocol={run.protocol}: bookings' waits while consumers join, leave, crash", fontsize=10)
-        ax.legend(loc="upper left", fontsize=7, ncol=4)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     axes[-1, 0].set_xlabel("sent at (s after the stream started)")
     figure.tight_layout()
     return figure

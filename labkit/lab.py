@@ -164,15 +164,17 @@ class Lab:
         self.events_set_up.add(event_id)
         return topics
 
-    def new_event(self, seating: SeatingConfig | None = None) -> int:
-        """Set up an event with a fresh id (no topic, group or Redis key of that id exists) and return the id.
+    def new_event(self, seating: SeatingConfig | None = None, event_id: int | None = None) -> int:
+        """Set up an event of this experiment's own and return its id: a fresh id (no topic, group or Redis key of
+        it exists, so its seats are all free and its topics empty), or `event_id` if one is given.
 
-        For an experiment that must not depend on what ran before: its seats are all free and its topics empty.
         Delete it with teardown_event() when done; down() deletes it otherwise, so a notebook re-run from the top
         or stopped half-way leaves no event behind.
         """
-        taken = {e.event_id for e in list_events(admin_client(self.bootstrap_servers), self.redis)}
-        event_id = self._fresh_ids.choice([i for i in range(*SCRATCH_EVENT_IDS) if i not in taken])
+        if event_id is None:
+            taken = {e.event_id for e in list_events(admin_client(self.bootstrap_servers), self.redis)}
+            event_id = self._fresh_ids.choice([i for i in range(*SCRATCH_EVENT_IDS) if i not in taken])
+        event_id = parse_event_id(event_id)
         self.setup_event(event_id, seating)
         self._scratch_events.add(event_id)
         return event_id
@@ -249,6 +251,24 @@ class Lab:
         seating = self.inventory.require_seating(event_id)
         cells = read_partition_cells(admin_client(self.bootstrap_servers), self.redis, event_id, seating)
         return HTML(partition_panel_html(seating, cells))
+
+    def reservation_lag(self, event_id: int | None = None) -> pd.DataFrame:
+        """partition, subsection, lag, owner, seats_left — one row per reserve-seats partition: what the partition
+        panel draws. Lag is the log-end offset minus the seat-reservation group's committed offset (a partition
+        never committed counts from 0: a consumer that gets it reads it from the start)."""
+        event_id = self._event_id(event_id)
+        seating = self.inventory.require_seating(event_id)
+        cells = read_partition_cells(admin_client(self.bootstrap_servers), self.redis, event_id, seating)
+        return pd.DataFrame(
+            [(c.partition, c.subsection_id, c.lag, c.owner, c.seats_left) for c in cells],
+            columns=["partition", "subsection", "lag", "owner", "seats_left"],
+        )
+
+    def events(self) -> pd.DataFrame:
+        """event_id, topics, partitions, groups, has_seats — every event on the cluster and in Redis (what
+        `labkit events list` prints)."""
+        rows = [asdict(e) for e in list_events(admin_client(self.bootstrap_servers), self.redis)]
+        return pd.DataFrame(rows, columns=["event_id", "topics", "partitions", "groups", "has_seats"])
 
     def kafka_tool(self, tool: str, *args: str) -> str:
         """Run one of Apache Kafka's own tools (`kafka-consumer-groups`, `kafka-topics`, … see `labkit kafka

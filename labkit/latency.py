@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from labkit.lab import Lab
 from labkit.latency_summary import LatencySummary, check_load, summarise
@@ -118,6 +119,9 @@ class Sweep:
         if target_ms is not None:
             ax.axhline(target_ms, color="grey", linestyle=":", label=f"target: p99 ≤ {target_ms:,.0f} ms")
         ax.set(xscale="log", yscale="log", title=title, xlabel="offered load (messages or bookings per second)")
+        offered = sorted({r.offered_per_s or 0.0 for runs in self.runs.values() for r in runs})
+        ax.set_xticks(offered, [f"{r:g}" for r in offered], minor=False)
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_ylabel("latency (ms), scheduled send → outcome")
         ax.legend(fontsize=8)
         figure.tight_layout()
@@ -145,7 +149,7 @@ def sweep(
         for curve, run in list(going.items()):
             left = deadline - time.monotonic()
             if left < 2 * seconds:
-                result.stopped = f"the time budget of {budget_s:.0f} s ran out before {curve} at {rate:g}/s"
+                result.stopped = f"the time budget ran out before {curve} at {rate:g}/s"
                 return result
             summary = run(rate, min(left - seconds, 120.0))
             result.runs[curve].append(summary)
@@ -170,9 +174,10 @@ def compare_with_pipe(
     """labkit's open-loop curve on `event_id` (its consumers running) beside the plain pipe's (`labkit.pipe`) on
     the same cluster at the same rates, one pipe per partition count; the pipes' topics are deleted after.
 
-    The pipes are opened before the clock of the budget starts (each takes a few seconds to create its topics and
-    settle its groups); the runs alternate by rate, so every curve meets the cluster in the same state.
+    The budget counts from the call, so it includes opening the pipes (each creates its topics and settles its
+    groups: seconds). The runs alternate by rate, so every curve meets the cluster in the same state.
     """
+    started = time.monotonic()
     pipes = []
     try:
         for partitions in pipe_partitions:
@@ -185,7 +190,7 @@ def compare_with_pipe(
         }
         for pipe in pipes:
             curves[f"plain pipe, {pipe.partitions} partitions"] = functools.partial(_pipe_run, pipe, seconds)
-        return sweep(curves, rates, seconds, budget_s, stop_above_p99_ms)
+        return sweep(curves, rates, seconds, budget_s - (time.monotonic() - started), stop_above_p99_ms)
     finally:
         for pipe in pipes:
             pipe.close()

@@ -60,8 +60,13 @@ class PlainPipe:
         self._arrivals: dict[int, float] = {}  # message index → arrival at a sink (epoch ms)
         self._probes = 0
         self._next_index = 0
-        self._threads = [threading.Thread(target=self._forward, daemon=True) for _ in range(forwarders)]
-        self._threads += [threading.Thread(target=self._sink, daemon=True) for _ in range(sinks)]
+        self._threads = [
+            threading.Thread(target=self._forward, name=f"labkit-pipe-{tag}-forward", daemon=True)
+            for _ in range(forwarders)
+        ]
+        self._threads += [
+            threading.Thread(target=self._sink, name=f"labkit-pipe-{tag}-sink", daemon=True) for _ in range(sinks)
+        ]
         self._replication = replication
         self._source: Producer | None = None
 

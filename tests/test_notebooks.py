@@ -1,19 +1,25 @@
-"""Every notebook runs green under papermill with its CI-sized parameters, on the test cluster.
+"""Every notebook runs green twice in a row in one kernel under papermill, with CI-sized parameters, on the test
+cluster, and leaves no event, partition or labkit thread behind.
 
-nbval re-runs the committed notebooks as they are (see pyproject's addopts); this test runs them as a person
-would with other parameters: a fresh event each, small counts, a timeout per cell.
+nbval re-runs the committed notebooks as they are (see pyproject's addopts); this test runs them as a learner
+who re-runs a whole notebook would: every cell, then every cell again in the same kernel, a timeout per cell.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from labkit.cluster.local import ClusterState
+from labkit.events import partition_count
+from labkit.kafka.clients import admin_client
+from labkit.polling import poll
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "notebooks"
@@ -25,8 +31,20 @@ CI_PARAMETERS = {
     "TIMEOUT": 120,
     "LOAD_RATES": [25, 50],
     "LOAD_SECONDS": 2,
+    "LOAD_BUDGET": 60,
+    "HANDOVER_STEP": 200,
 }
 CELL_TIMEOUT = 180
+# The last cell of the doubled notebook: what the kernel still runs after the second lab.down().
+NO_THREADS_LEFT = """
+import threading
+from labkit.settings import Settings
+
+settings = Settings.from_env()
+prefixes = ("labkit", settings.consumer_instance_id, settings.producer_instance_id)
+left = [t.name for t in threading.enumerate() if t.name.startswith(prefixes)]
+assert not left, f"threads left running: {left}"
+"""
 
 
 def parameters_of(path: Path) -> set[str]:
@@ -39,29 +57,41 @@ def parameters_of(path: Path) -> set[str]:
     }
 
 
-def test_there_are_five_numbered_notebooks() -> None:
-    assert [p.name[:2] for p in NOTEBOOKS][:5] == ["01", "02", "03", "04", "05"]
+def twice(path: Path) -> nbformat.NotebookNode:
+    """The notebook, then its cells again (the parameters cell once: papermill's values stay), then a check that
+    no labkit thread is left in the kernel."""
+    notebook = nbformat.read(path, as_version=4)
+    again = [copy.deepcopy(c) for c in notebook.cells if "parameters" not in c.metadata.get("tags", [])]
+    notebook.cells += [new_markdown_cell("Run again, in the same kernel"), *again, new_code_cell(NO_THREADS_LEFT)]
+    return notebook
+
+
+def test_there_are_six_numbered_notebooks() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS][:6] == ["01", "02", "03", "04", "05", "06"]
 
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_under_papermill(
-    path: Path, cluster: ClusterState, cluster_home: Path, module_event_id: int, monkeypatch: pytest.MonkeyPatch
+def test_notebook_runs_twice_in_one_kernel_and_leaves_nothing(
+    path: Path, cluster: ClusterState, cluster_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LABKIT_HOME", str(cluster_home))  # the kernel inherits it and finds the test cluster
-    names = parameters_of(path)
-    parameters = {k: v for k, v in {**CI_PARAMETERS, "EVENT_ID": module_event_id}.items() if k in names}
+    parameters = {k: v for k, v in CI_PARAMETERS.items() if k in parameters_of(path)}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    doubled = ARTIFACTS / f"{path.stem}.twice.ipynb"
+    nbformat.write(twice(path), doubled)
+    admin = admin_client(cluster.bootstrap_servers)
+    partitions_before = partition_count(admin)
     started = time.monotonic()
     papermill.execute_notebook(
-        str(path),
+        str(doubled),
         str(ARTIFACTS / path.name),
         parameters=parameters,
         kernel_name="python3",
         cwd=str(path.parent),
         execution_timeout=CELL_TIMEOUT,
         progress_bar=False,
-    )  # raises PapermillExecutionError on any cell error
+    )  # raises PapermillExecutionError on any cell error, the notebook's own asserts included
     executed = nbformat.read(ARTIFACTS / path.name, as_version=4)
     code = [c for c in executed.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code), "every code cell ran"
@@ -72,4 +102,6 @@ def test_notebook_runs_under_papermill(
         assert any("labkit-seat-sold" in h for h in html)
     else:
         assert [o for o in outputs if "image/png" in o.get("data", {})], f"{path.name} draws at least one plot"
-    print(f"{path.name}: {time.monotonic() - started:.1f} s")
+    deleted = poll(lambda: partition_count(admin) == partitions_before, timeout=30)  # metadata may lag a moment
+    assert deleted, f"{partition_count(admin)} partitions after the notebook, {partitions_before} before"
+    print(f"{path.name} twice: {time.monotonic() - started:.1f} s")
