@@ -138,6 +138,9 @@ def measure(protocol: str, bookings: pd.DataFrame, done: dict[str, float]) -> Ha
     for (name, at), end in zip(done.items(), ends, strict=True):
         window = bookings[(sent >= at) & (sent < end)]
         by_partition = {int(p): float(w) for p, w in window.groupby("partition").latency_s.max().items()}
+        if window.empty:  # the next step came less than GUARD s after this one: nothing to measure
+            steps.append(Step(name, at, float("nan"), at, by_partition))
+            continue
         worst = window.latency_s.idxmax()
         steps.append(Step(name, at, float(window.latency_s[worst]), float(sent[worst]), by_partition))
     first = times[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+import uuid
 from pathlib import Path
 
 import nbformat
@@ -32,7 +33,6 @@ CI_PARAMETERS = {
     "LOAD_RATES": [25, 50],
     "LOAD_SECONDS": 2,
     "LOAD_BUDGET": 60,
-    "HANDOVER_STEP": 200,
 }
 CELL_TIMEOUT = 180
 # The last cell of the doubled notebook: what the kernel still runs after the second lab.down().
@@ -62,6 +62,8 @@ def twice(path: Path) -> nbformat.NotebookNode:
     no labkit thread is left in the kernel."""
     notebook = nbformat.read(path, as_version=4)
     again = [copy.deepcopy(c) for c in notebook.cells if "parameters" not in c.metadata.get("tags", [])]
+    for cell in again:
+        cell.id = uuid.uuid4().hex[:8]  # cell ids are unique within a notebook
     notebook.cells += [new_markdown_cell("Run again, in the same kernel"), *again, new_code_cell(NO_THREADS_LEFT)]
     return notebook
 
