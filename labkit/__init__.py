@@ -1,7 +1,8 @@
 """labkit: a Jupyter-driven lab for event-driven messaging with Apache Kafka, around a real ticketing system.
 
 The public API is what `__all__` lists, plus these modules, which the notebooks use and which keep their names:
-`labkit.load` (send_burst, BookingStream, wait_all), `labkit.latency` (sweep, sustainable_rate),
+`labkit.load` (send_burst, BookingStream, wait_all), `labkit.latency` (open_loop, sweep, compare_with_pipe,
+sustainable_rate), `labkit.pipe` (PlainPipe: the baseline without labkit's code),
 `labkit.analysis` (summarize, format_summary, messages_per_partition), `labkit.audit` (audit),
 `labkit.consumers` (ConsumerProcesses), `labkit.polling` (wait_until) and `labkit.handover` (run_handovers,
 plot_handovers). Everything else is internal and may change.

@@ -27,6 +27,7 @@ from labkit.pipe import PlainPipe
 
 __all__ = [
     "LatencySummary",
+    "Run",
     "Sweep",
     "check_load",
     "compare_with_pipe",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit import KafkaTopicBuilder, Lab
+from labkit import KafkaTopicBuilder, Lab, Settings
 from labkit.errors import ConfigError, EventBusyError
 from labkit.events import list_events
 from labkit.kafka.admin import list_groups, list_topics
@@ -34,3 +34,25 @@ def test_an_event_is_listed_refused_while_consumed_then_deleted_as_a_unit(lab: L
     assert event_id not in {e.event_id for e in list_events(admin, lab.redis)}
     with pytest.raises(ConfigError, match="not set up"):
         lab.book(event_id, "A", 1, quantity=1)
+
+
+def test_new_event_has_an_unused_id_and_down_deletes_it(settings: Settings) -> None:
+    with Lab(settings) as lab:
+        taken = set(lab.events().event_id)
+        event_id = lab.new_event(SMALL_VENUE)
+        assert event_id not in taken and event_id in set(lab.events().event_id)
+        assert lab.stats(event_id)["seats"]["available"] == SMALL_VENUE.total_seats
+        kept = lab.new_event(SMALL_VENUE)
+        lab.teardown_event(kept)  # deleted by hand: down() has nothing left to do for it
+    with Lab(settings) as other:
+        assert not {event_id, kept} & set(other.events().event_id)
+
+
+def test_reservation_lag_counts_partitions_the_group_never_committed(lab: Lab) -> None:
+    event_id = lab.new_event(SMALL_VENUE)
+    for _ in range(3):
+        lab.book(event_id, "A", 2, quantity=1)  # nobody consumes: the group has no offsets at all
+    lab.flush()
+    lag = lab.reservation_lag(event_id).set_index("subsection")
+    assert lag.lag.to_dict() == {"A-1": 0, "A-2": 3, "B-1": 0, "B-2": 0}
+    assert lag.owner.isna().all()
