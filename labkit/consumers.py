@@ -23,7 +23,7 @@ from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.admin import describe_group, list_groups
 from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaConsumerGroupBuilder
-from labkit.polling import wait_until
+from labkit.polling import poll
 from labkit.services.ticketing import OutcomeBoard
 from labkit.services.workers import build_worker, check_service
 from labkit.settings import Settings
@@ -153,25 +153,32 @@ class ConsumerProcesses:
         admin = admin_client(kafka_bootstrap(self.settings))
         groups = KafkaConsumerGroupBuilder.get_all_groups(self.settings.event_id)  # ticketing's first
         wanted = dict(zip(groups, (ticketing, seat_reservation), strict=True))
+        seen: dict[str, str] = {}  # group → what the last look found, for the timeout's message
 
         def joined() -> bool:
             # Describe a group only once the brokers list it as Stable: describing a group whose coordinator
             # is still being set up on a fresh cluster aborted the process here (a librdkafka assertion,
             # rd_kafka_enq_once_del_source_return). Listing groups asks every broker and is safe.
             states = list_groups(admin)
+            seen.update({group: f"listed as {states.get(group)}" for group in wanted})
             if any(states.get(group) != "Stable" for group in wanted):
                 return False
             for group, count in wanted.items():
                 try:
                     described = describe_group(admin, group)
-                except ClusterError:  # the group's coordinator may still be moving in
+                except ClusterError as error:  # the group's coordinator may still be moving in
+                    seen[group] = f"not described: {error}"
                     return False
+                seen[group] = f"{described.state} with {len(described.members)} member(s)"
                 if described.state != "Stable" or len(described.members) < count:
                     return False
             return True
 
-        what = f"{ticketing} + {seat_reservation} consumers to join (logs: {self.logs})"
-        wait_until(joined, timeout, what, error=ClusterError)
+        if not poll(joined, timeout):
+            raise ClusterError(
+                f"timed out after {timeout:.0f} s waiting for {ticketing} + {seat_reservation} consumers to join "
+                f"(last seen: {seen}; logs: {self.logs})"
+            )
 
     def kill(self, process: ConsumerProcess) -> None:
         """SIGKILL one process, as a crash would: no commit, no leaving the group (its session times out)."""
