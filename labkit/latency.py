@@ -146,6 +146,7 @@ def sweep(
     deadline = time.monotonic() + budget_s
     result = Sweep({curve: [] for curve in curves})
     going = dict(curves)
+    dropped: list[str] = []  # curves stopped by their p99, and after which rate
     for rate in rates:
         for curve, run in list(going.items()):
             left = deadline - time.monotonic()
@@ -156,9 +157,12 @@ def sweep(
             result.runs[curve].append(summary)
             if not summary.p99_ms <= stop_above_p99_ms:
                 del going[curve]
+                dropped.append(f"{curve} after {rate:g}/s")
         if not going:
-            result.stopped = f"every curve's p99 passed {stop_above_p99_ms:,.0f} ms"
+            result.stopped = f"every curve's p99 passed {stop_above_p99_ms:,.0f} ms ({'; '.join(dropped)})"
             return result
+    if dropped:
+        result.stopped = f"the rates ran out; p99 over {stop_above_p99_ms:,.0f} ms stopped {'; '.join(dropped)}"
     return result
 
 

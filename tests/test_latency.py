@@ -37,7 +37,7 @@ def test_each_curve_stops_after_its_first_rate_over_the_limit() -> None:
     fast, fast_calls = run_with({10: 50, 20: 60, 40: 70})
     result = sweep({"slow": slow, "fast": fast}, [10, 20, 40], seconds=1, stop_above_p99_ms=2_000)
     assert [r for r, _ in slow_calls] == [10, 20] and [r for r, _ in fast_calls] == [10, 20, 40]
-    assert result.stopped == "every rate was run"
+    assert result.stopped == "the rates ran out; p99 over 2,000 ms stopped slow after 20/s"
     p99 = result.p99()
     assert p99["fast"].tolist() == [50, 60, 70] and list(p99.columns) == ["slow", "fast"]
     assert p99["slow"].tolist()[:2] == [100, 3_000] and math.isnan(p99.loc[40, "slow"])
@@ -61,7 +61,7 @@ def test_a_run_may_drain_only_until_the_budget_ends() -> None:
 def test_every_curve_over_the_limit_ends_the_sweep() -> None:
     run, calls = run_with({10: 5_000, 20: 10})
     result = sweep({"labkit": run}, [10, 20], seconds=1)
-    assert len(calls) == 1 and result.stopped == "every curve's p99 passed 2,000 ms"
+    assert len(calls) == 1 and result.stopped == "every curve's p99 passed 2,000 ms (labkit after 10/s)"
     assert isinstance(result, Sweep)
 
 
