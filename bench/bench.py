@@ -124,10 +124,15 @@ def write_artifacts(results: dict[str, Any], load: Sweep) -> None:
     plt.close(figure)
 
 
+def labkit_curve(load: Sweep) -> str:
+    """The curve of labkit's own bookings (compare_with_pipe names it first, "labkit, N partitions")."""
+    return next(curve for curve in load.runs if curve.startswith("labkit"))
+
+
 def load_rows(load: Sweep) -> list[tuple[str, str]]:
     """Per rate: each curve's p50 / p99, and labkit's p99 over each pipe's."""
     frame = load.frame().set_index(["offered_per_s", "curve"])
-    labkit = next(curve for curve in load.runs if curve.startswith("labkit"))
+    labkit = labkit_curve(load)
     rows = []
     for rate in sorted({r for r, _ in frame.index}):
         parts = []
@@ -221,8 +226,7 @@ def main() -> None:
             done_with(lab, event_id)
         results["load"] = load.frame().to_dict("records")
         results["load_stopped"] = load.stopped
-        labkit_curve = next(runs for curve, runs in load.runs.items() if curve.startswith("labkit"))
-        results["sustainable_per_s"] = sustainable_rate(labkit_curve, 250.0)
+        results["sustainable_per_s"] = sustainable_rate(load.runs[labkit_curve(load)], 250.0)
         results["burst"] = {mode: peak_burst(lab, args.count, mode) for mode in args.modes.split(",")}
         if args.idle_events:
             results["partitions"] = with_idle_events(lab, args.idle_events, 200, 500.0, args.seconds)

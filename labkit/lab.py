@@ -34,7 +34,7 @@ from labkit.kafka.clients import admin_client, release_admin_clients
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka_tools import run_tool
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
-from labkit.partition_panel import partition_panel_html, read_partition_cells
+from labkit.partition_panel import PartitionCell, partition_panel_html, read_partition_cells
 from labkit.polling import poll
 from labkit.seating import SeatingConfig
 from labkit.services.ticketing import Booking, OutcomeBoard, TicketingService
@@ -248,21 +248,21 @@ class Lab:
         """The event's reserve-seats partitions as a grid (sections by subsections): the seat-reservation group's
         lag, the owning consumer and the seats left in each; the dashboard shows the same panel live."""
         event_id = self._event_id(event_id)
-        seating = self.inventory.require_seating(event_id)
-        cells = read_partition_cells(admin_client(self.bootstrap_servers), self.redis, event_id, seating)
-        return HTML(partition_panel_html(seating, cells))
+        return HTML(partition_panel_html(self.inventory.require_seating(event_id), self._partition_cells(event_id)))
 
     def reservation_lag(self, event_id: int | None = None) -> pd.DataFrame:
         """partition, subsection, lag, owner, seats_left — one row per reserve-seats partition: what the partition
         panel draws. Lag is the log-end offset minus the seat-reservation group's committed offset (a partition
         never committed counts from 0: a consumer that gets it reads it from the start)."""
-        event_id = self._event_id(event_id)
-        seating = self.inventory.require_seating(event_id)
-        cells = read_partition_cells(admin_client(self.bootstrap_servers), self.redis, event_id, seating)
+        cells = self._partition_cells(self._event_id(event_id))
         return pd.DataFrame(
             [(c.partition, c.subsection_id, c.lag, c.owner, c.seats_left) for c in cells],
             columns=["partition", "subsection", "lag", "owner", "seats_left"],
         )
+
+    def _partition_cells(self, event_id: int) -> list[PartitionCell]:
+        seating = self.inventory.require_seating(event_id)
+        return read_partition_cells(admin_client(self.bootstrap_servers), self.redis, event_id, seating)
 
     def events(self) -> pd.DataFrame:
         """event_id, topics, partitions, groups, has_seats — every event on the cluster and in Redis (what
