@@ -10,7 +10,9 @@ come from a BookingStream of this process. Each step waits for a count of bookin
 
 A step's pause is the longest wait of a booking sent in the WINDOW seconds after it (but not in the last GUARD
 seconds before the next step, which may hold it up instead): the bookings of a paused partition wait for the
-handover, the others keep flowing. The same per partition says which partitions paused.
+handover, the others keep flowing. The same per partition says which partitions paused. What a handover costs a
+partition that moves is the median, over the partitions the step moved (as the coordinator reported them), of
+their longest waits: one booking held up by something else (a GC pause, a busy core) does not change it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from labkit.consumers import ConsumerProcess, ConsumerProcesses
+from labkit.kafka.admin import describe_group
+from labkit.kafka.clients import admin_client
 from labkit.lab import Lab
 from labkit.load import BookingStream, wait_all
+from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.polling import wait_until
 from labkit.seating import SeatingConfig
 from labkit.services.workers import SEAT_RESERVATION
@@ -46,6 +51,13 @@ class Step:
     pause_s: float  # the longest wait of a booking sent in the WINDOW after it
     paused_from: float  # epoch seconds: when that booking was sent (its wait is where the pause happened)
     by_partition: dict[int, float]  # the same, per reserve-seats partition
+    moved: tuple[int, ...] = ()  # the reserve-seats partitions the step moved from one member to another
+
+    @property
+    def moved_median_s(self) -> float:
+        """The median of the moved partitions' longest waits: what the handover cost a partition that moved."""
+        waits = [self.by_partition[p] for p in self.moved if p in self.by_partition]
+        return float(pd.Series(waits, dtype=float).median())
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,8 @@ class HandoverRun:
                 "at_s": round(s.at - start, 1),
                 "pause_s": round(s.pause_s, 2),
                 f"partitions_over_{SLOW:g}s": sum(wait > SLOW for wait in s.by_partition.values()),
+                "moved": len(s.moved),
+                "moved_median_s": round(s.moved_median_s, 2),
                 "undisturbed_median_s": round(self.median_latency_s, 3),
             }
             for s in self.steps
@@ -93,6 +107,8 @@ def run_handovers(
     processes.start(ticketing=2, seat_reservation=2)
     stream: BookingStream | None = None
     done: dict[str, float] = {}
+    moved: dict[str, tuple[int, ...]] = {}
+    seat_group = KafkaConsumerGroupBuilder.seat_reservation_service(event_id)
     try:
         processes.wait_for_members(2, 2, timeout)
         stream = running = BookingStream(lab, event_id, count=4 * per_step, rate=rate, seed=event_id).start()
@@ -103,18 +119,28 @@ def run_handovers(
         def seat_processes() -> list[ConsumerProcess]:
             return [p for p in processes.list() if p.service == SEAT_RESERVATION and p.alive]
 
+        def owned_by(process: ConsumerProcess) -> tuple[int, ...]:
+            """The reserve-seats partitions the coordinator has assigned to this process (client id …-<pid>)."""
+            group = describe_group(admin_client(lab.bootstrap_servers), seat_group)
+            (member,) = [m for m in group.members if m.client_id.endswith(f"-{process.pid}")]
+            return tuple(partition for _, partition in member.partitions)
+
         until_sent(per_step)
         done["join"] = time.time()
         present = {p.pid for p in processes.list()}
         started = processes.start(ticketing=0, seat_reservation=1)  # (just started: maybe not exec'd yet)
         (newcomer,) = [p for p in started if p.service == SEAT_RESERVATION and p.pid not in present]
         processes.wait_for_members(2, 3, timeout)
+        moved["join"] = moved["leave"] = owned_by(newcomer)  # they move to it, and back when it leaves
         until_sent(2 * per_step)
         done["leave"] = time.time()
         processes.stop_one(newcomer)
         until_sent(3 * per_step)
+        processes.wait_for_members(2, 2, timeout)  # settled after the leave: who owns what now
+        victim = seat_processes()[0]
+        moved["kill"] = owned_by(victim)
         done["kill"] = time.time()
-        processes.kill(seat_processes()[0])
+        processes.kill(victim)
         stream.join(timeout)
         left = wait_all(lab, event_id, stream.booking_ids, timeout)
         if left:
@@ -124,11 +150,15 @@ def run_handovers(
             stream.stop()
         processes.stop()
     bookings = lab.bookings(event_id)
-    return measure(protocol, bookings[bookings.booking_id.isin(set(stream.booking_ids))], done)
+    return measure(protocol, bookings[bookings.booking_id.isin(set(stream.booking_ids))], done, moved)
 
 
-def measure(protocol: str, bookings: pd.DataFrame, done: dict[str, float]) -> HandoverRun:
-    """The run from its bookings and when each step was done (epoch seconds): pure, for tests and replays."""
+def measure(
+    protocol: str, bookings: pd.DataFrame, done: dict[str, float], moved: dict[str, tuple[int, ...]] | None = None
+) -> HandoverRun:
+    """The run from its bookings, when each step was done (epoch seconds) and which partitions each step moved:
+    pure, for tests and replays."""
+    moved = moved or {}
     sent = bookings.requested_at.map(lambda t: t.timestamp())
     bookings = bookings.assign(sent_s=sent - sent.min(), latency_s=bookings.latency_ms / 1000)
     times = list(done.values())
@@ -139,10 +169,11 @@ def measure(protocol: str, bookings: pd.DataFrame, done: dict[str, float]) -> Ha
         window = bookings[(sent >= at) & (sent < end)]
         by_partition = {int(p): float(w) for p, w in window.groupby("partition").latency_s.max().items()}
         if window.empty:  # the next step came less than GUARD s after this one: nothing to measure
-            steps.append(Step(name, at, float("nan"), at, by_partition))
+            steps.append(Step(name, at, float("nan"), at, by_partition, moved.get(name, ())))
             continue
         worst = window.latency_s.idxmax()
-        steps.append(Step(name, at, float(window.latency_s[worst]), float(sent[worst]), by_partition))
+        pause = float(window.latency_s[worst])
+        steps.append(Step(name, at, pause, float(sent[worst]), by_partition, moved.get(name, ())))
     first = times[0]
     before = bookings[(sent >= first - UNDISTURBED) & (sent < first)]
     return HandoverRun(protocol, bookings, tuple(steps), float(before.latency_s.median()))
