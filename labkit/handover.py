@@ -2,7 +2,8 @@
 
 Notebook 03 runs it once per protocol (KIP-848 `consumer`, then `classic`) on the same kind of event and draws
 the two side by side. Consumers are processes, 2 + 2 to start (a thread cannot be SIGKILLed); the bookings
-come from a BookingStream of this process. Each step waits for a count of bookings sent, not for a time:
+come from a BookingStream of this process. Each step comes `per_step` bookings after the previous one has
+settled (the group Stable again), so a slow join on a busy machine delays the next step instead of crowding it:
 1. join: one more seat-reservation process starts; the coordinator moves a share of the partitions to it;
 2. leave: that process gets SIGTERM, finishes its batch, commits and leaves; its partitions go back;
 3. kill: another seat-reservation process is SIGKILLed, mid-batch: no commit, no goodbye; its partitions move
@@ -39,6 +40,7 @@ from labkit.services.workers import SEAT_RESERVATION
 WINDOW = 5.0  # seconds after a step whose bookings count towards its pause
 GUARD = 1.0  # seconds before the next step whose bookings count for neither
 UNDISTURBED = 2.0  # seconds before the first step whose bookings give the undisturbed median (after any warm-up)
+STREAM_CAP = 8  # the stream's length at most, in steps (4 when every step settles at once)
 SLOW = 1.0  # seconds: a partition whose longest wait passes this counts as paused
 # 10 partitions (one per subsection) with seats for every booking of a default run.
 VENUE = SeatingConfig(sections="AB", subsections=5, rows=30, seats_per_row=20)
@@ -111,10 +113,15 @@ def run_handovers(
     seat_group = KafkaConsumerGroupBuilder.seat_reservation_service(event_id)
     try:
         processes.wait_for_members(2, 2, timeout)
-        stream = running = BookingStream(lab, event_id, count=4 * per_step, rate=rate, seed=event_id).start()
+        # Enough for steps that settle slowly; stopped one step's worth after the kill. VENUE has seats for them.
+        stream = running = BookingStream(lab, event_id, count=STREAM_CAP * per_step, rate=rate, seed=event_id).start()
 
-        def until_sent(count: int) -> None:
-            wait_until(lambda: running.sent >= count, timeout, f"{count} bookings sent")
+        def one_step_later() -> None:
+            """Until `per_step` more bookings have been sent (the stream does not wait for outcomes)."""
+            count = running.sent + per_step
+            wait_until(lambda: running.sent >= count or running.failure is not None, timeout, f"{count} bookings sent")
+            if running.failure is not None:
+                raise running.failure
 
         def seat_processes() -> list[ConsumerProcess]:
             return [p for p in processes.list() if p.service == SEAT_RESERVATION and p.alive]
@@ -125,23 +132,24 @@ def run_handovers(
             (member,) = [m for m in group.members if m.client_id.endswith(f"-{process.pid}")]
             return tuple(partition for _, partition in member.partitions)
 
-        until_sent(per_step)
+        one_step_later()
         done["join"] = time.time()
         present = {p.pid for p in processes.list()}
         started = processes.start(ticketing=0, seat_reservation=1)  # (just started: maybe not exec'd yet)
         (newcomer,) = [p for p in started if p.service == SEAT_RESERVATION and p.pid not in present]
         processes.wait_for_members(2, 3, timeout)
         moved["join"] = moved["leave"] = owned_by(newcomer)  # they move to it, and back when it leaves
-        until_sent(2 * per_step)
+        one_step_later()
         done["leave"] = time.time()
         processes.stop_one(newcomer)
-        until_sent(3 * per_step)
         processes.wait_for_members(2, 2, timeout)  # settled after the leave: who owns what now
+        one_step_later()
         victim = seat_processes()[0]
         moved["kill"] = owned_by(victim)
         done["kill"] = time.time()
         processes.kill(victim)
-        stream.join(timeout)
+        one_step_later()
+        stream.stop()
         left = wait_all(lab, event_id, stream.booking_ids, timeout)
         if left:
             raise TimeoutError(f"{left} booking(s) got no outcome within {timeout} s")
