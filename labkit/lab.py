@@ -206,6 +206,23 @@ class Lab:
         self._scratch_events.discard(event_id)
         return deletion
 
+    def teardown_events(self, event_ids: Sequence[int], timeout: float = 120.0) -> None:
+        """Delete these events (waiting up to `timeout` s for crashed members' sessions to end), then wait until
+        nothing on the cluster or in Redis names them any more: right after a broker restart a deleted topic or
+        group can stay listed for a while. A notebook's last cell; TimeoutError says what is still listed."""
+        wanted = {parse_event_id(e) for e in event_ids}
+        for event_id in sorted(wanted):
+            self.teardown_event(event_id, wait_for_members=timeout)
+        left: list[dict[str, Any]] = []
+
+        def gone() -> bool:
+            events = self.events()
+            left[:] = events[events.event_id.isin(wanted)].to_dict("records")
+            return not left
+
+        if not poll(gone, timeout):
+            raise TimeoutError(f"{timeout:.0f} s after their deletion, still listed: {left}")
+
     def _ensure_registered(self, event_id: int) -> TicketingService:
         """An event set up elsewhere (another process) is learned once: venue from Redis, partitions from Kafka."""
         service = self._ticketing_service()

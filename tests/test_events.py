@@ -48,6 +48,17 @@ def test_new_event_has_an_unused_id_and_down_deletes_it(settings: Settings) -> N
         assert not {event_id, kept} & set(other.events().event_id)
 
 
+def test_teardown_events_returns_once_nothing_lists_them_and_refuses_an_event_with_consumers(lab: Lab) -> None:
+    first, second = lab.new_event(SMALL_VENUE), lab.new_event(SMALL_VENUE)
+    lab.teardown_events([first, second], timeout=30)
+    assert not {first, second} & set(lab.events().event_id)
+    busy = lab.new_event(SMALL_VENUE)
+    lab.start_consumers(ticketing=1, seat_reservation=0, event_id=busy)
+    with pytest.raises(EventBusyError, match="stop_consumers"):
+        lab.teardown_events([busy], timeout=1)
+    assert busy in set(lab.events().event_id)
+
+
 def test_reservation_lag_counts_partitions_the_group_never_committed(lab: Lab) -> None:
     event_id = lab.new_event(SMALL_VENUE)
     for _ in range(3):
