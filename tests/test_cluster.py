@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -145,6 +146,36 @@ def test_storage_is_formatted_with_a_cluster_id_that_starts_with_a_dash(tmp_path
     format_storage([spec], find_java(), ensure_classpath(tmp_path), "-vj_FfIURemNM9Hva9U3hw")
     assert is_formatted(spec)
     assert "cluster.id=-vj_FfIURemNM9Hva9U3hw" in (spec.data_dir / "meta.properties").read_text()
+
+
+@pytest.mark.integration
+def test_a_broker_stopped_during_start_up_is_reported_with_how_it_ended_and_why(solo: LocalCluster) -> None:
+    solo.down(wipe=True)
+    errors: list[str] = []
+
+    def start() -> None:
+        try:
+            solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+        except ClusterError as error:
+            errors.append(str(error))
+
+    log = solo.log_file("broker-1")
+    handlers = "Registered signal handlers"  # logged early by each start; the log keeps earlier runs'
+    earlier = log.read_text().count(handlers) if log.is_file() else 0
+    starting = threading.Thread(target=start)
+    starting.start()
+    try:
+        wait_until(lambda: log.is_file() and log.read_text().count(handlers) > earlier, 60, "the broker's JVM")
+        state = solo.load()
+        assert state is not None and state.brokers[0].pid
+        os.kill(state.brokers[0].pid, signal.SIGTERM)  # what a stray `kill` or a supervisor does
+        starting.join(60)
+        assert not starting.is_alive() and len(errors) == 1
+        assert "broker 1 exited during start-up (exit status 143)" in errors[0]  # the JVM's exit on SIGTERM
+        assert "Terminating process due to signal SIGTERM" in errors[0]  # the cause, not only the shutdown after it
+    finally:
+        starting.join(120)  # `up` gives up within its own timeout
+        solo.down(wipe=True)
 
 
 @pytest.mark.integration

@@ -7,6 +7,7 @@ The processes outlive the command that started them; `down()` stops them and fre
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import shutil
@@ -24,6 +25,7 @@ from labkit.cluster import redis_server
 from labkit.cluster.jars import ensure_classpath, kafka_version
 from labkit.cluster.java import find_java
 from labkit.cluster.processes import (
+    how_it_ended,
     is_running,
     kill_now,
     port_is_free,
@@ -117,6 +119,7 @@ class LocalCluster:
     """Start, inspect and stop the embedded cluster kept under `home`."""
 
     def __init__(self, home: Path) -> None:
+        self._log_start: dict[int, int] = {}  # node id → the size of its log when `up` last started it
         self.home = Path(home).absolute()  # the process markers hold this path: one spelling per home
 
     # -- state -------------------------------------------------------------------------------------------------
@@ -194,9 +197,9 @@ class LocalCluster:
         kafka_broker.format_storage(specs, java, classpath, state.cluster_id)
         for b in dead:
             spec = self._spec(b)
-            b.pid = start_detached(
-                kafka_broker.start_command(spec, java, classpath), self.log_file(f"broker-{b.node_id}")
-            )
+            log = self.log_file(f"broker-{b.node_id}")
+            self._log_start[b.node_id] = log.stat().st_size if log.is_file() else 0
+            b.pid = start_detached(kafka_broker.start_command(spec, java, classpath), log)
         if not status.redis_alive:
             self._redis_dir().mkdir(parents=True, exist_ok=True)
             state.redis_pid = start_detached(
@@ -257,9 +260,15 @@ class LocalCluster:
         for b in state.brokers:
             if not self._still_running(b):
                 log = self.log_file(f"broker-{b.node_id}")
-                tail = log.read_text(errors="replace").strip().splitlines()[-5:] if log.is_file() else []
+                with (
+                    log.open("rb") if log.is_file() else io.BytesIO() as f
+                ):  # only what this start wrote: the log keeps every earlier run
+                    f.seek(self._log_start.get(b.node_id, 0))
+                    lines = f.read().decode(errors="replace").strip().splitlines()
+                ended = how_it_ended(b.pid) if b.pid else ""
                 raise ClusterError(
-                    f"broker {b.node_id} exited during start-up; last log lines ({log}):\n" + "\n".join(tail)
+                    f"broker {b.node_id} exited during start-up ({ended or 'how is unknown'}); {log} says:\n"
+                    + "\n".join(_why_it_stopped(lines))
                 )
 
     def _still_running(self, b: BrokerState) -> bool:
@@ -367,6 +376,14 @@ class LocalCluster:
         if status.dead:
             log.warning("%s", partial_outage(self.home, status.dead))
         return state
+
+
+def _why_it_stopped(lines: list[str], shown: int = 8) -> list[str]:
+    """What a broker's log says about why it stopped: the lines that name a cause (errors, a fatal exception, a
+    signal received), then the last lines. The last lines alone only show the orderly shutdown that follows."""
+    markers = (" ERROR ", " FATAL ", "Exception", "signal", "Error:")
+    causes = [line for line in lines if any(m in line for m in markers)][:shown]
+    return [*causes, "…", *lines[-3:]] if causes else lines[-shown:]
 
 
 def partial_outage(home: Path, dead: list[str]) -> str:

@@ -117,6 +117,16 @@ def _signal(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
+def how_it_ended(pid: int) -> str:
+    """How a process this interpreter started ended ("exit status 1", "killed by SIGTERM"), or "" when unknown:
+    a broker that vanishes during start-up was either refused by Kafka or stopped by someone else."""
+    for proc in _children:
+        if proc.pid == pid and proc.poll() is not None:
+            code = proc.returncode
+            return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+    return ""
+
+
 def _reap() -> None:
     for proc in list(_children):
         if proc.poll() is not None:
