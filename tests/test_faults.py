@@ -114,11 +114,8 @@ def trace(lab: Lab, event_id: int, booking_id: str) -> str:
         (KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id), "ticketing_service"),
         (KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id), "ticketing_service"),
     ):
-        offsets = [
-            m.offset()
-            for m in read_partition(lab.bootstrap_servers, topic, partition)
-            if booking_id.encode() in (m.value() or b"")
-        ]
+        messages, end = read_partition(lab.bootstrap_servers, topic, partition)
+        offsets = [m.offset() for m in messages if booking_id.encode() in (m.value() or b"")]
         group_id = getattr(KafkaConsumerGroupBuilder, group)(event_id)
         committed = next(
             (
@@ -128,7 +125,10 @@ def trace(lab: Lab, event_id: int, booking_id: str) -> str:
             ),
             None,
         )
-        found.append(f"{topic.split('______')[1]}[{partition}] at {offsets or 'nowhere'} (committed {committed})")
+        found.append(
+            f"{topic.split('______')[1]}[{partition}] at {offsets or 'nowhere'} "
+            f"(read {len(messages)} of {end}, committed {committed})"  # "nowhere" means something only if all were read
+        )
     return f"{booking_id}: " + ", ".join(found)
 
 
@@ -156,7 +156,8 @@ def owners(lab: Lab, event_id: int, pending: list[str]) -> str:
     return "\n".join(lines)
 
 
-def read_partition(bootstrap: str, topic: str, partition: int) -> list[Message]:
+def read_partition(bootstrap: str, topic: str, partition: int) -> tuple[list[Message], int]:
+    """The partition's messages as read within 30 s, and its log-end offset."""
     consumer = Consumer(base_config(bootstrap, "test-trace", group_id="test-trace", enable_auto_commit=False))
     end = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
     consumer.assign([TopicPartition(topic, partition, 0)])
@@ -169,7 +170,7 @@ def read_partition(bootstrap: str, topic: str, partition: int) -> list[Message]:
                 messages.append(message)
     finally:
         consumer.close()
-    return messages
+    return messages, end
 
 
 def assert_clean(lab: Lab, event_id: int, accepted: list[str]) -> None:
