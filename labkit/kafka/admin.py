@@ -41,31 +41,31 @@ _COORDINATOR_MOVING = {
     KafkaError.UNKNOWN_LEADER_EPOCH,
 }
 ATTEMPT_TIMEOUT = 10.0  # one request's wait before a fresh admin client tries again (see _retrying)
-REPORT_GRACE = 2.0  # how much longer than the request's own timeout its result may take to reach the caller
+# How long librdkafka itself keeps a request to a group's coordinator (describe, offsets, delete) before timing
+# it out: far longer than anyone waits for it. A group request that timed out inside librdkafka while it still
+# waited for its coordinator (a broker killed, or restarted and still loading the group) left its coordinator
+# lookup behind, and the next change of a broker's state ran that lookup on freed memory: the process aborted on
+# librdkafka's assertion `eonce->refcnt > 0` in rd_kafka_enq_once_del_source_return (confluentinc/librdkafka#4605;
+# notebook 06 run twice in one kernel, where the second run's broker kill found the first run's lookups). Left to
+# finish, the request completes once the coordinator serves, and no one is left waiting for its answer.
+COORDINATOR_REQUEST_TIMEOUT = 600.0
 
 
-def _retrying(admin: AdminClient, call: Callable[[AdminClient, float], Any], what: str) -> Any:
-    """`_result(call(admin, request_timeout))`, again while the error is retriable, for up to TIMEOUT s in all.
+def _retrying(admin: AdminClient, call: Callable[[AdminClient], Any], what: str) -> Any:
+    """`_result(call(admin))`, again while the error is retriable, for up to TIMEOUT s in all.
 
     Retriable: on a fresh cluster the first group request creates __consumer_offsets, and until it has leaders
     brokers answer NOT_COORDINATOR; right after a broker restart a group's coordinator moves. And no answer at
     all: after a broker was killed and restarted, the process's long-lived admin client sometimes left group
     requests unanswered for 30 s (in notebook 06) while a new client was answered at once. So
     after ATTEMPT_TIMEOUT s without an answer the request goes again through a fresh admin client.
-
-    Each request's own timeout in librdkafka is the time this waits for it: a request left in flight after its
-    caller moved on is what aborted the process here (notebook 06 run twice in one kernel, in CI): a group
-    request still looking for its coordinator when a broker was killed hit librdkafka's assertion
-    `eonce->refcnt > 0` in rd_kafka_enq_once_del_source_return (confluentinc/librdkafka#4605).
     """
     deadline = time.monotonic() + TIMEOUT
     admin = current_admin_client(admin)
     failing_since: float | None = None
     while True:
         try:
-            attempt = min(ATTEMPT_TIMEOUT, max(1.0, deadline - time.monotonic()))
-            # librdkafka ends the request at `attempt` (with _TIMED_OUT); the grace covers the answer's way here
-            return _result(call(admin, attempt), what, timeout=attempt + REPORT_GRACE)
+            return _result(call(admin), what, timeout=min(ATTEMPT_TIMEOUT, max(0.1, deadline - time.monotonic())))
         except ClusterError as exc:
             cause = exc.__cause__
             if time.monotonic() >= deadline:
@@ -233,7 +233,7 @@ def list_groups(admin: AdminClient) -> dict[str, str]:
 def list_groups_with_protocol(admin: AdminClient) -> dict[str, tuple[str, str]]:
     """Consumer group id → (protocol, state): protocol 'consumer' (KIP-848) or 'classic'."""
     listing = _retrying(
-        admin, lambda a, t: _Complete(a.list_consumer_groups(request_timeout=t)), "listing consumer groups"
+        admin, lambda a: _Complete(a.list_consumer_groups(request_timeout=TIMEOUT)), "listing consumer groups"
     )
     return {
         g.group_id: (_protocol_name(g.type), _state_name(g.state))
@@ -302,7 +302,9 @@ def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
     owner = {tp: m.member_id for m in members for tp in m.partitions}
     request = [ConsumerGroupTopicPartitions(group_id)]
     offsets = _retrying(
-        admin, lambda a, t: a.list_consumer_group_offsets(request, request_timeout=t)[group_id], "listing offsets"
+        admin,
+        lambda a: a.list_consumer_group_offsets(request, request_timeout=COORDINATOR_REQUEST_TIMEOUT)[group_id],
+        "listing offsets",
     )
     committed = {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in offsets.topic_partitions}
     keys = sorted(set(committed) | set(owner))
@@ -323,9 +325,9 @@ def end_offsets(admin: AdminClient, partitions: list[tuple[str, int]]) -> dict[t
         return {}
     request = {TopicPartition(t, p): OffsetSpec.latest() for t, p in partitions}
 
-    def all_offsets(a: AdminClient, timeout: float) -> Any:
+    def all_offsets(a: AdminClient) -> Any:
         # one future per partition; gathered into one so that a moving leader retries the whole request
-        futures = a.list_offsets(request, request_timeout=timeout)
+        futures = a.list_offsets(request, request_timeout=TIMEOUT)
         return _Gathered({(tp.topic, tp.partition): f for tp, f in futures.items()})
 
     return _retrying(admin, all_offsets, "listing end offsets")
@@ -395,17 +397,19 @@ def apply_reset(admin: AdminClient, plan: ResetPlan) -> None:
         _wait_until_unlisted(admin, set(plan.delete_topics))
 
 
-def _describe_request(group_id: str) -> Callable[[AdminClient, float], Any]:
+def _describe_request(group_id: str) -> Callable[[AdminClient], Any]:
     """One group's describe request, for `_retrying` (which may send it through a fresh client)."""
-    return lambda admin, timeout: admin.describe_consumer_groups([group_id], request_timeout=timeout)[group_id]
+    return lambda admin: admin.describe_consumer_groups([group_id], request_timeout=COORDINATOR_REQUEST_TIMEOUT)[
+        group_id
+    ]
 
 
 def _delete_group(admin: AdminClient, group_id: str) -> None:
     """Delete one group, again while its coordinator moves: right after a broker restart the coordinator
     of a group may still be changing hands, and the first answer is NOT_COORDINATOR (notebook 06 in CI)."""
 
-    def delete(a: AdminClient, timeout: float) -> Any:
-        return a.delete_consumer_groups([group_id], request_timeout=timeout)[group_id]
+    def delete(a: AdminClient) -> Any:
+        return a.delete_consumer_groups([group_id], request_timeout=COORDINATOR_REQUEST_TIMEOUT)[group_id]
 
     try:
         _retrying(admin, delete, f"deleting group {group_id}")
