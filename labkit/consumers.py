@@ -7,6 +7,7 @@ offsets committed, group left. Pid files and logs live in the state folder.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import os
 import signal
@@ -175,6 +176,9 @@ class ConsumerProcesses:
             return True
 
         if not poll(joined, timeout):
+            for group in wanted:
+                with contextlib.suppress(ClusterError):  # the timeout's message, not a check
+                    seen[group] += f"; described: {describe_group(admin, group).reconciliation()}"
             raise ClusterError(
                 f"timed out after {timeout:.0f} s waiting for {ticketing} + {seat_reservation} consumers to join "
                 f"(last seen: {seen}; logs: {self.logs})"

@@ -7,6 +7,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Settings, setup_event_infrastructure_sync
 from labkit.kafka import admin as kafka_admin
+from labkit.kafka.admin import GroupDescription, MemberInfo
 from labkit.kafka.clients import admin_client, base_config, current_admin_client, renew_admin_client
 from labkit.polling import wait_until
 
@@ -107,3 +108,21 @@ def test_a_renewed_admin_client_replaces_the_old_one_everywhere(settings: Settin
     assert fresh is not stale and admin_client(bootstrap, "test-renew") is fresh
     assert current_admin_client(stale) is fresh and renew_admin_client(stale) is fresh  # renewed once, not twice
     assert fresh.list_topics(timeout=10).brokers  # warmed up and answering
+
+
+def test_reconciliation_names_what_each_member_still_has_to_give_up_or_take() -> None:
+    t = "reserve-seats"
+    group = GroupDescription(
+        group_id="g",
+        state="Unknown",  # KIP-848's Reconciling, as confluent-kafka lists it
+        members=[
+            MemberInfo("m1", "old", "h", ((t, 0), (t, 1), (t, 2)), target=((t, 0), (t, 1))),
+            MemberInfo("m2", "new", "h", (), target=((t, 2),)),
+            MemberInfo("m3", "classic", "h", ((t, 3),)),  # no target reported: owns what it should
+        ],
+        partitions=[],
+    )
+    assert group.reconciliation() == (
+        "Unknown, 3 member(s): old: owns 3, target 2, to give up [2]; new: owns 0, target 1, to take [2]; "
+        "classic: owns 1, target 1"
+    )

@@ -257,6 +257,8 @@ class MemberInfo:
     client_id: str
     host: str
     partitions: tuple[tuple[str, int], ...]
+    # KIP-848: what the coordinator wants the member to own; differs from `partitions` while it reconciles
+    target: tuple[tuple[str, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -286,6 +288,26 @@ class GroupDescription:
     def total_lag(self) -> int:
         return sum(p.lag for p in self.partitions)
 
+    def reconciliation(self) -> str:
+        """Each member's partitions against its target (KIP-848): who still has to give up or take what, the
+        answer to "why does this group not settle"."""
+        lines = []
+        for m in self.members:
+            owned, target = set(m.partitions), set(m.target if m.target is not None else m.partitions)
+            lines.append(
+                f"{m.client_id}: owns {len(owned)}, target {len(target)}"
+                + (f", to give up {sorted(p for _, p in owned - target)}" if owned - target else "")
+                + (f", to take {sorted(p for _, p in target - owned)}" if target - owned else "")
+            )
+        return f"{self.state}, {len(self.members)} member(s): " + "; ".join(lines)
+
+
+def _partitions(assignment: Any) -> tuple[tuple[str, int], ...] | None:
+    """A member's (target) assignment as sorted (topic, partition) pairs; None if the group does not report it."""
+    if assignment is None:
+        return None
+    return tuple(sorted((tp.topic, tp.partition) for tp in assignment.topic_partitions))
+
 
 def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
     """Members and their assignment, and per partition: committed offset, end offset, lag."""
@@ -295,7 +317,8 @@ def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
             m.member_id,
             m.client_id,
             m.host,
-            tuple(sorted((tp.topic, tp.partition) for tp in (m.assignment.topic_partitions if m.assignment else []))),
+            _partitions(m.assignment) or (),
+            _partitions(getattr(m, "target_assignment", None)),
         )
         for m in sorted(described.members, key=lambda m: m.client_id)
     ]
