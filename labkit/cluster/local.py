@@ -7,7 +7,6 @@ The processes outlive the command that started them; `down()` stops them and fre
 from __future__ import annotations
 
 import base64
-import io
 import json
 import logging
 import shutil
@@ -260,11 +259,7 @@ class LocalCluster:
         for b in state.brokers:
             if not self._still_running(b):
                 log = self.log_file(f"broker-{b.node_id}")
-                with (
-                    log.open("rb") if log.is_file() else io.BytesIO() as f
-                ):  # only what this start wrote: the log keeps every earlier run
-                    f.seek(self._log_start.get(b.node_id, 0))
-                    lines = f.read().decode(errors="replace").strip().splitlines()
+                lines = _lines_since(log, self._log_start.get(b.node_id, 0))
                 ended = how_it_ended(b.pid) if b.pid else ""
                 raise ClusterError(
                     f"broker {b.node_id} exited during start-up ({ended or 'how is unknown'}); {log} says:\n"
@@ -378,10 +373,19 @@ class LocalCluster:
         return state
 
 
+def _lines_since(log: Path, offset: int) -> list[str]:
+    """The lines written to `log` after `offset` bytes: what one start wrote, the log keeps every earlier run."""
+    if not log.is_file():
+        return []
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace").strip().splitlines()
+
+
 def _why_it_stopped(lines: list[str], shown: int = 8) -> list[str]:
     """What a broker's log says about why it stopped: the lines that name a cause (errors, a fatal exception, a
     signal received), then the last lines. The last lines alone only show the orderly shutdown that follows."""
-    markers = (" ERROR ", " FATAL ", "Exception", "signal", "Error:")
+    markers = (" ERROR ", " FATAL ", "Exception", "due to signal", "Error:")  # not "Registered signal handlers"
     causes = [line for line in lines if any(m in line for m in markers)][:shown]
     return [*causes, "…", *lines[-3:]] if causes else lines[-shown:]
 
