@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from labkit.cluster.local import LocalCluster, broker_name
@@ -11,6 +12,7 @@ from labkit.endpoints import kafka_bootstrap
 from labkit.errors import ClusterError
 from labkit.kafka.admin import broker_ids, ensure_topics
 from labkit.kafka.clients import admin_client
+from labkit.kafka.settling import Settling, wait_until_responsive
 from labkit.naming import KafkaTopicBuilder
 from labkit.seating import SeatingConfig
 from labkit.settings import Settings, parse_event_id
@@ -29,16 +31,28 @@ def event_topics(event_id: int, seating: SeatingConfig | None = None) -> dict[st
 
 
 def setup_event_infrastructure_sync(
-    event_id: int = 1, seating: SeatingConfig | None = None, settings: Settings | None = None
+    event_id: int = 1, seating: SeatingConfig | None = None, settings: Settings | None = None, settle: bool = True
 ) -> dict[str, str]:
     """Create the event's topics idempotently with replication min(3, brokers); name → "created" | "exists".
 
     A topic that already exists with another partition count, or fewer replicas, raises TopicLayoutError.
+    With `settle`, after creating any it waits (bounded, logged) until the brokers answer quickly again
+    (`settle_after_creation`); `Lab.setup_event` does that wait itself, to report it.
     """
     event_id = parse_event_id(event_id)
     settings = settings or Settings.from_env()
     admin = admin_client(kafka_bootstrap(settings))
-    return ensure_topics(admin, event_topics(event_id, seating), replication=replication_for(settings, admin))
+    wanted = event_topics(event_id, seating)
+    outcome = ensure_topics(admin, wanted, replication=replication_for(settings, admin))
+    if settle and "created" in outcome.values():
+        settle_after_creation(admin, wanted)
+    return outcome
+
+
+def settle_after_creation(admin: AdminClient, topics: dict[str, int]) -> Settling:
+    """Wait until the new topics' partitions answer quickly: each broker creates a log per replica first, and
+    a stream started meanwhile waited seconds per message (labkit.kafka.settling)."""
+    return wait_until_responsive(admin, [TopicPartition(t, p) for t, count in topics.items() for p in range(count)])
 
 
 def replication_for(settings: Settings, admin: AdminClient) -> int:

@@ -28,10 +28,11 @@ from labkit.consumer_threads import ConsumerThreads
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ClusterError, ConfigError, EventBusyError, LabkitError
 from labkit.events import EventDeletion, delete_event, list_events
-from labkit.infrastructure import event_topics, setup_event_infrastructure_sync
+from labkit.infrastructure import event_topics, settle_after_creation, setup_event_infrastructure_sync
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
 from labkit.kafka.clients import admin_client, release_admin_clients
 from labkit.kafka.producer import ReliableProducer
+from labkit.kafka.settling import Settling
 from labkit.kafka_tools import run_tool
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.partition_panel import PartitionCell, partition_panel_html, read_partition_cells
@@ -70,6 +71,8 @@ class Lab:
         self._fresh_ids = random.Random()
         self.events_set_up: set[int] = set()  # by this Lab: what a test or an experiment may tear down after
         self._scratch_events: set[int] = set()  # made by new_event(): deleted by down() if still there
+        # the wait after setup_event last created topics, until the brokers answered quickly again (or None)
+        self.last_settling: Settling | None = None
 
     # -- cluster -----------------------------------------------------------------------------------------------
     def up(self, brokers: int = 3) -> Lab:
@@ -155,10 +158,17 @@ class Lab:
 
     # -- events ------------------------------------------------------------------------------------------------
     def setup_event(self, event_id: int | None = None, seating: SeatingConfig | None = None) -> dict[str, str]:
-        """Create the event's topics and its seats (both idempotent); returns topic → "created" | "exists"."""
+        """Create the event's topics and its seats (both idempotent); returns topic → "created" | "exists".
+
+        After creating topics it waits until the brokers answer quickly again (bounded; `last_settling` says
+        how long): each broker creates a log per partition replica, and an experiment started meanwhile would
+        measure that instead of the event (README, "Why these settings")."""
         event_id = self._event_id(event_id)
         seating = seating or SeatingConfig.default()
-        topics = setup_event_infrastructure_sync(event_id, seating, self.settings)
+        topics = setup_event_infrastructure_sync(event_id, seating, self.settings, settle=False)
+        if "created" in topics.values():
+            admin = admin_client(self.bootstrap_servers)
+            self.last_settling = settle_after_creation(admin, event_topics(event_id, seating))
         self.inventory.setup(event_id, seating)
         self._ticketing_service().register_event(event_id, seating, seating.subsection_count)
         self.events_set_up.add(event_id)

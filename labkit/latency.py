@@ -67,6 +67,20 @@ def open_loop(
 ) -> LatencySummary:
     """Offer `rate` bookings/s for `seconds` to random subsections; latency from each booking's scheduled time.
     Outcomes are awaited up to `timeout` s after the last send; a booking without one counts as infinitely late."""
+    return summarise(rate, *open_loop_samples(lab, event_id, rate, seconds, quantity, seed, timeout))
+
+
+def open_loop_samples(
+    lab: Lab,
+    event_id: int,
+    rate: float,
+    seconds: float,
+    quantity: tuple[int, int] = (1, 2),
+    seed: int | None = None,
+    timeout: float = 60.0,
+) -> tuple[list[float], list[float | None]]:
+    """As `open_loop`, but each booking's scheduled time and outcome time (epoch ms; None without an outcome),
+    for figures over time (`latency_summary.windows`)."""
     check_load(rate, seconds)
     subsections = _subsections(lab, event_id)
     rng = random.Random(seed)
@@ -86,7 +100,7 @@ def open_loop(
         booking_ids += [b.booking_id for b in lab.book_many(orders, event_id=event_id)]
     wait_all(lab, event_id, booking_ids, timeout)
     scheduled = [(start_wall + i / rate) * 1000 for i in range(count)]
-    return summarise(rate, scheduled, lab.store.completion_times(event_id, booking_ids))
+    return scheduled, list(lab.store.completion_times(event_id, booking_ids))
 
 
 # A run: (rate, seconds to wait for the last outcomes) → its summary.

@@ -54,6 +54,34 @@ def summarise(offered: float | None, starts_ms: Sequence[float], ends_ms: Sequen
     )
 
 
+def windows(
+    starts_ms: Sequence[float], ends_ms: Sequence[float | None], width_s: float
+) -> list[tuple[float, LatencySummary]]:
+    """The run cut into windows of `width_s` by scheduled time: (seconds from the first send, its summary)."""
+    if not starts_ms:
+        return []
+    first = min(starts_ms)
+    buckets: dict[int, tuple[list[float], list[float | None]]] = {}
+    for start, end in zip(starts_ms, ends_ms, strict=True):
+        bucket = buckets.setdefault(int((start - first) / 1000 / width_s), ([], []))
+        bucket[0].append(start)
+        bucket[1].append(end)
+    return [(k * width_s, summarise(None, *buckets[k])) for k in sorted(buckets)]
+
+
+def settled_after(
+    starts_ms: Sequence[float], ends_ms: Sequence[float | None], limit_ms: float, width_s: float = 2.0
+) -> float | None:
+    """Seconds from the first send until every later window's p99 stayed within `limit_ms`: how long a slow
+    phase lasted. 0 if there was none; None if the run ended inside it."""
+    cut = windows(starts_ms, ends_ms, width_s)
+    slow = [at for at, summary in cut if summary.p99_ms > limit_ms]
+    if not slow:
+        return 0.0
+    settled = slow[-1] + width_s
+    return settled if settled < cut[-1][0] + width_s else None
+
+
 def check_load(rate: float, seconds: float) -> None:
     """ValueError naming the argument unless both are positive numbers."""
     if not is_number(rate) or rate <= 0:

@@ -116,6 +116,13 @@ class PlainPipe:
     # -- the load ------------------------------------------------------------------------------------------------
     def open_loop(self, rate: float, seconds: float, timeout: float = 60.0) -> LatencySummary:
         """`rate` messages/s for `seconds`, round robin over the partitions; latency from each scheduled send."""
+        return summarise(rate, *self.open_loop_samples(rate, seconds, timeout))
+
+    def open_loop_samples(
+        self, rate: float, seconds: float, timeout: float = 60.0
+    ) -> tuple[list[float], list[float | None]]:
+        """As `open_loop`, but each message's scheduled send and arrival (epoch ms; None if it never arrived),
+        for figures over time (`latency_summary.windows`)."""
         check_load(rate, seconds)
         if self._source is None:
             raise RuntimeError("the plain pipe is not open: use `with PlainPipe(...) as pipe` or call open()")
@@ -132,7 +139,7 @@ class PlainPipe:
         while not all(i in self._arrivals for i in indices) and time.monotonic() < deadline:
             self._source.poll(0.05)
         scheduled = [(start_wall + i / rate) * 1000 for i in range(count)]
-        return summarise(rate, scheduled, [self._arrivals.get(i) for i in indices])
+        return scheduled, [self._arrivals.get(i) for i in indices]
 
     def _produce(self, scheduled_ms: float, partition: int) -> None:
         assert self._source is not None

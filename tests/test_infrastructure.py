@@ -1,12 +1,15 @@
 """Event topics on the real 3-broker test cluster."""
 
 import asyncio
+import math
 
 import pytest
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from labkit import (
     KafkaTopicBuilder,
+    Lab,
     SeatingConfig,
     Settings,
     setup_event_infrastructure,
@@ -15,6 +18,7 @@ from labkit import (
 from labkit.errors import TopicLayoutError
 from labkit.kafka.admin import describe_partitions
 from labkit.kafka.clients import admin_client
+from labkit.kafka.settling import IN_A_ROW, wait_until_responsive
 
 
 def test_event_topics_have_one_partition_per_subsection_replication_3_and_full_isr(
@@ -57,3 +61,22 @@ def test_a_smaller_venue_gets_fewer_partitions(settings: Settings, event_id: int
     setup_event_infrastructure_sync(event_id, seating=small, settings=settings)
     topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
     assert len(describe_partitions(admin_client(settings.kafka_bootstrap_servers or ""), [topic])) == 4
+
+
+def test_setup_event_waits_until_the_new_partitions_answer_quickly(lab: Lab, event_id: int) -> None:
+    venue = SeatingConfig(sections="A", subsections=10)
+    topics = lab.setup_event(event_id, venue)
+    settling = lab.last_settling
+    assert settling is not None and set(topics.values()) == {"created"}
+    assert settling.settled, settling
+    assert settling.probes >= IN_A_ROW
+    again = lab.setup_event(event_id, venue)
+    assert set(again.values()) == {"exists"} and lab.last_settling is settling  # nothing created, no wait
+
+
+def test_a_partition_without_a_log_never_counts_as_quick(settings: Settings) -> None:
+    admin = admin_client(settings.kafka_bootstrap_servers or "")
+    settling = wait_until_responsive(admin, [TopicPartition("labkit-no-such-topic", 0)], timeout=2.0)
+    assert not settling.settled and settling.probes >= 1
+    assert math.isinf(settling.slowest_ms)
+    assert "still slow after" in str(settling)

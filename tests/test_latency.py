@@ -7,7 +7,7 @@ import math
 import pytest
 
 from labkit.latency import Run, Sweep, check_load, summarise, sustainable_rate, sweep
-from labkit.latency_summary import LatencySummary
+from labkit.latency_summary import LatencySummary, settled_after, windows
 
 
 def run_with(p99_by_rate: dict[float, float]) -> tuple[Run, list[tuple[float, float]]]:
@@ -72,3 +72,23 @@ def test_every_curve_over_the_limit_ends_the_sweep() -> None:
 def test_a_load_is_checked(rate: object, seconds: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         check_load(rate, seconds)  # type: ignore[arg-type]
+
+
+def test_windows_cut_a_run_by_scheduled_time() -> None:
+    starts = [i * 100.0 for i in range(40)]  # 10/s for 4 s
+    ends = [s + (900.0 if s < 2000 else 20.0) for s in starts]
+    cut = windows(starts, ends, 1.0)
+    assert [at for at, _ in cut] == [0.0, 1.0, 2.0, 3.0]
+    assert [s.bookings for _, s in cut] == [10, 10, 10, 10]
+    assert [s.p99_ms for _, s in cut] == [900.0, 900.0, 20.0, 20.0]
+
+
+def test_a_slow_phase_lasts_until_the_last_slow_window() -> None:
+    starts = [i * 100.0 for i in range(100)]  # 10 s in 2-s windows
+    slow_then_quick = [s + (900.0 if s < 4000 else 20.0) for s in starts]
+    assert settled_after(starts, slow_then_quick, 250.0) == 4.0
+    assert settled_after(starts, [s + 20.0 for s in starts], 250.0) == 0.0
+    a_late_wave = [s + (900.0 if 6000 <= s < 8000 else 20.0) for s in starts]
+    assert settled_after(starts, a_late_wave, 250.0) == 8.0
+    never_arrived_at_the_end = [*[s + 20.0 for s in starts[:-1]], None]
+    assert settled_after(starts, never_arrived_at_the_end, 250.0) is None

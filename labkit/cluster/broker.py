@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.cluster.jars import services_dir
@@ -21,6 +22,16 @@ JVM_OPTIONS = (
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
 )
+
+
+@dataclass(frozen=True)
+class BrokerTuning:
+    """How the brokers' JVMs run and what they override of `broker_properties`: the defaults are labkit's
+    settings; `bench/jvm_matrix.py` starts clusters with others to measure them against each other."""
+
+    jvm_options: tuple[str, ...] = JVM_OPTIONS
+    properties: Mapping[str, str] = field(default_factory=dict)
+    java: Path | None = None  # None: find_java()
 
 
 @dataclass(frozen=True)
@@ -88,15 +99,18 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
     }
 
 
-def write_config(spec: BrokerSpec, voters: list[BrokerSpec]) -> None:
-    lines = [f"{key}={value}" for key, value in broker_properties(spec, voters).items()]
+def write_config(spec: BrokerSpec, voters: list[BrokerSpec], overrides: Mapping[str, str] | None = None) -> None:
+    properties = {**broker_properties(spec, voters), **(overrides or {})}
+    lines = [f"{key}={value}" for key, value in properties.items()]
     spec.config_file.parent.mkdir(parents=True, exist_ok=True)
     spec.config_file.write_text("# written by labkit cluster up\n" + "\n".join(lines) + "\n")
 
 
-def java_command(java: Path, classpath: str, main: str, *args: str) -> list[str]:
+def java_command(
+    java: Path, classpath: str, main: str, *args: str, jvm_options: tuple[str, ...] = JVM_OPTIONS
+) -> list[str]:
     log_config = services_dir() / "kafka" / "log4j2.properties"
-    return [str(java), *JVM_OPTIONS, f"-Dlog4j2.configurationFile={log_config}", "-cp", classpath, main, *args]
+    return [str(java), *jvm_options, f"-Dlog4j2.configurationFile={log_config}", "-cp", classpath, main, *args]
 
 
 def is_formatted(spec: BrokerSpec) -> bool:
@@ -147,6 +161,8 @@ def format_storage(specs: list[BrokerSpec], java: Path, classpath: str, cluster_
 BROKER_NICENESS = 10
 
 
-def start_command(spec: BrokerSpec, java: Path, classpath: str) -> list[str]:
-    java_main = java_command(java, classpath, "kafka.Kafka", str(spec.config_file))
+def start_command(
+    spec: BrokerSpec, java: Path, classpath: str, jvm_options: tuple[str, ...] = JVM_OPTIONS
+) -> list[str]:
+    java_main = java_command(java, classpath, "kafka.Kafka", str(spec.config_file), jvm_options=jvm_options)
     return ["nice", "-n", str(BROKER_NICENESS), *java_main]

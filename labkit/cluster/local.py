@@ -117,7 +117,8 @@ def broker_name(node_id: int, port: int) -> str:
 class LocalCluster:
     """Start, inspect and stop the embedded cluster kept under `home`."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, tuning: kafka_broker.BrokerTuning | None = None) -> None:
+        self.tuning = tuning or kafka_broker.BrokerTuning()
         self._log_start: dict[int, int] = {}  # node id → the size of its log when `up` last started it
         self.home = Path(home).absolute()  # the process markers hold this path: one spelling per home
 
@@ -181,7 +182,7 @@ class LocalCluster:
         if status.running:
             return state, False
 
-        java = find_java()
+        java = self.tuning.java or find_java()
         classpath = ensure_classpath(self.home)
         specs = [self._spec(b) for b in state.brokers]
         dead = [b for b, s in zip(state.brokers, status.brokers, strict=True) if not s.alive]
@@ -192,13 +193,14 @@ class LocalCluster:
         require_free_ports(ports)
 
         for spec in specs:
-            kafka_broker.write_config(spec, specs)
+            kafka_broker.write_config(spec, specs, self.tuning.properties)
         kafka_broker.format_storage(specs, java, classpath, state.cluster_id)
         for b in dead:
             spec = self._spec(b)
             log = self.log_file(f"broker-{b.node_id}")
             self._log_start[b.node_id] = log.stat().st_size if log.is_file() else 0
-            b.pid = start_detached(kafka_broker.start_command(spec, java, classpath), log)
+            command = kafka_broker.start_command(spec, java, classpath, self.tuning.jvm_options)
+            b.pid = start_detached(command, log)
         if not status.redis_alive:
             self._redis_dir().mkdir(parents=True, exist_ok=True)
             state.redis_pid = start_detached(
