@@ -3,7 +3,10 @@
 
 Sections, in order (each starts from what the previous left: one cluster, JVMs warming up as they go):
   pipe        Kafka's EndToEndLatency and ProducerPerformance; a plain confluent-kafka round trip
+  up          `lab.up()`: with the warm-up if this run started the brokers (a wiped cluster: cold start)
   cold        a fresh event, consumers just settled, a burst of 1,000: first send → last outcome
+  topics      the plain pipe at 100/s during setup_event and teardown_event: how long p99 stays > 250 ms;
+              labkit at 100/s on a fresh event from when its consumers are ready
   idle        200 bookings one at a time (book → wait), p50 / p99
   load        open-loop streams at rising rates (latency from each booking's scheduled send time)
   burst       20,000 bookings as fast as they can be sent, threads and processes; ratio to the raw round trip
@@ -17,7 +20,7 @@ import argparse
 import json
 import random
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +32,16 @@ import matplotlib.pyplot as plt
 from bench import pipe
 from labkit import Lab, SeatingConfig
 from labkit.consumers import ConsumerProcesses
-from labkit.latency import Sweep, compare_with_pipe, one_at_a_time, open_loop, sustainable_rate
+from labkit.latency import Sweep, compare_with_pipe, one_at_a_time, open_loop, open_loop_samples, sustainable_rate
+from labkit.latency_summary import settled_after, summarise, windows
 from labkit.load import send_burst, wait_for_outcomes
+from labkit.pipe import PlainPipe
 
 ARTIFACTS = Path("artifacts/bench")
 # The load sweep's venue: the default layout (100 subsections, 100 partitions per topic) with 10x the rows, so
 # that a 15 s stream at 2,000/s (~75,000 seats) does not sell out and turn into cheap SOLD_OUT answers.
 SWEEP_VENUE = SeatingConfig(rows=250)
+SLOW_MS = 250.0  # a 2-s window at 100/s with a p99 over this is part of a slow phase
 
 
 def fresh_event(lab: Lab, seating: SeatingConfig | None = None) -> int:
@@ -115,6 +121,46 @@ def with_idle_events(lab: Lab, events: int, idle_count: int, rate: float, second
     return {"idle_events": events, "idle": idle.row(), "load": loaded.row()}
 
 
+def topic_changes(lab: Lab, rate: float = 100.0, seconds: float = 30.0) -> dict[str, Any]:
+    """The plain pipe at `rate` for `seconds` while an event's topics are created (setup_event, which waits until
+    the brokers answer quickly), then while they are deleted: how long its 2-s windows' p99 stayed over 250 ms
+    from the start of each, and after setup_event returned."""
+    event_id = random.randint(10**6, 10**9)
+    with PlainPipe(lab.bootstrap_servers) as pipe:
+        results: dict[str, Any] = {}
+        for name, action in (
+            ("setup_event", lambda: lab.setup_event(event_id, SWEEP_VENUE)),
+            ("teardown_event", lambda: lab.teardown_event(event_id)),
+        ):
+            starts, ends, took = pipe.open_loop_during(action, rate, seconds)
+            slow = settled_after(starts, ends, SLOW_MS)
+            results[name] = {
+                "took_s": round(took, 1),
+                "slow_s": slow,  # None: still slow at the end of the stream
+                "slow_after_return_s": None if slow is None else round(max(0.0, slow - took), 1),
+                "windows_p99_ms": [round(w.p99_ms) for _, w in windows(starts, ends, 2.0)],
+                **summarise(rate, starts, ends).row(),
+            }
+            if name == "setup_event":
+                results[name]["settling"] = str(lab.last_settling)
+    return results
+
+
+def labkit_after_setup(lab: Lab, rate: float = 100.0, seconds: float = 30.0) -> dict[str, Any]:
+    """labkit at `rate` on a fresh event from the moment its consumers are ready, in 2-s windows."""
+    event_id = fresh_event(lab, SWEEP_VENUE)
+    with_consumers(lab, event_id)
+    try:
+        starts, ends = open_loop_samples(lab, event_id, rate, seconds, seed=6)
+    finally:
+        done_with(lab, event_id)
+    return {
+        "slow_s": settled_after(starts, ends, SLOW_MS),
+        "windows_p99_ms": [round(w.p99_ms) for _, w in windows(starts, ends, 2.0)],
+        **summarise(rate, starts, ends).row(),
+    }
+
+
 def write_artifacts(results: dict[str, Any], load: Sweep) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "bench.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
@@ -165,6 +211,25 @@ def print_table(results: dict[str, Any], load: Sweep) -> None:
             f"p50 {c['p50_ms']:.0f} ms, p99 {c['p99_ms']:.0f} ms",
         )
     )
+    w = results["warmup"]
+    rows.append(
+        (
+            "cluster up",
+            f"{results['up_s']:.0f} s"
+            + (
+                ""
+                if w is None
+                else f", of which warm-up {w['seconds']:.0f} s ({w['windows']} windows, settled: {w['settled']})"
+            ),
+        )
+    )
+    for name, t in results["topic_changes"].items():
+        slow = "still slow at the end" if t["slow_s"] is None else f"{t['slow_s']:.0f} s"
+        after = "" if t["slow_after_return_s"] is None else f", {t['slow_after_return_s']:.0f} s after it returned"
+        rows.append((f"pipe 100/s during {name}", f"took {t['took_s']:.1f} s; p99 > 250 ms for {slow}{after}"))
+    a = results["labkit_after_setup"]
+    slow = "still slow at the end" if a["slow_s"] is None else f"{a['slow_s']:.0f} s"
+    rows.append(("labkit 100/s after setup_event", f"p99 {a['p99_ms']:,.0f} ms; p99 > 250 ms for {slow}"))
     i = results["idle"]
     rows.append((f"idle, {i['bookings']} one at a time", f"p50 {i['p50_ms']:.0f} ms, p99 {i['p99_ms']:.0f} ms"))
     rows += load_rows(load)
@@ -208,7 +273,10 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     with Lab() as lab:
+        began = time.monotonic()
         lab.up(brokers=3)
+        results["up_s"] = round(time.monotonic() - began, 1)  # with the warm-up, if this run started the brokers
+        results["warmup"] = None if lab.last_warmup is None else asdict(lab.last_warmup)
         home = lab.settings.home
         results["pipe"] = {
             "e2e": pipe.end_to_end_latency(home, lab.bootstrap_servers),
@@ -216,6 +284,8 @@ def main() -> None:
             "raw": pipe.python_round_trip(lab.bootstrap_servers, args.count),
         }
         results["cold"] = cold_burst(lab, 1_000)
+        results["topic_changes"] = topic_changes(lab)
+        results["labkit_after_setup"] = labkit_after_setup(lab)
         event_id = fresh_event(lab, SWEEP_VENUE)
         with_consumers(lab, event_id)
         try:

@@ -32,6 +32,7 @@ from typing import Any
 from labkit import Lab
 from labkit.cluster.broker import BrokerTuning
 from labkit.cluster.local import LocalCluster
+from labkit.cluster.warmup import compiler_cpu_seconds, cpu_seconds
 from labkit.latency import open_loop_samples
 from labkit.latency_summary import LatencySummary, settled_after, summarise, windows
 from labkit.pipe import PlainPipe
@@ -39,7 +40,7 @@ from labkit.settings import Settings
 
 ARTIFACTS = Path("artifacts/bench")
 HOME = Path(os.environ.get("LABKIT_MATRIX_HOME", "/tmp/labkit-jvm-matrix"))
-KAFKA_PORT, REDIS_PORT = 49092, 46379
+KAFKA_PORT, REDIS_PORT = 45092, 45379  # apart from tests/test_cluster.py's
 SLOW_MS = 250.0  # a window is 'slow' while its p99 is above this (the issue's bound at 100/s)
 COMMON = ("-Xms256m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true")
 C1 = ("-XX:TieredStopAtLevel=1",)
@@ -49,9 +50,10 @@ PARALLEL = ("-XX:+UseParallelGC",)
 JDK25 = Path("/usr/lib/jvm/temurin-25-jdk-amd64/bin/java")
 
 
-# Followers fetch at most every 20 ms unless 16 KB are waiting, instead of as soon as one byte is: fewer, fuller
-# replica fetches (the profile's fetch handling), acks=all waiting up to 20 ms more.
+# Followers fetch at most every 20 (50) ms unless 16 KB are waiting, instead of as soon as one byte is: fewer,
+# fuller replica fetches (the profile's fetch handling), acks=all waiting up to 20 (50) ms more.
 BATCHED_REPLICATION = {"replica.fetch.min.bytes": "16384", "replica.fetch.wait.max.ms": "20"}
+SLOWER_REPLICATION = {"replica.fetch.min.bytes": "16384", "replica.fetch.wait.max.ms": "50"}
 
 
 def _tuning(
@@ -71,10 +73,13 @@ CONFIGS: dict[str, BrokerTuning] = {
     "c1-serial-f4": _tuning((*C1, *SERIAL), 4),
     "c2-serial-f8": _tuning(SERIAL, 8),
     "c1-serial-f8": _tuning((*C1, *SERIAL), 8),
+    "c2-serial-f16": _tuning(SERIAL, 16),
     "c2-serial-f4-jdk25": _tuning(SERIAL, 4, java=JDK25),
     "c2-serial-f4-rf20": _tuning(SERIAL, 4, properties=BATCHED_REPLICATION),
     "c1-serial-f4-rf20": _tuning((*C1, *SERIAL), 4, properties=BATCHED_REPLICATION),
     "c2-serial-f1-rf20": _tuning(SERIAL, 1, properties=BATCHED_REPLICATION),
+    "c2-serial-f1-rf50": _tuning(SERIAL, 1, properties=SLOWER_REPLICATION),
+    "c1-serial-f1-rf50": _tuning((*C1, *SERIAL), 1, properties=SLOWER_REPLICATION),
 }
 
 
@@ -102,20 +107,11 @@ class CpuSampler:
             self._stop.wait(1.0)
 
     def read(self) -> tuple[float, float, float, float]:
-        tick = os.sysconf("SC_CLK_TCK")
-        own = _cpu_seconds(Path("/proc/self/stat"), tick)  # the clients: pipe, labkit's threads, librdkafka
+        brokers = sum(cpu_seconds(Path(f"/proc/{pid}/stat")) for pid in self.pids)
+        own = cpu_seconds(Path("/proc/self/stat"))  # the clients: pipe, labkit's threads, librdkafka
         cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        machine = (sum(cpu) - cpu[3] - cpu[4]) / tick  # all but idle and iowait
-        total = compiler = 0.0
-        for pid in self.pids:
-            total += _cpu_seconds(Path(f"/proc/{pid}/stat"), tick)
-            for task in Path(f"/proc/{pid}/task").glob("*"):
-                try:
-                    if "CompilerThre" in (task / "comm").read_text():
-                        compiler += _cpu_seconds(task / "stat", tick)
-                except OSError:
-                    continue  # a thread that ended between listing and reading
-        return total, compiler, own, machine
+        machine = (sum(cpu) - cpu[3] - cpu[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+        return brokers, compiler_cpu_seconds(self.pids), own, machine
 
     def cores(self, since: float, until: float) -> tuple[float, ...]:
         """Mean cores used between two monotonic times: brokers, their compilers, this process, the machine."""
@@ -133,14 +129,6 @@ class CpuSampler:
             if earlier and (c - earlier[-1][2]) / (t - earlier[-1][0]) > busy:
                 last = t
         return None if last is None else last - since
-
-
-def _cpu_seconds(stat: Path, tick: int) -> float:
-    try:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
 
 
 def _phase(
@@ -161,31 +149,6 @@ def _phase(
     settled = f"  settled {row['settled_s']} s" if "settled_s" in row else ""
     print(f"  {name:<28} p50 {summary.p50_ms:8.1f}  p99 {summary.p99_ms:8.1f} ms  {cores}{settled}", flush=True)
     return row
-
-
-def _while(
-    action: Callable[[], object],
-    load: Callable[[], tuple[list[float], list[float | None]]],
-    took: dict[str, Any],
-    key: str,
-) -> Callable[[], tuple[list[float], list[float | None]]]:
-    """Run `load` while `action` runs in another thread (started with the load's first send); how long the
-    action took goes into `took[key]`."""
-
-    def timed() -> None:
-        began = time.monotonic()
-        action()
-        took[key] = round(time.monotonic() - began, 1)
-
-    def run() -> tuple[list[float], list[float | None]]:
-        worker = threading.Thread(target=timed, daemon=True)
-        worker.start()
-        try:
-            return load()
-        finally:
-            worker.join(120)
-
-    return run
 
 
 def measure(name: str, tuning: BrokerTuning, jfr: Path | None = None) -> dict[str, Any]:
@@ -215,12 +178,20 @@ def measure(name: str, tuning: BrokerTuning, jfr: Path | None = None) -> dict[st
             def piped(rate: float, seconds: float) -> Callable[[], tuple[list[float], list[float | None]]]:
                 return lambda: pipe.open_loop_samples(rate, seconds)
 
+            def during(action: Callable[[], object]) -> Callable[[], tuple[list[float], list[float | None]]]:
+                def run() -> tuple[list[float], list[float | None]]:
+                    starts, ends, took = pipe.open_loop_during(action, 100, 30)
+                    phases_took.append(round(took, 1))
+                    return starts, ends
+
+                return run
+
+            phases_took: list[float] = []  # setup_event's and teardown_event's seconds
             phases.append(_phase("pipe created 100/s", cpu, piped(100, 30), 100))
             for label, rate in (("cold", 250), ("cold", 500), ("warm", 100), ("warm", 250), ("warm", 500)):
                 phases.append(_phase(f"pipe {label} {rate}/s", cpu, piped(rate, 15), rate))
             event_id = random.randint(10**6, 10**9)
-            setup = _while(lambda: lab.setup_event(event_id), piped(100, 30), result, "setup_event_s")
-            phases.append(_phase("pipe during setup_event", cpu, setup, 100))
+            phases.append(_phase("pipe during setup_event", cpu, during(lambda: lab.setup_event(event_id)), 100))
             ready = time.monotonic()
             lab.start_consumers(ticketing=4, seat_reservation=4, event_id=event_id)
             lab.wait_for_consumers(timeout=120)
@@ -233,8 +204,10 @@ def measure(name: str, tuning: BrokerTuning, jfr: Path | None = None) -> dict[st
             for rate in (250, 500):
                 phases.append(_phase(f"labkit warm {rate}/s", cpu, booked(rate, 15), rate))
             lab.stop_consumers()
-            teardown = _while(lambda: lab.teardown_event(event_id), piped(100, 30), result, "teardown_event_s")
+            teardown = during(lambda: lab.teardown_event(event_id))
             phases.append(_phase("pipe during teardown_event", cpu, teardown, 100))
+            result["setup_event_s"], result["teardown_event_s"] = phases_took
+            result["settling"] = str(lab.last_settling)
             result["jit_settled_s"] = cpu.jit_settled(t0)
             result["compiler_cpu_s"] = round(cpu.samples[-1][2] - cpu.samples[0][2], 1)
     finally:

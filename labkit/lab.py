@@ -24,6 +24,7 @@ from IPython.display import HTML
 
 from labkit.checks import is_int
 from labkit.cluster.local import LocalCluster
+from labkit.cluster.warmup import WarmUp
 from labkit.consumer_threads import ConsumerThreads
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ClusterError, ConfigError, EventBusyError, LabkitError
@@ -73,13 +74,18 @@ class Lab:
         self._scratch_events: set[int] = set()  # made by new_event(): deleted by down() if still there
         # the wait after setup_event last created topics, until the brokers answered quickly again (or None)
         self.last_settling: Settling | None = None
+        self.last_warmup: WarmUp | None = None  # how warming up the brokers went, if up() started them
 
     # -- cluster -----------------------------------------------------------------------------------------------
     def up(self, brokers: int = 3) -> Lab:
         """Start the embedded cluster (or find it running); with KAFKA_BOOTSTRAP_SERVERS set, start nothing."""
         if not self.settings.external:
-            _, started = LocalCluster(self.settings.home).up(brokers=brokers)
+            cluster = LocalCluster(self.settings.home)
+            _, started = cluster.up(brokers=brokers, warm=True, progress=print)  # the learner sees it warm up
             self._started_cluster = self._started_cluster or started
+            if cluster.last_warmup is not None:
+                self.last_warmup = cluster.last_warmup
+                print(f"brokers {cluster.last_warmup}")
         return self
 
     def down(self) -> None:

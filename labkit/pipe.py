@@ -20,6 +20,7 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -140,6 +141,33 @@ class PlainPipe:
             self._source.poll(0.05)
         scheduled = [(start_wall + i / rate) * 1000 for i in range(count)]
         return scheduled, [self._arrivals.get(i) for i in indices]
+
+    def open_loop_during(
+        self, action: Callable[[], object], rate: float, seconds: float, timeout: float = 60.0
+    ) -> tuple[list[float], list[float | None], float]:
+        """`open_loop_samples` while `action` runs in another thread, started with the first send: what a
+        stream meets while, say, an event's topics are created. Returns the samples and the action's seconds;
+        an exception of the action is raised after the stream."""
+        took: list[float] = []
+        failed: list[BaseException] = []
+
+        def timed() -> None:
+            began = time.monotonic()
+            try:
+                action()
+            except BaseException as error:  # raised in the caller's thread below
+                failed.append(error)
+            took.append(time.monotonic() - began)
+
+        worker = threading.Thread(target=timed, name="labkit-pipe-action", daemon=True)
+        worker.start()
+        try:
+            starts, ends = self.open_loop_samples(rate, seconds, timeout)
+        finally:
+            worker.join()
+        if failed:
+            raise failed[0]
+        return starts, ends, took[0]
 
     def _produce(self, scheduled_ms: float, partition: int) -> None:
         assert self._source is not None

@@ -31,9 +31,12 @@ def start_cluster(settings: Settings, brokers: int, kafka_port: int, redis_port:
         print(f"KAFKA_BOOTSTRAP_SERVERS is set ({settings.kafka_bootstrap_servers}): using it, starting nothing")
         return
     started = time.monotonic()
-    state, did_start = LocalCluster(settings.home).up(brokers, kafka_port, redis_port)
+    cluster = LocalCluster(settings.home)
+    state, did_start = cluster.up(brokers, kafka_port, redis_port, warm=True, progress=print)
     if did_start:
         print(f"started {len(state.brokers)} broker(s) and Redis in {time.monotonic() - started:.1f} s")
+        if cluster.last_warmup is not None:
+            print(f"brokers {cluster.last_warmup}")
     else:
         print(f"already running ({len(state.brokers)} broker(s)): nothing started")
     print(f"KAFKA_BOOTSTRAP_SERVERS={state.bootstrap_servers}\nREDIS_URL={state.redis_url}")

@@ -12,6 +12,7 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from labkit.cluster.processes import (
     start_detached,
     stop,
 )
+from labkit.cluster.warmup import WarmUp, warm_up
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import base_config
 from labkit.polling import wait_until
@@ -119,6 +121,7 @@ class LocalCluster:
 
     def __init__(self, home: Path, tuning: kafka_broker.BrokerTuning | None = None) -> None:
         self.tuning = tuning or kafka_broker.BrokerTuning()
+        self.last_warmup: WarmUp | None = None
         self._log_start: dict[int, int] = {}  # node id → the size of its log when `up` last started it
         self.home = Path(home).absolute()  # the process markers hold this path: one spelling per home
 
@@ -159,10 +162,14 @@ class LocalCluster:
         kafka_port: int = DEFAULT_KAFKA_PORT,
         redis_port: int = DEFAULT_REDIS_PORT,
         timeout: float = 120.0,
+        warm: bool = False,
+        progress: Callable[[str], None] | None = None,
     ) -> tuple[ClusterState, bool]:
         """Start whatever is not running and wait until all N brokers serve. Returns (state, started_anything).
 
-        A cluster that already runs is returned as it is: `up` twice never starts a second one.
+        A cluster that already runs is returned as it is: `up` twice never starts a second one. With `warm`,
+        brokers it started are warmed up before it returns (`cluster.warmup`; `last_warmup` says how it went,
+        `progress` gets a line per window).
         """
         _check_layout(brokers, kafka_port, redis_port)
         state = self.load()
@@ -209,6 +216,9 @@ class LocalCluster:
         state.started_at = time.time()
         self._save(state)
         self._wait_ready(state, timeout)
+        if warm and dead:
+            pids = [b.pid for b in state.brokers if b.pid]
+            self.last_warmup = warm_up(state.bootstrap_servers, pids, progress, replication=min(3, len(pids)))
         return state, True
 
     def _new_state(self, brokers: int, kafka_port: int, redis_port: int) -> ClusterState:

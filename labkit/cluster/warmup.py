@@ -1,0 +1,92 @@
+"""Warming the brokers up on purpose, right after they start, instead of inside a learner's first experiment.
+
+A broker's JVM starts interpreting Kafka's code and compiles the hot paths while it serves. With the C2
+compiler (labkit's setting, README "Why these settings") that takes tens of seconds of one core, and until it
+has settled a round trip takes seconds. So `labkit cluster up` and `Lab.up()` drive a small plain pipe
+(`labkit.pipe`, its own two 10-partition topics, deleted after) through the fresh cluster in short open-loop
+windows, until the brokers' compiler threads have gone quiet and a window's p99 is low, or a time limit passed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from labkit.pipe import PlainPipe
+
+WARMUP_RATE = 300.0  # messages/s through the pipe: enough to exercise batching, little enough to stay quick
+WARMUP_WINDOW = 5.0  # seconds per window; after each, the compilers' CPU and the window's p99 are checked
+WARMUP_LIMIT = 120.0  # seconds at most, then the cluster is used as it is (reported)
+QUIET_COMPILERS = 0.1  # cores: below this over a window, the JIT has settled
+QUICK_P99_MS = 250.0
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    """How a warm-up went: its length, the windows run, and whether the JIT had settled at the end."""
+
+    seconds: float
+    windows: int
+    settled: bool
+    compiler_cores: float  # in the last window
+    p99_ms: float  # of the last window
+
+    def __str__(self) -> str:
+        outcome = "warm" if self.settled else f"still compiling after the {WARMUP_LIMIT:.0f}-s limit"
+        return (
+            f"{outcome}: {self.seconds:.0f} s, {self.windows} windows of {WARMUP_WINDOW:.0f} s at "
+            f"{WARMUP_RATE:.0f}/s; last window p99 {self.p99_ms:,.0f} ms, compilers {self.compiler_cores:.2f} cores"
+        )
+
+
+def cpu_seconds(stat: Path) -> float:
+    """utime + stime of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat file; 0 if it is gone."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def compiler_cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU seconds the JIT compiler threads ('C1 CompilerThre…', 'C2 CompilerThre…') of these JVMs have used."""
+    total = 0.0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                if "CompilerThre" in (task / "comm").read_text():
+                    total += cpu_seconds(task / "stat")
+            except OSError:
+                continue  # a thread that ended between listing and reading
+    return total
+
+
+def warm_up(
+    bootstrap_servers: str,
+    broker_pids: Sequence[int],
+    progress: Callable[[str], None] | None = None,
+    limit: float = WARMUP_LIMIT,
+    replication: int = 3,
+) -> WarmUp:
+    """Run the pipe in windows until the compilers are quiet and the window's p99 is under QUICK_P99_MS."""
+    began = time.monotonic()
+    count = 0
+    compilers, p99 = float("inf"), float("inf")
+    with PlainPipe(bootstrap_servers, partitions=10, forwarders=2, sinks=2, replication=replication) as pipe:
+        while time.monotonic() - began < limit:
+            window_began, compiled = time.monotonic(), compiler_cpu_seconds(broker_pids)
+            p99 = pipe.open_loop(WARMUP_RATE, WARMUP_WINDOW, timeout=30.0).p99_ms
+            compilers = (compiler_cpu_seconds(broker_pids) - compiled) / (time.monotonic() - window_began)
+            count += 1
+            if progress is not None:
+                progress(
+                    f"warming up the brokers: {time.monotonic() - began:3.0f} s, "
+                    f"compilers {compilers:.2f} cores, p99 {p99:,.0f} ms"
+                )
+            if compilers < QUIET_COMPILERS and p99 <= QUICK_P99_MS:
+                break
+    settled = compilers < QUIET_COMPILERS and p99 <= QUICK_P99_MS
+    return WarmUp(time.monotonic() - began, count, settled, compilers, p99)

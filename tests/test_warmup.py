@@ -1,0 +1,57 @@
+"""Warming the brokers up and streaming through the plain pipe during an action, on the real test cluster."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from confluent_kafka.admin import NewTopic
+
+from labkit.cluster.local import ClusterState
+from labkit.cluster.warmup import compiler_cpu_seconds, warm_up
+from labkit.kafka.admin import list_topics
+from labkit.kafka.clients import admin_client
+from labkit.pipe import PlainPipe
+
+
+def test_the_brokers_compiler_threads_are_found(cluster: ClusterState) -> None:
+    pids = [b.pid for b in cluster.brokers if b.pid]
+    assert len(pids) == 3
+    assert compiler_cpu_seconds(pids) > 0  # every JVM compiles Kafka's start-up code
+    assert compiler_cpu_seconds([]) == 0
+
+
+def test_a_warm_up_runs_the_pipe_in_windows_and_reports_each(cluster: ClusterState) -> None:
+    lines: list[str] = []
+    pids = [b.pid for b in cluster.brokers if b.pid]
+    result = warm_up(cluster.bootstrap_servers, pids, progress=lines.append, limit=1.0)  # one window, then stop
+    assert result.windows == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("warming up the brokers:") and "p99" in lines[0]
+    assert math.isfinite(result.p99_ms) and result.compiler_cores >= 0
+    assert str(result).startswith("warm:" if result.settled else "still compiling")
+    left = [t for t in list_topics(admin_client(cluster.bootstrap_servers)) if t.startswith("plain-pipe-")]
+    assert not left, f"the warm-up's topics were not deleted: {left}"
+
+
+def test_a_stream_during_an_action_times_the_action_and_raises_its_error(cluster: ClusterState) -> None:
+    admin = admin_client(cluster.bootstrap_servers)
+    with PlainPipe(cluster.bootstrap_servers, partitions=2, forwarders=1, sinks=1) as pipe:
+        topic = f"{pipe.topics[0]}-extra"
+
+        def create() -> None:
+            for future in admin.create_topics([NewTopic(topic, 3, 3)]).values():
+                future.result(30)
+
+        try:
+            starts, ends, took = pipe.open_loop_during(create, rate=20, seconds=1)
+            assert len(starts) == 20 and None not in ends
+            assert took > 0 and topic in list_topics(admin)
+        finally:
+            for future in admin.delete_topics([topic]).values():
+                future.result(30)
+
+        def fail() -> None:
+            raise ValueError("the action failed")
+
+        with pytest.raises(ValueError, match="the action failed"):
+            pipe.open_loop_during(fail, rate=20, seconds=1)
