@@ -32,7 +32,7 @@ from typing import Any
 from labkit import Lab
 from labkit.cluster.broker import BrokerTuning
 from labkit.cluster.local import LocalCluster
-from labkit.cluster.warmup import compiler_cpu_seconds, cpu_seconds
+from labkit.cluster.warmup import compiled_between, compiler_cpu_seconds, cpu_seconds
 from labkit.latency import open_loop_samples
 from labkit.latency_summary import LatencySummary, settled_after, summarise, windows
 from labkit.pipe import PlainPipe
@@ -88,6 +88,8 @@ class CpuSampler:
 
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
+        self._compilers: dict[int, float] = {}
+        self._compiled = 0.0  # compiler CPU seconds, summed by thread over the readings
         # (monotonic, brokers' CPU s, their compiler threads' CPU s, this process's CPU s, the machine's busy CPU s)
         self.samples: list[tuple[float, float, float, float, float]] = []
         self._stop = threading.Event()
@@ -111,7 +113,10 @@ class CpuSampler:
         own = cpu_seconds(Path("/proc/self/stat"))  # the clients: pipe, labkit's threads, librdkafka
         cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         machine = (sum(cpu) - cpu[3] - cpu[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
-        return brokers, compiler_cpu_seconds(self.pids), own, machine
+        compilers = compiler_cpu_seconds(self.pids)
+        self._compiled += compiled_between(self._compilers, compilers)
+        self._compilers = compilers
+        return brokers, self._compiled, own, machine
 
     def cores(self, since: float, until: float) -> tuple[float, ...]:
         """Mean cores used between two monotonic times: brokers, their compilers, this process, the machine."""

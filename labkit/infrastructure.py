@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from labkit.cluster.local import LocalCluster, broker_name
@@ -42,17 +41,18 @@ def setup_event_infrastructure_sync(
     event_id = parse_event_id(event_id)
     settings = settings or Settings.from_env()
     admin = admin_client(kafka_bootstrap(settings))
-    wanted = event_topics(event_id, seating)
-    outcome = ensure_topics(admin, wanted, replication=replication_for(settings, admin))
+    replication = replication_for(settings, admin)
+    outcome = ensure_topics(admin, event_topics(event_id, seating), replication=replication)
     if settle and "created" in outcome.values():
-        settle_after_creation(admin, wanted)
+        settle_after_creation(settings, replication)
     return outcome
 
 
-def settle_after_creation(admin: AdminClient, topics: dict[str, int]) -> Settling:
-    """Wait until the new topics' partitions answer quickly: each broker creates a log per replica first, and
-    a stream started meanwhile waited seconds per message (labkit.kafka.settling)."""
-    return wait_until_responsive(admin, [TopicPartition(t, p) for t, count in topics.items() for p in range(count)])
+def settle_after_creation(settings: Settings, replication: int) -> Settling:
+    """Wait (bounded) until an acks=all produce is confirmed quickly again: each broker creates a log per new
+    replica first, and a stream started meanwhile waited seconds per message (labkit.kafka.settling)."""
+    bootstrap = kafka_bootstrap(settings)
+    return wait_until_responsive(admin_client(bootstrap), bootstrap, replication)
 
 
 def replication_for(settings: Settings, admin: AdminClient) -> int:

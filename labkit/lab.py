@@ -29,7 +29,12 @@ from labkit.consumer_threads import ConsumerThreads
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ClusterError, ConfigError, EventBusyError, LabkitError
 from labkit.events import EventDeletion, delete_event, list_events
-from labkit.infrastructure import event_topics, settle_after_creation, setup_event_infrastructure_sync
+from labkit.infrastructure import (
+    event_topics,
+    replication_for,
+    settle_after_creation,
+    setup_event_infrastructure_sync,
+)
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
 from labkit.kafka.clients import admin_client, release_admin_clients
 from labkit.kafka.producer import ReliableProducer
@@ -173,8 +178,8 @@ class Lab:
         seating = seating or SeatingConfig.default()
         topics = setup_event_infrastructure_sync(event_id, seating, self.settings, settle=False)
         if "created" in topics.values():
-            admin = admin_client(self.bootstrap_servers)
-            self.last_settling = settle_after_creation(admin, event_topics(event_id, seating))
+            replication = replication_for(self.settings, admin_client(self.bootstrap_servers))
+            self.last_settling = settle_after_creation(self.settings, replication)
         self.inventory.setup(event_id, seating)
         self._ticketing_service().register_event(event_id, seating, seating.subsection_count)
         self.events_set_up.add(event_id)

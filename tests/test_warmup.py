@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from labkit.cluster.local import ClusterState
-from labkit.cluster.warmup import compiler_cpu_seconds, warm_up
+from labkit.cluster.warmup import compiled_between, compiler_cpu_seconds, warm_up
 from labkit.kafka.admin import list_topics
 from labkit.kafka.clients import admin_client
 from labkit.pipe import PlainPipe
@@ -17,8 +17,11 @@ from labkit.pipe import PlainPipe
 def test_the_brokers_compiler_threads_are_found(cluster: ClusterState) -> None:
     pids = [b.pid for b in cluster.brokers if b.pid]
     assert len(pids) == 3
-    assert compiler_cpu_seconds(pids) > 0  # every JVM compiles Kafka's start-up code
-    assert compiler_cpu_seconds([]) == 0
+    by_thread = compiler_cpu_seconds(pids)
+    assert by_thread and sum(by_thread.values()) > 0  # every JVM compiles Kafka's start-up code
+    assert compiler_cpu_seconds([]) == {}
+    assert compiled_between({}, by_thread) == sum(by_thread.values())
+    assert compiled_between(by_thread, by_thread) == 0
 
 
 def test_a_warm_up_runs_the_pipe_in_windows_and_reports_each(cluster: ClusterState) -> None:

@@ -11,14 +11,14 @@ from labkit.cluster.jars import services_dir
 from labkit.errors import ClusterError
 
 HOST = "127.0.0.1"
+# The full tiered JIT (C2) and the serial collector (bench/jvm_matrix.py, README "Why these settings"): with C1
+# only, the plain pipe's p99 at 250/s was 2.5–5.0 s on a warm cluster, with C2 0.6–1.5 s. C2 keeps about half a
+# core busy compiling for ≈ 4.5 min after a start, so `cluster up` warms the brokers up on purpose
+# (cluster/warmup.py). The serial collector: one GC thread instead of G1's concurrent ones on a 2-core machine.
 JVM_OPTIONS = (
     "-Xms256m",
     "-Xmx512m",
-    "-XX:+UseG1GC",
-    "-XX:MaxGCPauseMillis=20",
-    # C1 only: the C2 compiler kept part of a core per broker busy for minutes after a start, and both the
-    # cold and the warm raw round trip were faster without it (figures: README, "Why these settings").
-    "-XX:TieredStopAtLevel=1",
+    "-XX:+UseSerialGC",
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
 )
@@ -95,6 +95,10 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
         "num.network.threads": "2",
         "num.io.threads": "4",
         "num.recovery.threads.per.data.dir": "2",
+        # Four fetcher threads per source broker, each with a quarter of the partitions: a delayed follower
+        # fetch is re-checked on every append to any of its partitions, at a cost that grows with their number
+        # (the profile: DelayedFetch.tryComplete, README "Why these settings").
+        "num.replica.fetchers": "4",
         "log.retention.hours": "24",
     }
 
