@@ -34,7 +34,7 @@ from labkit.cluster.broker import BrokerTuning
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.warmup import compiled_between, compiler_cpu_seconds, cpu_seconds
 from labkit.latency import open_loop_samples
-from labkit.latency_summary import LatencySummary, settled_after, summarise, windows
+from labkit.latency_summary import LatencySummary, settled_after, summarise, window_p99s
 from labkit.pipe import PlainPipe
 from labkit.settings import Settings
 
@@ -44,6 +44,7 @@ KAFKA_PORT, REDIS_PORT = 45092, 45379  # apart from tests/test_cluster.py's
 SLOW_MS = 250.0  # a window is 'slow' while its p99 is above this (the bound at 100/s)
 COMMON = ("-Xms256m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true")
 C1 = ("-XX:TieredStopAtLevel=1",)
+C2_ONLY = ("-XX:-TieredCompilation", "-XX:CICompilerCount=1")  # interpreter, then C2 for the hottest code only
 G1 = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20")
 SERIAL = ("-XX:+UseSerialGC",)
 PARALLEL = ("-XX:+UseParallelGC",)
@@ -72,6 +73,7 @@ CONFIGS: dict[str, BrokerTuning] = {
     "c2-serial-f4": _tuning(SERIAL, 4),
     "c1-serial-f4": _tuning((*C1, *SERIAL), 4),
     "c2-serial-f8": _tuning(SERIAL, 8),
+    "c2only-serial-f4": _tuning((*C2_ONLY, *SERIAL), 4),
     "c1-serial-f8": _tuning((*C1, *SERIAL), 8),
     "c2-serial-f16": _tuning(SERIAL, 16),
     "c2-serial-f4-jdk25": _tuning(SERIAL, 4, java=JDK25),
@@ -149,7 +151,7 @@ def _phase(
     row["compiler_cores"] = round(compilers, 2)
     if rate == 100 and len(starts) >= 2_000:  # the 30-s windows: how long the slow phase lasted
         row["settled_s"] = settled_after(starts, ends, SLOW_MS)
-        row["windows_p99_ms"] = [round(s.p99_ms) for _, s in windows(starts, ends, 2.0)]
+        row["windows_p99_ms"] = window_p99s(starts, ends)
     cores = f"brokers {brokers:4.2f} clients {clients:4.2f} all {machine:4.2f} cores"
     settled = f"  settled {row['settled_s']} s" if "settled_s" in row else ""
     print(f"  {name:<28} p50 {summary.p50_ms:8.1f}  p99 {summary.p99_ms:8.1f} ms  {cores}{settled}", flush=True)

@@ -69,6 +69,11 @@ def windows(
     return [(k * width_s, summarise(None, *buckets[k])) for k in sorted(buckets)]
 
 
+def window_p99s(starts_ms: Sequence[float], ends_ms: Sequence[float | None], width_s: float = 2.0) -> list[int | None]:
+    """Each window's p99 in whole ms, None for a window with a message that never arrived (for JSON)."""
+    return [round(s.p99_ms) if math.isfinite(s.p99_ms) else None for _, s in windows(starts_ms, ends_ms, width_s)]
+
+
 def settled_after(
     starts_ms: Sequence[float], ends_ms: Sequence[float | None], limit_ms: float, width_s: float = 2.0
 ) -> float | None:

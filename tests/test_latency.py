@@ -7,7 +7,7 @@ import math
 import pytest
 
 from labkit.latency import Run, Sweep, check_load, summarise, sustainable_rate, sweep
-from labkit.latency_summary import LatencySummary, settled_after, windows
+from labkit.latency_summary import LatencySummary, settled_after, window_p99s, windows
 
 
 def run_with(p99_by_rate: dict[float, float]) -> tuple[Run, list[tuple[float, float]]]:
@@ -92,3 +92,10 @@ def test_a_slow_phase_lasts_until_the_last_slow_window() -> None:
     assert settled_after(starts, a_late_wave, 250.0) == 8.0
     never_arrived_at_the_end = [*[s + 20.0 for s in starts[:-1]], None]
     assert settled_after(starts, never_arrived_at_the_end, 250.0) is None
+
+
+def test_window_p99s_are_whole_ms_and_none_where_a_message_never_arrived() -> None:
+    starts = [i * 100.0 for i in range(40)]
+    ends: list[float | None] = [s + 20.4 for s in starts]
+    ends[25] = None
+    assert window_p99s(starts, ends, 1.0) == [20, 20, None, 20]
