@@ -18,7 +18,7 @@ from labkit import Lab, Settings
 from labkit.cluster.broker import BrokerSpec, format_storage, is_formatted, write_config
 from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
 from labkit.cluster.java import find_java
-from labkit.cluster.local import LocalCluster
+from labkit.cluster.local import LocalCluster, kafka_data_root
 from labkit.cluster.processes import command_line, has_exited, is_running, port_is_free
 from labkit.errors import ClusterError, ConfigError, TopicLayoutError
 from labkit.kafka.clients import admin_client
@@ -259,3 +259,22 @@ def test_a_process_counts_as_exited_only_once_it_is_gone_or_its_pid_is_something
     finally:
         done.set()
         worker.join()
+
+
+@pytest.mark.unit
+def test_the_brokers_data_lives_in_memory_one_folder_per_home(tmp_path: Path) -> None:
+    first, second = kafka_data_root(tmp_path / "a"), kafka_data_root(tmp_path / "b")
+    assert first != second and first == kafka_data_root(tmp_path / "a")
+    if os.access("/dev/shm", os.W_OK):
+        assert first.is_relative_to("/dev/shm") and first.name == "kafka"
+    else:
+        assert first == (tmp_path / "a" / "kafka").absolute()
+
+
+@pytest.mark.integration
+def test_down_with_wipe_deletes_the_brokers_data_in_memory(solo: LocalCluster) -> None:
+    solo.down(wipe=True)  # whatever layout an earlier test left
+    solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    assert (solo.kafka_dir / "node-1" / "meta.properties").is_file()
+    solo.down(wipe=True)
+    assert not solo.kafka_dir.exists() and not (solo.home / "cluster.json").exists()

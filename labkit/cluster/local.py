@@ -7,8 +7,10 @@ The processes outlive the command that started them; `down()` stops them and fre
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 import uuid
@@ -143,8 +145,13 @@ class LocalCluster:
         tmp.write_text(json.dumps(asdict(state), indent=2))
         tmp.replace(self.state_file)
 
+    @property
+    def kafka_dir(self) -> Path:
+        """Where the brokers keep their data and config files: in memory (`/dev/shm`) where the machine has it."""
+        return kafka_data_root(self.home)
+
     def _spec(self, b: BrokerState) -> kafka_broker.BrokerSpec:
-        return kafka_broker.BrokerSpec(b.node_id, b.port, b.controller_port, self.home / "kafka" / f"node-{b.node_id}")
+        return kafka_broker.BrokerSpec(b.node_id, b.port, b.controller_port, self.kafka_dir / f"node-{b.node_id}")
 
     def _redis_dir(self) -> Path:
         return self.home / "redis"
@@ -316,6 +323,8 @@ class LocalCluster:
                 f"the cluster's ports {ports} to be free",
                 error=ClusterError,
             )
+        if wipe and self.kafka_dir.exists():
+            shutil.rmtree(self.kafka_dir)
         if wipe and self.home.exists():
             for name in ("kafka", "redis", "cluster.json"):
                 target = self.home / name
@@ -383,6 +392,25 @@ class LocalCluster:
         if status.dead:
             log.warning("%s", partial_outage(self.home, status.dead))
         return state
+
+
+# Kafka's data in memory (tmpfs) rather than on this machine's ext4 (mounted with `discard`): every new segment's
+# first index entry, written once 4 KiB have reached its partition, page-faulted into a sparse memory-mapped
+# index file. With an event's 300 partitions that happened everywhere at once, ≈ 15 s into a stream, and JFR
+# found the brokers' threads in OffsetIndex.append for 40–50 % of their samples: p99 of seconds for ≈ 20 s.
+# On tmpfs the same runs had the plain pipe's 250/s p99 at 212 ms instead of 2,035 ms, and labkit at 100/s
+# right after setup_event 378 ms instead of 6.7–9.2 s (bench/jvm_matrix.py; README, "Why these settings").
+MEMORY_FS = Path("/dev/shm")
+
+
+def kafka_data_root(home: Path) -> Path:
+    """`/dev/shm/labkit-<hash of home>/kafka` where /dev/shm is a writable directory, else `home/kafka`. One
+    folder per home, so that the test cluster and the learner's cluster never share data. Lost at a reboot:
+    `up` then formats the brokers anew (topics are gone, Redis keeps the venues; setup_event re-creates topics)."""
+    if MEMORY_FS.is_dir() and os.access(MEMORY_FS, os.W_OK):
+        digest = hashlib.sha1(str(Path(home).absolute()).encode()).hexdigest()[:12]
+        return MEMORY_FS / f"labkit-{digest}" / "kafka"
+    return Path(home).absolute() / "kafka"
 
 
 def _lines_since(log: Path, offset: int) -> list[str]:
