@@ -278,3 +278,5 @@ def test_down_with_wipe_deletes_the_brokers_data_in_memory(solo: LocalCluster) -
     assert (solo.kafka_dir / "node-1" / "meta.properties").is_file()
     solo.down(wipe=True)
     assert not solo.kafka_dir.exists() and not (solo.home / "cluster.json").exists()
+    if solo.kafka_dir.is_relative_to("/dev/shm"):
+        assert not solo.kafka_dir.parent.exists()  # nothing of this home is left in memory

@@ -7,6 +7,7 @@ The processes outlive the command that started them; `down()` stops them and fre
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -325,6 +326,9 @@ class LocalCluster:
             )
         if wipe and self.kafka_dir.exists():
             shutil.rmtree(self.kafka_dir)
+            if self.kafka_dir.parent.parent == MEMORY_FS:  # the home's own folder in memory: leave nothing
+                with contextlib.suppress(OSError):
+                    self.kafka_dir.parent.rmdir()
         if wipe and self.home.exists():
             for name in ("kafka", "redis", "cluster.json"):
                 target = self.home / name
