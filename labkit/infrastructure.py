@@ -29,30 +29,31 @@ def event_topics(event_id: int, seating: SeatingConfig | None = None) -> dict[st
     }
 
 
-def setup_event_infrastructure_sync(
-    event_id: int = 1, seating: SeatingConfig | None = None, settings: Settings | None = None, settle: bool = True
-) -> dict[str, str]:
-    """Create the event's topics idempotently with replication min(3, brokers); name → "created" | "exists".
+def create_event_topics(
+    event_id: int, seating: SeatingConfig | None, settings: Settings
+) -> tuple[dict[str, str], Settling | None]:
+    """Create the event's topics idempotently with replication min(3, brokers): name → "created" | "exists",
+    and, if any was created, how long the brokers took to answer quickly again (else None).
 
     A topic that already exists with another partition count, or fewer replicas, raises TopicLayoutError.
-    With `settle`, after creating any it waits (bounded, logged) until the brokers answer quickly again
-    (`settle_after_creation`); `Lab.setup_event` does that wait itself, to report it.
+    The wait (bounded, logged) is for an acks=all produce to be confirmed quickly: each broker creates a log
+    per new replica first, and a stream started meanwhile waited seconds per message (labkit.kafka.settling).
     """
     event_id = parse_event_id(event_id)
-    settings = settings or Settings.from_env()
-    admin = admin_client(kafka_bootstrap(settings))
+    bootstrap = kafka_bootstrap(settings)
+    admin = admin_client(bootstrap)
     replication = replication_for(settings, admin)
     outcome = ensure_topics(admin, event_topics(event_id, seating), replication=replication)
-    if settle and "created" in outcome.values():
-        settle_after_creation(settings, replication)
-    return outcome
+    if "created" not in outcome.values():
+        return outcome, None
+    return outcome, wait_until_responsive(admin, bootstrap, replication)
 
 
-def settle_after_creation(settings: Settings, replication: int) -> Settling:
-    """Wait (bounded) until an acks=all produce is confirmed quickly again: each broker creates a log per new
-    replica first, and a stream started meanwhile waited seconds per message (labkit.kafka.settling)."""
-    bootstrap = kafka_bootstrap(settings)
-    return wait_until_responsive(admin_client(bootstrap), bootstrap, replication)
+def setup_event_infrastructure_sync(
+    event_id: int = 1, seating: SeatingConfig | None = None, settings: Settings | None = None
+) -> dict[str, str]:
+    """The event's topics, created if missing (`create_event_topics`); name → "created" | "exists"."""
+    return create_event_topics(event_id, seating, settings or Settings.from_env())[0]
 
 
 def replication_for(settings: Settings, admin: AdminClient) -> int:

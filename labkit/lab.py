@@ -30,10 +30,8 @@ from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ClusterError, ConfigError, EventBusyError, LabkitError
 from labkit.events import EventDeletion, delete_event, list_events
 from labkit.infrastructure import (
+    create_event_topics,
     event_topics,
-    replication_for,
-    settle_after_creation,
-    setup_event_infrastructure_sync,
 )
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
 from labkit.kafka.clients import admin_client, release_admin_clients
@@ -176,10 +174,9 @@ class Lab:
         measure that instead of the event (README, "Why these settings")."""
         event_id = self._event_id(event_id)
         seating = seating or SeatingConfig.default()
-        topics = setup_event_infrastructure_sync(event_id, seating, self.settings, settle=False)
-        if "created" in topics.values():
-            replication = replication_for(self.settings, admin_client(self.bootstrap_servers))
-            self.last_settling = settle_after_creation(self.settings, replication)
+        topics, settling = create_event_topics(event_id, seating, self.settings)
+        if settling is not None:
+            self.last_settling = settling
         self.inventory.setup(event_id, seating)
         self._ticketing_service().register_event(event_id, seating, seating.subsection_count)
         self.events_set_up.add(event_id)

@@ -127,6 +127,9 @@ class LocalCluster:
         self.last_warmup: WarmUp | None = None
         self._log_start: dict[int, int] = {}  # node id → the size of its log when `up` last started it
         self.home = Path(home).absolute()  # the process markers hold this path: one spelling per home
+        # where the brokers keep their data and config files: in memory (`/dev/shm`) where the machine has it;
+        # decided once, so that `up` and `down --wipe` agree
+        self.kafka_dir = kafka_data_root(self.home)
 
     # -- state -------------------------------------------------------------------------------------------------
     @property
@@ -145,11 +148,6 @@ class LocalCluster:
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(state), indent=2))
         tmp.replace(self.state_file)
-
-    @property
-    def kafka_dir(self) -> Path:
-        """Where the brokers keep their data and config files: in memory (`/dev/shm`) where the machine has it."""
-        return kafka_data_root(self.home)
 
     def _spec(self, b: BrokerState) -> kafka_broker.BrokerSpec:
         return kafka_broker.BrokerSpec(b.node_id, b.port, b.controller_port, self.kafka_dir / f"node-{b.node_id}")
