@@ -9,6 +9,7 @@ and a way to delete what an experiment created.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
@@ -16,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 from labkit.errors import EventBusyError
 from labkit.kafka.admin import ResetPlan, apply_reset, list_groups, list_topics
-from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
+from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.polling import poll
 from labkit.store import keys
 
@@ -73,6 +74,12 @@ def partition_count(admin: AdminClient) -> int:
     return sum(list_topics(admin).values())
 
 
+def event_topic_names(topics: Iterable[str], event_id: int) -> list[str]:
+    """The event's topics among `topics`: its builders' four and any other named `event-id-<N>______…` (a topic a
+    learner created for the event), so that deleting an event deletes every topic `labkit events list` counts."""
+    return sorted(t for t in topics if (m := _TOPIC_EVENT.match(t)) and int(m.group(1)) == event_id)
+
+
 def delete_event(
     admin: AdminClient, client: redis.Redis, event_id: int, wait_for_members: float = 0.0
 ) -> EventDeletion:
@@ -93,7 +100,7 @@ def delete_event(
         described = ", ".join(f"{g} ({state})" for g, state in busy.items())
         raise EventBusyError(f"event {event_id} still has consumers: {described}; stop its consumers first")
     present_groups = list(states)
-    present_topics = [t for t in KafkaTopicBuilder.get_all_topics(event_id) if t in list_topics(admin)]
+    present_topics = event_topic_names(list_topics(admin), event_id)
     apply_reset(admin, ResetPlan(present_topics, present_groups, busy_groups={}, kept=[]))
     removed = 0
     batch: list[bytes] = []

@@ -15,7 +15,8 @@ TICKETING_SERVICE = "ticketing-service"
 SEAT_RESERVATION_SERVICE = "seat-reservation-service"
 
 
-def _topic(event_id: int, action: str, from_service: str, to_service: str) -> str:
+def topic_name(event_id: int, action: str, from_service: str, to_service: str) -> str:
+    """The spec's topic pattern for any action (the builders below name the four labkit uses)."""
     event_id = parse_event_id(event_id)
     return f"event-id-{event_id}______{action}______{from_service}___to___{to_service}"
 
@@ -25,20 +26,20 @@ class KafkaTopicBuilder:
 
     @staticmethod
     def reserve_seats__ticketing_to_seat_reservation(event_id: int) -> str:
-        return _topic(event_id, "reserve-seats", TICKETING_SERVICE, SEAT_RESERVATION_SERVICE)
+        return topic_name(event_id, "reserve-seats", TICKETING_SERVICE, SEAT_RESERVATION_SERVICE)
 
     @staticmethod
     def seat_reserved__seat_reservation_to_ticketing(event_id: int) -> str:
-        return _topic(event_id, "seat-reserved", SEAT_RESERVATION_SERVICE, TICKETING_SERVICE)
+        return topic_name(event_id, "seat-reserved", SEAT_RESERVATION_SERVICE, TICKETING_SERVICE)
 
     @staticmethod
     def seat_reservation_failed__seat_reservation_to_ticketing(event_id: int) -> str:
-        return _topic(event_id, "seat-reservation-failed", SEAT_RESERVATION_SERVICE, TICKETING_SERVICE)
+        return topic_name(event_id, "seat-reservation-failed", SEAT_RESERVATION_SERVICE, TICKETING_SERVICE)
 
     @staticmethod
     def dead_letter__services_to_operator(event_id: int) -> str:
         """Where either service parks a message it cannot decode, with the reason, for a person to inspect."""
-        return _topic(event_id, "dead-letter", "labkit-services", "operator")
+        return topic_name(event_id, "dead-letter", "labkit-services", "operator")
 
     @staticmethod
     def get_all_topics(event_id: int) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import socket
@@ -34,8 +35,8 @@ def default_home() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """What labkit reads from the environment (the spec's variables plus REDIS_URL, LABKIT_HOME and
-    LABKIT_GROUP_PROTOCOL).
+    """What labkit reads from the environment (the spec's variables plus REDIS_URL, LABKIT_HOME,
+    LABKIT_GROUP_PROTOCOL and LABKIT_LEARNER).
 
     `kafka_bootstrap_servers` / `redis_url` are None when unset: labkit then uses its embedded cluster.
     """
@@ -47,6 +48,7 @@ class Settings:
     producer_instance_id: str
     home: Path
     group_protocol: str = "consumer"
+    learner: str = "learner"  # whose exercise progress `home`/exercises/<learner>.json keeps (LABKIT_LEARNER)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -63,6 +65,7 @@ class Settings:
             producer_instance_id=_instance_id(env, "KAFKA_PRODUCER_INSTANCE_ID", f"producer-{pid}"),
             home=Path(env["LABKIT_HOME"]).expanduser() if env.get("LABKIT_HOME") else default_home(),
             group_protocol=parse_group_protocol(env.get("LABKIT_GROUP_PROTOCOL", "consumer"), "LABKIT_GROUP_PROTOCOL"),
+            learner=_instance_id(env, "LABKIT_LEARNER", _login_name()),
         )
 
     @property
@@ -108,6 +111,15 @@ def _redis_url(value: str | None) -> str | None:
     if not value.startswith(_REDIS_SCHEMES):
         raise ConfigError(f"REDIS_URL must start with one of {_REDIS_SCHEMES}, got {value!r}")
     return value
+
+
+def _login_name() -> str:
+    """The user's login name, as a file name may hold it ('learner' when there is none, as in some containers)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        return "learner"
+    return re.sub(r"[^A-Za-z0-9._\-]", "_", name)[:64] or "learner"
 
 
 def _instance_id(env: Mapping[str, str], name: str, default: str) -> str:

@@ -1,0 +1,72 @@
+"""Exercises for every notebook, with checks that teach, hints and solutions (Kaggle Learn's learntools model).
+
+In a notebook::
+
+    from labkit import exercises
+    ex = exercises.partitioning.own_partitioner
+    ex.show()                 # the statement
+    ex.check(partition_for)   # right or wrong, and why; a placeholder ____ gets "not yet" and the first hint
+    ex.hint()                 # the next hint
+    ex.solution()             # the reference solution's code
+    exercises.progress()      # every exercise of the lab, solved or not
+
+Checks that need the cluster ask it (offsets, lag, members) through labkit; none compares with a stored answer.
+Progress is kept per learner under LABKIT_HOME (`labkit exercises` lists it, `labkit exercises reset` forgets it).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from labkit.exercises import consumers, dashboard, names, partitioning, recovery, sending
+from labkit.exercises.kit import Exercise, Verdict, ____
+from labkit.exercises.progress import Progress
+from labkit.settings import Settings
+
+# In the order a learner meets them: notebook by notebook.
+ALL: tuple[Exercise, ...] = (
+    names.EXERCISES
+    + partitioning.EXERCISES
+    + consumers.EXERCISES
+    + sending.EXERCISES
+    + dashboard.EXERCISES
+    + recovery.EXERCISES
+)
+BY_KEY = {exercise.key: exercise for exercise in ALL}
+
+
+def progress(settings: Settings | None = None) -> pd.DataFrame:
+    """notebook, exercise, title, status ('solved', 'solution seen' or 'not yet'), solved_at — one row per
+    exercise of the lab, for LABKIT_LEARNER."""
+    done = Progress.for_learner(settings).read()
+    rows = []
+    for exercise in ALL:
+        entry = done.get(exercise.key, {})
+        status = "solved" if "solved_at" in entry else "solution seen" if "solution_seen_at" in entry else "not yet"
+        rows.append((exercise.notebook, exercise.key, exercise.title, status, entry.get("solved_at", "")))
+    return pd.DataFrame(rows, columns=["notebook", "exercise", "title", "status", "solved_at"])
+
+
+def reset(keys: list[str] | None = None, settings: Settings | None = None) -> list[str]:
+    """Forget your progress on `keys` (every exercise when None); returns what was forgotten."""
+    unknown = sorted(set(keys or ()) - set(BY_KEY))
+    if unknown:
+        raise ValueError(f"no exercise {unknown}; the exercises are {list(BY_KEY)}")
+    return Progress.for_learner(settings).reset(keys)
+
+
+__all__ = [
+    "ALL",
+    "BY_KEY",
+    "Exercise",
+    "Verdict",
+    "____",
+    "consumers",
+    "dashboard",
+    "names",
+    "partitioning",
+    "progress",
+    "recovery",
+    "reset",
+    "sending",
+]
