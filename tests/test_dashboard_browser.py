@@ -1,8 +1,8 @@
 """The dashboard in a real browser: JupyterLab headless on 127.0.0.1, Debian's Chromium driven by Playwright.
 
-Runs the dashboard notebook (all cells but the last, which closes it), clicks Book, and waits until the seat
-map shows more sold seats and the counters one more reservation. Then runs the closing cell and stops the
-server. A screenshot is left in artifacts/browser/.
+Runs the dashboard notebook up to the cell that closes the dashboard, clicks Book, and waits until the seat
+map shows more sold seats and the counters one more reservation. Then runs the closing cell and the rest, and
+stops the server. A screenshot is left in artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -31,25 +32,26 @@ ARTIFACTS = ROOT / "artifacts" / "browser"
 NOTEBOOK = "05_dashboard.ipynb"
 TIMEOUT_MS = 120_000
 
-RUN_ALL_BUT_LAST = """async () => {
+# the cells above the one that closes the dashboard, then that one and the rest
+RUN_ABOVE = """async (index) => {
   const panel = window.jupyterapp.shell.currentWidget;
-  panel.content.activeCellIndex = panel.content.widgets.length - 1;
+  panel.content.activeCellIndex = index;
   await window.jupyterapp.commands.execute('notebook:run-all-above');
 }"""
-RUN_LAST = """async () => {
+RUN_REST = """async (index) => {
   const panel = window.jupyterapp.shell.currentWidget;
-  panel.content.activeCellIndex = panel.content.widgets.length - 1;
-  await window.jupyterapp.commands.execute('notebook:run-cell');
+  panel.content.activeCellIndex = index;
+  await window.jupyterapp.commands.execute('notebook:run-all-below');
 }"""
 KERNEL_READY = """() => {
   const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
   return Boolean(kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle');
 }"""
-# the code cells before the last one (all_cells: every code cell) have run, and the kernel is idle again
-CELLS_DONE = """(allCells) => {
+# the code cells before `upTo` (every code cell when it is null) have run, and the kernel is idle again
+CELLS_DONE = """(upTo) => {
   const panel = window.jupyterapp.shell.currentWidget;
-  const cells = allCells ? panel.content.widgets : panel.content.widgets.slice(0, -1);
+  const cells = upTo === null ? panel.content.widgets : panel.content.widgets.slice(0, upTo);
   const code = cells.filter(c => c.model.type === 'code');
   return panel.sessionContext.session.kernel.status === 'idle' && code.every(c => c.model.executionCount !== null);
 }"""
@@ -81,9 +83,17 @@ def _free_port() -> int:
     raise RuntimeError("no free port in 38888-38987 for JupyterLab")
 
 
+@dataclass(frozen=True)
+class ServedNotebook:
+    url: str
+    closing_cell: int  # the index of the cell that closes the dashboard (the cells after it show progress)
+
+
 @pytest.fixture
-def jupyter(tmp_path: Path, cluster: ClusterState, cluster_home: Path, module_event_id: int) -> Iterator[str]:
-    """JupyterLab on 127.0.0.1 serving a copy of the dashboard notebook (fresh event, small burst); yields its URL."""
+def jupyter(
+    tmp_path: Path, cluster: ClusterState, cluster_home: Path, module_event_id: int
+) -> Iterator[ServedNotebook]:
+    """JupyterLab on 127.0.0.1 serving a copy of the dashboard notebook (fresh event, small burst)."""
     if not Path(CHROMIUM).is_file():
         pytest.fail(
             f"Chromium not found at {CHROMIUM}: `apt-get install chromium` (.ci/run does) or set LABKIT_CHROMIUM"
@@ -93,6 +103,7 @@ def jupyter(tmp_path: Path, cluster: ClusterState, cluster_home: Path, module_ev
     injected = f"# injected by the test\nEVENT_ID = {module_event_id}\nDEMO_BURST = 20"
     notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(injected))  # as papermill injects parameters
     nbformat.write(notebook, tmp_path / NOTEBOOK)
+    closing = next(i for i, c in enumerate(notebook.cells) if "board.close()" in c.source)
     port, token = _free_port(), secrets.token_hex(16)
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -127,7 +138,7 @@ def jupyter(tmp_path: Path, cluster: ClusterState, cluster_home: Path, module_ev
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(f"{url}/api/status?token={token}"), 60, "JupyterLab to answer")
-        yield f"{url}/lab/tree/{NOTEBOOK}?token={token}"
+        yield ServedNotebook(f"{url}/lab/tree/{NOTEBOOK}?token={token}", closing)
     finally:
         server.terminate()  # the server shuts its kernels down on SIGTERM
         try:
@@ -149,7 +160,7 @@ def _answers(url: str) -> bool:
         return False
 
 
-def test_clicking_book_changes_the_seat_map_and_counters(jupyter: str) -> None:
+def test_clicking_book_changes_the_seat_map_and_counters(jupyter: ServedNotebook) -> None:
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -157,10 +168,11 @@ def test_clicking_book_changes_the_seat_map_and_counters(jupyter: str) -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(jupyter)
+            page.goto(jupyter.url)
             page.wait_for_function(KERNEL_READY, timeout=TIMEOUT_MS)
-            page.evaluate(RUN_ALL_BUT_LAST)
-            page.wait_for_function(CELLS_DONE, arg=False, timeout=TIMEOUT_MS)
+            closing = jupyter.closing_cell
+            page.evaluate(RUN_ABOVE, closing)
+            page.wait_for_function(CELLS_DONE, arg=closing, timeout=TIMEOUT_MS)
             assert page.evaluate(ERRORS) == []
             dashboard = page.locator(".labkit-dashboard")
             dashboard.scroll_into_view_if_needed()
@@ -189,9 +201,9 @@ def test_clicking_book_changes_the_seat_map_and_counters(jupyter: str) -> None:
                 f"() => ({COUNTS})().sent === ({COUNTS})().reserved + ({COUNTS})().failed", timeout=TIMEOUT_MS
             )  # the burst is answered before the dashboard closes
 
-            page.evaluate(RUN_LAST)
-            page.wait_for_function(CELLS_DONE, arg=True, timeout=TIMEOUT_MS)
+            page.evaluate(RUN_REST, closing)
+            page.wait_for_function(CELLS_DONE, arg=None, timeout=TIMEOUT_MS)
             assert page.evaluate(ERRORS) == []
-            assert "dashboard refresher running: False" in page.locator(".jp-Cell").last.inner_text()
+            assert "dashboard refresher running: False" in page.locator(".jp-Cell").nth(closing).inner_text()
         finally:
             browser.close()

@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import nbformat
 import pytest
 from confluent_kafka import Producer
 
@@ -332,3 +333,24 @@ def _first_record(lab: Lab, topic: str) -> bytes:
     finally:
         consumer.close()
     raise AssertionError(f"no record in {topic}")
+
+
+# -- the notebooks ship them unsolved -------------------------------------------------------------------------
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
+MODULES = {"names": names, "partitioning": partitioning, "consumers": consumers, "sending": sending}
+MODULES |= {"dashboard": dashboard, "recovery": recovery}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_notebook_ships_its_exercises_unsolved_and_ends_with_progress(module: str) -> None:
+    for exercise in MODULES[module].EXERCISES:
+        notebook = nbformat.read(NOTEBOOKS / f"{exercise.notebook}.ipynb", as_version=4)
+        code = [c for c in notebook.cells if c.cell_type == "code"]
+        attribute = next(name for name, value in vars(MODULES[module]).items() if value is exercise)
+        checks = [c for c in code if f"exercises.{module}.{attribute}" in c.source]
+        assert checks, f"{exercise.notebook} has no cell with exercises.{module}.{attribute}"
+        outputs = "".join(o.get("text", "") for c in code for o in c.outputs if o.output_type == "stream")
+        assert "Correct." not in outputs, f"{exercise.notebook} was committed with a solved exercise"
+        assert outputs.count("Not yet.") >= len(MODULES[module].EXERCISES)
+        assert code[-1].source.strip().endswith("exercises.progress()"), f"{exercise.notebook}: no progress at the end"

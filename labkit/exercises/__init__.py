@@ -36,15 +36,15 @@ BY_KEY = {exercise.key: exercise for exercise in ALL}
 
 
 def progress(settings: Settings | None = None) -> pd.DataFrame:
-    """notebook, exercise, title, status ('solved', 'solution seen' or 'not yet'), solved_at — one row per
+    """exercise, status ('solved', 'solution seen' or 'not yet'), title, notebook, solved_at — one row per
     exercise of the lab, for LABKIT_LEARNER."""
     done = Progress.for_learner(settings).read()
     rows = []
     for exercise in ALL:
         entry = done.get(exercise.key, {})
         status = "solved" if "solved_at" in entry else "solution seen" if "solution_seen_at" in entry else "not yet"
-        rows.append((exercise.notebook, exercise.key, exercise.title, status, entry.get("solved_at", "")))
-    return pd.DataFrame(rows, columns=["notebook", "exercise", "title", "status", "solved_at"])
+        rows.append((exercise.key, status, exercise.title, exercise.notebook, entry.get("solved_at", "")))
+    return pd.DataFrame(rows, columns=["exercise", "status", "title", "notebook", "solved_at"])
 
 
 def reset(keys: list[str] | None = None, settings: Settings | None = None) -> list[str]:

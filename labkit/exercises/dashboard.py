@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import re
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 RUSHED = 3  # subsections rushed at once
 WEIGHTS = (5, 3, 2)  # their shares of the requests: they sell out one after the other
+RATE = 200  # requests per second, so that with the default venue they sell out about a second apart
+CHUNK = 10  # requests per book_many call
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,8 @@ class Rush:
 
 def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.0) -> Rush:
     """Requests of 4 seats (2 or 1 where 4 does not divide a subsection's seats, so that the last seats go too)
-    to three untouched subsections picked at random, interleaved, each subsection getting a different share,
-    until all three have had enough requests to sell out; waits for every outcome."""
+    to three untouched subsections picked at random, interleaved at RATE per second, each subsection getting a
+    different share, until all three have had enough requests to sell out; waits for every outcome."""
     seating = lab.inventory.require_seating(event_id)
     rng = random.Random(seed)
     untouched = [
@@ -49,7 +52,11 @@ def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.
         pick = rng.choices(chosen, WEIGHTS)[0]
         counts[pick] += 1
         orders.append({"section": pick[0], "subsection": pick[1], "quantity": quantity})
-    ids = [b.booking_id for b in lab.book_many(orders, event_id=event_id)]
+    ids: list[str] = []
+    started = time.monotonic()
+    for first in range(0, len(orders), CHUNK):  # open loop: request i is due at start + i / RATE
+        time.sleep(max(0.0, started + first / RATE - time.monotonic()))  # pacing the load, not awaiting a result
+        ids += [b.booking_id for b in lab.book_many(orders[first : first + CHUNK], event_id=event_id)]
     left = wait_all(lab, event_id, ids, timeout)
     if left:
         raise TimeoutError(f"{left} of the rush's {len(ids)} bookings got no outcome within {timeout:.0f} s")
@@ -120,9 +127,9 @@ first_sold_out = Exercise(
     notebook="05_dashboard",
     title="which subsection sold out first?",
     statement=(
-        "`rush` sends requests of 4 seats to three subsections at once, each getting a different share of them, until "
-        "all three are sold out. The snapshot below shows which subsections have no seat left. Which of them sold "
-        "out first? Answer with its id, like 'C-4'."
+        f"`rush` sends requests of 4 seats to three subsections at {RATE}/s, each getting a different share of them, "
+        "until all three are sold out. The snapshot below shows which subsections have no seat left. Which of them "
+        "sold out first? Answer with its id, like 'C-4'."
     ),
     hints=(
         "the partition panel's cells with 0 seats left are the sold-out subsections",
