@@ -286,13 +286,13 @@ class Lab:
         return HTML(partition_panel_html(self.inventory.require_seating(event_id), self._partition_cells(event_id)))
 
     def reservation_lag(self, event_id: int | None = None) -> pd.DataFrame:
-        """partition, subsection, lag, owner, seats_left — one row per reserve-seats partition: what the partition
-        panel draws. Lag is the log-end offset minus the seat-reservation group's committed offset (a partition
-        never committed counts from 0: a consumer that gets it reads it from the start)."""
+        """partition, subsection, lag, owner, seats_left, committed, log_end — one row per reserve-seats partition:
+        what the partition panel draws. Lag is the log-end offset minus the seat-reservation group's committed
+        offset (a partition never committed counts from 0: a consumer that gets it reads it from the start)."""
         cells = self._partition_cells(self._event_id(event_id))
         return pd.DataFrame(
-            [(c.partition, c.subsection_id, c.lag, c.owner, c.seats_left) for c in cells],
-            columns=["partition", "subsection", "lag", "owner", "seats_left"],
+            [(c.partition, c.subsection_id, c.lag, c.owner, c.seats_left, c.committed, c.log_end) for c in cells],
+            columns=["partition", "subsection", "lag", "owner", "seats_left", "committed", "log_end"],
         )
 
     def _partition_cells(self, event_id: int) -> list[PartitionCell]:

@@ -34,6 +34,8 @@ class PartitionCell:
     lag: int | None  # log-end offset - committed offset (0 if never committed); None: not known
     owner: str | None  # the owning consumer's client id
     seats_left: int | None
+    committed: int | None = None  # the group's committed offset; None: never committed (or not known)
+    log_end: int | None = None  # the log-end offset; None: not known
 
 
 def lag_colour(lag: int | None) -> str:
@@ -117,5 +119,6 @@ def read_partition_cells(
         found = described.get(index)
         owner = clients.get(found.member_id or "") if found else None
         committed = found.committed if found else None
-        cells.append(PartitionCell(index, subsection_id, ends[(topic, index)] - (committed or 0), owner, seats_left))
+        end = ends[(topic, index)]
+        cells.append(PartitionCell(index, subsection_id, end - (committed or 0), owner, seats_left, committed, end))
     return cells

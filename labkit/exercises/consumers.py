@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.kafka.admin import GroupDescription, describe_group, end_offsets
+from labkit.kafka.admin import GroupDescription, describe_group
 from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.partitioning import SectionBasedPartitionStrategy
@@ -27,31 +29,7 @@ def _seat_group(lab: Lab, event_id: int) -> GroupDescription:
     )
 
 
-def _subsections(lab: Lab, event_id: int) -> dict[int, str]:
-    """Partition → the subsections it carries, for messages that say where a partition is."""
-    seating = lab.inventory.require_seating(event_id)
-    strategy = SectionBasedPartitionStrategy(seating)
-    names: dict[int, list[str]] = {}
-    for section, subsection in seating.subsection_ids():
-        names.setdefault(strategy.get_partition_for_subsection(section, subsection), []).append(
-            f"{section}-{subsection}"
-        )
-    return {partition: ", ".join(ids) for partition, ids in names.items()}
-
-
 # -- lag ----------------------------------------------------------------------------------------------------
-def reservation_offsets(lab: Lab, event_id: int) -> dict[int, tuple[int, int]]:
-    """partition → (committed offset, log-end offset) of the seat-reservation group on reserve-seats, from the
-    brokers; a partition the group never committed counts from 0 (its first consumer reads it from the start)."""
-    topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
-    partitions = lab.inventory.require_seating(event_id).subsection_count
-    ends = end_offsets(admin_client(lab.bootstrap_servers), [(topic, p) for p in range(partitions)])
-    committed = {
-        p.partition: p.committed for p in _seat_group(lab, event_id).partitions if p.topic == topic and p.committed
-    }
-    return {p: (committed.get(p, 0), ends[(topic, p)]) for p in range(partitions)}
-
-
 def _judge_lag(answer: object, lab: Lab, event_id: int) -> Verdict:
     members = _seat_group(lab, event_id).members
     if members:
@@ -59,28 +37,32 @@ def _judge_lag(answer: object, lab: Lab, event_id: int) -> Verdict:
             f"the seat-reservation group has {len(members)} member(s) reading reserve-seats, so its lag changes "
             "while you look: stop them first (lab.remove_consumer('seat-reservation') until none is left)"
         )
-    subsections = _subsections(lab, event_id)
     if not isinstance(answer, dict):
         return wrong(f"answer with a dict {{partition: lag}}, got {type(answer).__name__}")
-    named = {subsections.get(p, ""): p for p in subsections}
+    panel = lab.reservation_lag(event_id).set_index("partition")  # the brokers' offsets, as the panel draws them
+    named = dict(zip(panel.subsection, panel.index, strict=True))
     for key in answer:
         if isinstance(key, bool) or not isinstance(key, int):
             where = f": {key} is partition {named[key]}" if key in named else ""
             return wrong(f"key the prediction by partition number, not {key!r}{where}")
-    offsets = reservation_offsets(lab, event_id)
-    actual = {p: end - committed for p, (committed, end) in offsets.items() if end > committed}
+    actual = {int(p): int(lag) for p, lag in panel.lag.items() if lag}
     predicted = {p: lag for p, lag in answer.items() if lag}
     problems = []
     for partition in sorted(set(actual) | set(predicted)):
         got, want = predicted.get(partition, 0), actual.get(partition, 0)
-        if got != want:
-            committed, end = offsets.get(partition, (0, 0))
-            problems.append(
-                f"partition {partition} ({subsections.get(partition, 'not a partition of reserve-seats')}): you "
-                f"predicted lag {got}, the brokers report {want} (log-end offset {end} − committed offset {committed})"
-            )
+        if got == want:
+            continue
+        if partition not in panel.index:
+            problems.append(f"{partition} is not a partition of reserve-seats (0 to {len(panel) - 1})")
+            continue
+        row = panel.loc[partition]
+        committed = 0 if pd.isna(row.committed) else int(row.committed)
+        problems.append(
+            f"partition {partition} ({row.subsection}): you predicted lag {got}, the brokers report {want} "
+            f"(log-end offset {int(row.log_end)} − committed offset {committed})"
+        )
     if problems:
-        if any(p in actual and p not in predicted for p in actual):
+        if any(p not in predicted for p in actual):
             problems.append("lag counts every record after the committed offset: yours and any sent before them")
         return wrong(*problems)
     return correct(

@@ -38,11 +38,8 @@ def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.
     different share, until all three have had enough requests to sell out; waits for every outcome."""
     seating = lab.inventory.require_seating(event_id)
     rng = random.Random(seed)
-    untouched = [
-        (s, n)
-        for s, n in seating.subsection_ids()
-        if lab.inventory.counters(event_id, f"{s}-{n}").get("available") == seating.seats_per_subsection
-    ]
+    free = seats_left(lab, event_id)
+    untouched = [(s, n) for s, n in seating.subsection_ids() if free[f"{s}-{n}"] == seating.seats_per_subsection]
     chosen = rng.sample(untouched, RUSHED)
     quantity = next(q for q in (4, 2, 1) if seating.seats_per_subsection % q == 0)
     needed = math.ceil(seating.seats_per_subsection / quantity) + 2
@@ -63,15 +60,15 @@ def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.
     return Rush(ids)
 
 
+def seats_left(lab: Lab, event_id: int) -> dict[str, int]:
+    """Subsection → seats left, as the partition panel shows them (one Redis round trip)."""
+    return dict(lab.reservation_lag(event_id).set_index("subsection").seats_left)
+
+
 def sold_out_at(lab: Lab, event_id: int) -> dict[str, pd.Timestamp]:
     """Subsection → when the booking that took its last seat was answered, for every subsection the seat store
     says has no seat left."""
-    seating = lab.inventory.require_seating(event_id)
-    empty = {
-        f"{s}-{n}"
-        for s, n in seating.subsection_ids()
-        if lab.inventory.counters(event_id, f"{s}-{n}").get("available") == 0
-    }
+    empty = {subsection for subsection, left in seats_left(lab, event_id).items() if left == 0}
     bookings = lab.bookings(event_id)
     reserved = bookings[
         (bookings.status == "RESERVED") & (bookings.section + "-" + bookings.subsection.astype(str)).isin(empty)
@@ -96,7 +93,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     order = sorted(times, key=lambda s: times[s])
     first = order[0]
     if answer not in times:
-        left = lab.inventory.counters(event_id, answer).get("available", 0)
+        left = seats_left(lab, event_id)[answer]
         return wrong(
             f"{answer} has {left} seats left: it did not sell out (the panel shows 0 seats left where one did)"
         )

@@ -71,11 +71,10 @@ def skewed_burst(
 
 def _judge_hot(answer: object, burst: SkewedBurst) -> Verdict:
     seating = burst.lab.inventory.require_seating(burst.event_id)
-    strategy = SectionBasedPartitionStrategy(seating)
-    where = {strategy.get_partition_for_subsection(s, n): f"{s}-{n}" for s, n in seating.subsection_ids()}
-    if isinstance(answer, str) and answer in where.values():
-        partition = next(p for p, name in where.items() if name == answer)
-        return wrong(f"answer with the partition's number: {answer} is partition {partition}")
+    partitions = SectionBasedPartitionStrategy(seating).partition_map()  # {'A-1': 0, …}
+    where = {partition: subsection for subsection, partition in partitions.items()}
+    if isinstance(answer, str) and answer in partitions:
+        return wrong(f"answer with the partition's number: {answer} is partition {partitions[answer]}")
     if isinstance(answer, bool) or not isinstance(answer, int) or answer not in burst.before:
         return wrong(f"answer with a partition number of reserve-seats, 0 to {len(burst.before) - 1}; got {answer!r}")
     after = burst.log_end_offsets()
