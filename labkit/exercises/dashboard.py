@@ -38,7 +38,7 @@ def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.
     different share, until all three have had enough requests to sell out; waits for every outcome."""
     seating = lab.inventory.require_seating(event_id)
     rng = random.Random(seed)
-    free = seats_left(lab, event_id)
+    free = lab.inventory.seats_left(event_id)
     untouched = [(s, n) for s, n in seating.subsection_ids() if free[f"{s}-{n}"] == seating.seats_per_subsection]
     chosen = rng.sample(untouched, RUSHED)
     quantity = next(q for q in (4, 2, 1) if seating.seats_per_subsection % q == 0)
@@ -60,15 +60,10 @@ def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.
     return Rush(ids)
 
 
-def seats_left(lab: Lab, event_id: int) -> dict[str, int]:
-    """Subsection → seats left, as the partition panel shows them (one Redis round trip)."""
-    return dict(lab.reservation_lag(event_id).set_index("subsection").seats_left)
-
-
 def sold_out_at(lab: Lab, event_id: int) -> dict[str, pd.Timestamp]:
     """Subsection → when the booking that took its last seat was answered, for every subsection the seat store
     says has no seat left."""
-    empty = {subsection for subsection, left in seats_left(lab, event_id).items() if left == 0}
+    empty = {subsection for subsection, left in lab.inventory.seats_left(event_id).items() if left == 0}
     bookings = lab.bookings(event_id)
     reserved = bookings[
         (bookings.status == "RESERVED") & (bookings.section + "-" + bookings.subsection.astype(str)).isin(empty)
@@ -93,7 +88,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     order = sorted(times, key=lambda s: times[s])
     first = order[0]
     if answer not in times:
-        left = seats_left(lab, event_id)[answer]
+        left = lab.inventory.seats_left(event_id)[answer]
         return wrong(
             f"{answer} has {left} seats left: it did not sell out (the panel shows 0 seats left where one did)"
         )

@@ -192,6 +192,14 @@ class SeatInventory:
                 )
         return rows
 
+    def seats_left(self, event_id: int) -> dict[str, int]:
+        """Subsection id → seats available, for the whole venue in one Redis round trip."""
+        subsections = [f"{s}-{n}" for s, n in self.require_seating(event_id).subsection_ids()]
+        pipe = self.client.pipeline(transaction=False)
+        for subsection_id in subsections:
+            pipe.hget(keys.subsection_counters(event_id, subsection_id), "available")
+        return {sid: int(v or 0) for sid, v in zip(subsections, pipe.execute(), strict=True)}
+
     def counters(self, event_id: int, subsection_id: str | None = None) -> dict[str, int]:
         key = (
             keys.event_counters(event_id)
