@@ -40,10 +40,14 @@ from labkit.services.workers import SEAT_RESERVATION
 WINDOW = 5.0  # seconds after a step whose bookings count towards its pause
 GUARD = 1.0  # seconds before the next step whose bookings count for neither
 UNDISTURBED = 2.0  # seconds before the first step whose bookings give the undisturbed median (after any warm-up)
-STREAM_CAP = 8  # the stream's length at most, in steps (4 when every step settles at once)
+# The stream's length at most, in steps: 4 when every step settles at once. The rest is for the waits while the
+# group settles (the stream flows on meanwhile): in a CI run they took 13.5 s, 677 bookings at 50/s, and a cap of
+# 8 steps of 150 ran out before the last step.
+STREAM_CAP = 16
 SLOW = 1.0  # seconds: a partition whose longest wait passes this counts as paused
-# 10 partitions (one per subsection) with seats for every booking of a default run.
-VENUE = SeatingConfig(sections="AB", subsections=5, rows=30, seats_per_row=20)
+# 10 partitions (one per subsection) with seats for every booking of a default run: 10,000 seats for 16 steps of
+# 250 bookings of 1-4 seats (2.5 on average).
+VENUE = SeatingConfig(sections="AB", subsections=5, rows=50, seats_per_row=20)
 
 
 @dataclass(frozen=True)
@@ -119,9 +123,14 @@ def run_handovers(
         def one_step_later() -> None:
             """Until `per_step` more bookings have been sent (the stream does not wait for outcomes)."""
             count = running.sent + per_step
-            wait_until(lambda: running.sent >= count or running.failure is not None, timeout, f"{count} bookings sent")
+            wait_until(lambda: running.sent >= count or not running.sending, timeout, f"{count} bookings sent")
             if running.failure is not None:
                 raise running.failure
+            if running.sent < count:
+                raise TimeoutError(
+                    f"the stream's {running.count} bookings ran out before {count} were sent: the group took longer "
+                    f"to settle between steps than {STREAM_CAP} steps of {per_step} allow"
+                )
 
         def seat_processes() -> list[ConsumerProcess]:
             return [p for p in processes.list() if p.service == SEAT_RESERVATION and p.alive]

@@ -137,6 +137,11 @@ class BookingStream:
     def sent(self) -> int:
         return len(self.booking_ids)
 
+    @property
+    def sending(self) -> bool:
+        """Started and not yet through: not all `count` sent, not stopped, not failed."""
+        return self._thread.is_alive()
+
     def start(self) -> BookingStream:
         self._thread.start()
         return self

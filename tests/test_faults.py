@@ -326,6 +326,7 @@ def test_a_member_joining_or_leaving_moves_only_what_must_move(lab: Lab, event_i
     stream = BookingStream(lab, event_id, count=1500, rate=60, seed=4).start()
     with healed(LocalCluster(lab.settings.home), stream):
         wait_until(lambda: stream.sent >= 300, 120, "300 bookings sent")
+        assert stream.sending  # 1,200 to go at 60/s
         joined_at = time.time()
         lab.start_consumers(ticketing=0, seat_reservation=1, event_id=event_id)
         lab.wait_for_consumers(60)
@@ -338,6 +339,7 @@ def test_a_member_joining_or_leaving_moves_only_what_must_move(lab: Lab, event_i
         lab.wait_for_consumers(60)
         after_leave = assignments(lab, "seat-reservation")
         stream.join(120)
+        assert not stream.sending
     assert_all_answered(lab, event_id, stream.booking_ids)
     assert_clean(lab, event_id, stream.booking_ids)
 
