@@ -84,8 +84,12 @@ class Lab:
         """Start the embedded cluster (or find it running); with KAFKA_BOOTSTRAP_SERVERS set, start nothing."""
         if not self.settings.external:
             cluster = LocalCluster(self.settings.home)
+            state = cluster.load()
+            was_alive = state is not None and cluster.status(state).anything_alive
             _, started = cluster.up(brokers=brokers, warm=True, progress=print)  # the learner sees it warm up
-            self._started_cluster = self._started_cluster or started
+            # Owned, and stopped by down(), only if this Lab started it from nothing: a broker it restarted after
+            # a crash (notebook 06's) belongs to a cluster someone else started, as do the others and Redis.
+            self._started_cluster = self._started_cluster or (started and not was_alive)
             if cluster.last_warmup is not None:
                 self.last_warmup = cluster.last_warmup
                 print(f"brokers {cluster.last_warmup}")

@@ -198,6 +198,21 @@ def test_down_after_a_broker_and_redis_died_stops_the_survivors_and_frees_every_
 
 
 @pytest.mark.integration
+def test_a_lab_that_restarts_a_dead_part_of_a_cluster_does_not_stop_the_cluster(solo: LocalCluster) -> None:
+    solo.down(wipe=True)
+    state, _ = solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    solo.kill_redis()
+    lab = Lab(Settings.from_env({"LABKIT_HOME": str(solo.home)}))
+    lab.up(brokers=1)  # finds the broker running and restarts Redis
+    restarted = solo.status()
+    assert restarted.running and restarted.redis_pid != state.redis_pid
+    lab.down()
+    after = solo.status()
+    assert after.running, "down() stopped a cluster this Lab found running"
+    assert [b.pid for b in after.brokers] == [b.pid for b in state.brokers] and after.redis_pid == restarted.redis_pid
+
+
+@pytest.mark.integration
 def test_a_partial_outage_is_named_and_served_and_replication_never_shrinks(
     solo: LocalCluster, caplog: pytest.LogCaptureFixture
 ) -> None:
