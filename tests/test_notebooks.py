@@ -17,7 +17,7 @@ import papermill
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from labkit.cluster.local import ClusterState
+from labkit.cluster.local import ClusterState, LocalCluster
 from labkit.events import partition_count
 from labkit.kafka.clients import admin_client
 from labkit.polling import poll
@@ -37,6 +37,14 @@ CI_PARAMETERS = {
     "HANDOVER_STEP": 150,  # 3 s between two steps of 03's comparison once the group has settled
 }
 CELL_TIMEOUT = 180
+# The first cell of the doubled notebook: a cell still running 20 s before its timeout writes every thread's stack
+# to a file beside the executed notebook, so a hang in CI says where it hangs.
+STACKS_BEFORE_TIMEOUT = """
+import faulthandler
+_stacks = open({path!r}, "w")
+get_ipython().events.register("pre_run_cell", lambda *_: faulthandler.dump_traceback_later({seconds}, file=_stacks))
+get_ipython().events.register("post_run_cell", lambda *_: faulthandler.cancel_dump_traceback_later())
+"""
 # The last cell of the doubled notebook: what the kernel still runs after the second lab.down().
 NO_THREADS_LEFT = """
 import threading
@@ -59,15 +67,28 @@ def parameters_of(path: Path) -> set[str]:
     }
 
 
-def twice(path: Path) -> nbformat.NotebookNode:
+def twice(path: Path, stacks: Path) -> nbformat.NotebookNode:
     """The notebook, then its cells again (the parameters cell once: papermill's values stay), then a check that
-    no labkit thread is left in the kernel."""
+    no labkit thread is left in the kernel; first, a cell that has the stacks of a hanging cell written to `stacks`."""
     notebook = nbformat.read(path, as_version=4)
     again = [copy.deepcopy(c) for c in notebook.cells if "parameters" not in c.metadata.get("tags", [])]
     for cell in again:
         cell.id = uuid.uuid4().hex[:8]  # cell ids are unique within a notebook
-    notebook.cells += [new_markdown_cell("Run again, in the same kernel"), *again, new_code_cell(NO_THREADS_LEFT)]
+    watch = new_code_cell(STACKS_BEFORE_TIMEOUT.format(path=str(stacks), seconds=CELL_TIMEOUT - 20))
+    notebook.cells = [
+        watch,
+        *notebook.cells,
+        new_markdown_cell("Run again, in the same kernel"),
+        *again,
+        new_code_cell(NO_THREADS_LEFT),
+    ]
     return notebook
+
+
+def cluster_pids(home: Path) -> tuple[set[int | None], int | None]:
+    """The test cluster's broker pids and Redis pid."""
+    status = LocalCluster(home).status()
+    return {b.pid for b in status.brokers}, status.redis_pid
 
 
 def test_there_are_six_numbered_notebooks() -> None:
@@ -83,7 +104,9 @@ def test_notebook_runs_twice_in_one_kernel_and_leaves_nothing(
     parameters = {k: v for k, v in CI_PARAMETERS.items() if k in parameters_of(path)}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     doubled = ARTIFACTS / f"{path.stem}.twice.ipynb"
-    nbformat.write(twice(path), doubled)
+    stacks = ARTIFACTS / f"{path.stem}.stacks.txt"
+    nbformat.write(twice(path, stacks), doubled)
+    brokers_before, redis_before = cluster_pids(cluster_home)
     admin = admin_client(cluster.bootstrap_servers)
     partitions_before = partition_count(admin)
     print(f"the cluster holds {partitions_before} partitions before {path.name}")  # shown if it fails: how loaded
@@ -109,4 +132,8 @@ def test_notebook_runs_twice_in_one_kernel_and_leaves_nothing(
         assert [o for o in outputs if "image/png" in o.get("data", {})], f"{path.name} draws at least one plot"
     deleted = poll(lambda: partition_count(admin) == partitions_before, timeout=30)  # metadata may lag a moment
     assert deleted, f"{partition_count(admin)} partitions after the notebook, {partitions_before} before"
+    brokers_after, redis_after = cluster_pids(cluster_home)  # 06 kills and restarts one broker: the others stay
+    assert redis_after == redis_before and brokers_after & brokers_before, "the notebook's Lab stopped the cluster"
     print(f"{path.name} twice: {time.monotonic() - started:.1f} s")
+    if not stacks.read_text():
+        stacks.unlink()  # no cell came near its timeout

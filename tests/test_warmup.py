@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import NewTopic
 
-from labkit.cluster.local import ClusterState
+from labkit.cluster.local import ClusterState, LocalCluster
 from labkit.cluster.warmup import compiled_between, compiler_cpu_seconds, warm_up
 from labkit.kafka.admin import list_topics
 from labkit.kafka.clients import admin_client
 from labkit.pipe import PlainPipe
 
 
-def test_the_brokers_compiler_threads_are_found(cluster: ClusterState) -> None:
-    pids = [b.pid for b in cluster.brokers if b.pid]
+def broker_pids(home: Path) -> list[int]:
+    """The brokers' pids now: the fault tests and notebook 06 restart brokers after the session's cluster started."""
+    return [b.pid for b in LocalCluster(home).status().brokers if b.pid and b.alive]
+
+
+def test_the_brokers_compiler_threads_are_found(cluster: ClusterState, cluster_home: Path) -> None:
+    pids = broker_pids(cluster_home)
     assert len(pids) == 3
     by_thread = compiler_cpu_seconds(pids)
     assert by_thread and sum(by_thread.values()) > 0  # every JVM compiles Kafka's start-up code
@@ -24,9 +30,9 @@ def test_the_brokers_compiler_threads_are_found(cluster: ClusterState) -> None:
     assert compiled_between(by_thread, by_thread) == 0
 
 
-def test_a_warm_up_runs_the_pipe_in_windows_and_reports_each(cluster: ClusterState) -> None:
+def test_a_warm_up_runs_the_pipe_in_windows_and_reports_each(cluster: ClusterState, cluster_home: Path) -> None:
     lines: list[str] = []
-    pids = [b.pid for b in cluster.brokers if b.pid]
+    pids = broker_pids(cluster_home)
     result = warm_up(cluster.bootstrap_servers, pids, progress=lines.append, limit=1.0)  # one window, then stop
     assert result.windows == 1 and len(lines) == 1, lines
     assert lines[0].startswith("warming up the brokers:") and "p99" in lines[0]
