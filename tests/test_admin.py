@@ -100,6 +100,17 @@ def test_reset_deletes_an_empty_group(settings: Settings, event_id: int) -> None
     assert group not in kafka_admin.list_groups(admin)
 
 
+def test_a_reset_of_topics_and_groups_deleted_meanwhile_succeeds(settings: Settings, event_id: int) -> None:
+    """Another client (a test, a notebook) may delete them between the plan and its application."""
+    admin = admin_client(settings.kafka_bootstrap_servers or "")
+    gone = kafka_admin.ResetPlan([f"test-admin-{event_id}-never-made"], [f"test-admin-{event_id}-no-group"], {}, [])
+    kafka_admin.apply_reset(admin, gone)
+    assert not {*gone.delete_topics, *gone.delete_groups} & {
+        *kafka_admin.list_topics(admin),
+        *kafka_admin.list_groups(admin),
+    }
+
+
 def test_a_renewed_admin_client_replaces_the_old_one_everywhere(settings: Settings) -> None:
     """What _retrying does after a request went unanswered: later calls holding the old client get the new one."""
     bootstrap = settings.kafka_bootstrap_servers or ""

@@ -416,8 +416,18 @@ def apply_reset(admin: AdminClient, plan: ResetPlan) -> None:
         _delete_group(admin, group_id)
     if plan.delete_topics:
         for name, future in admin.delete_topics(plan.delete_topics, operation_timeout=TIMEOUT).items():
-            _result(future, f"deleting topic {name}")
+            try:
+                _result(future, f"deleting topic {name}")
+            except ClusterError as exc:
+                if not _failed_with(exc, KafkaError.UNKNOWN_TOPIC_OR_PART):  # deleted meanwhile: as asked
+                    raise
         _wait_until_unlisted(admin, set(plan.delete_topics))
+
+
+def _failed_with(error: ClusterError, code: int) -> bool:
+    """Whether the Kafka error behind `error` has this code."""
+    cause = error.__cause__
+    return isinstance(cause, KafkaException) and cause.args[0].code() == code
 
 
 def _describe_request(group_id: str) -> Callable[[AdminClient], Any]:
@@ -437,9 +447,7 @@ def _delete_group(admin: AdminClient, group_id: str) -> None:
     try:
         _retrying(admin, delete, f"deleting group {group_id}")
     except ClusterError as exc:
-        cause = exc.__cause__
-        gone = isinstance(cause, KafkaException) and cause.args[0].code() == KafkaError.GROUP_ID_NOT_FOUND
-        if not gone:  # a retry after a delete that did land finds no group: that is what was asked for
+        if not _failed_with(exc, KafkaError.GROUP_ID_NOT_FOUND):  # a retry after a delete that landed: as asked
             raise
 
 
