@@ -141,8 +141,24 @@ class BatchWorker:
                 self._check_unfetched(consumer)
             self._settle(consumer, wait=True, everything=True)
             self._final_commit(consumer)
+            self._leave(consumer)
         finally:
-            consumer.close()  # leaves the group at once
+            consumer.close()
+
+    def _leave(self, consumer: Consumer) -> None:
+        """Leave the group before closing: unsubscribe, then serve the revocation (its commit included) until
+        nothing is assigned, for up to LEAVE_TIMEOUT s.
+
+        close() alone leaves too, but inside librdkafka: once, under CPU contention, two of eight consumer
+        threads stopped together never returned from it (notebook 04 run twice in a stress loop; the thread
+        stacks showed both in close()). Members that leave at once hand each other partitions, and librdkafka
+        has hung before on an assignment that arrived while it closed (confluentinc/librdkafka#4527). Left
+        this way, the member is out of the group while the loop still serves its callbacks, and close() has
+        nothing left to do. What poll returns meanwhile was never handled: not committed, so redelivered."""
+        consumer.unsubscribe()
+        deadline = time.monotonic() + LEAVE_TIMEOUT
+        while consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(0.1)
 
     def _next_messages(self, consumer: Consumer) -> list[Message]:
         """Wait (up to poll_timeout) for the first message, then add what is already fetched, without waiting.
@@ -358,6 +374,7 @@ def group_config(group_protocol: str, assignor: str) -> dict[str, str | int]:
     raise ValueError(f"group_protocol must be 'consumer' or 'classic', got {group_protocol!r}")
 
 
+LEAVE_TIMEOUT = 10.0  # seconds a stopping consumer serves its revocation before it closes anyway
 UNFETCHED_AFTER = 15.0  # seconds a partition may stay assigned with messages waiting and none fetched (see above)
 COMMITTED_TIMEOUT = 2.0  # seconds the safeguard may wait for the coordinator's committed offsets
 
