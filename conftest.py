@@ -22,8 +22,8 @@ from labkit.settings import default_home
 
 TEST_HOME = Path(os.environ.get("LABKIT_TEST_HOME", default_home() / "test")).absolute()
 TEST_CLUSTER_HOME = TEST_HOME / "cluster"
-TEST_KAFKA_PORT = int(os.environ.get("LABKIT_TEST_KAFKA_PORT", "39092"))
-TEST_REDIS_PORT = int(os.environ.get("LABKIT_TEST_REDIS_PORT", "36379"))
+TEST_KAFKA_PORT = int(os.environ.get("LABKIT_TEST_KAFKA_PORT", "19092"))
+TEST_REDIS_PORT = int(os.environ.get("LABKIT_TEST_REDIS_PORT", "16379"))
 
 
 class SessionCluster:

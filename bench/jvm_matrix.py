@@ -40,7 +40,7 @@ from labkit.settings import Settings
 
 ARTIFACTS = Path("artifacts/bench")
 HOME = Path(os.environ.get("LABKIT_MATRIX_HOME", "/tmp/labkit-jvm-matrix"))
-KAFKA_PORT, REDIS_PORT = 45092, 45379  # apart from tests/test_cluster.py's
+KAFKA_PORT, REDIS_PORT = 23092, 23379  # apart from the tests' (below the ephemeral range, as theirs)
 SLOW_MS = 250.0  # a window is 'slow' while its p99 is above this (the issue's bound at 100/s)
 COMMON = ("-Xms256m", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true")
 C1 = ("-XX:TieredStopAtLevel=1",)

@@ -18,15 +18,22 @@ from labkit import Lab, Settings
 from labkit.cluster.broker import BrokerSpec, format_storage, is_formatted, write_config
 from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
 from labkit.cluster.java import find_java
-from labkit.cluster.local import LocalCluster, kafka_data_root
-from labkit.cluster.processes import command_line, has_exited, is_running, port_is_free
+from labkit.cluster.local import ClusterState, LocalCluster, kafka_data_root
+from labkit.cluster.processes import (
+    command_line,
+    ephemeral_port_range,
+    ephemeral_ports,
+    has_exited,
+    is_running,
+    port_is_free,
+)
 from labkit.errors import ClusterError, ConfigError, TopicLayoutError
 from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaTopicBuilder
 from labkit.polling import wait_until
 from labkit.seating import SeatingConfig
 
-KAFKA_PORT, REDIS_PORT = 49092, 46379
+KAFKA_PORT, REDIS_PORT = 21092, 21379
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +146,26 @@ def test_port_probe_sees_a_listening_socket() -> None:
         assert not port_is_free(sock.getsockname()[1])
 
 
+def test_the_ephemeral_range_is_read_from_the_kernel_and_defaults_when_unreadable(tmp_path: Path) -> None:
+    source = tmp_path / "ip_local_port_range"
+    source.write_text("40000\t50000\n")
+    assert ephemeral_port_range(source) == range(40000, 50001)
+    assert ephemeral_port_range(tmp_path / "missing") == range(32768, 61000)
+
+
+def test_the_test_clusters_ports_lie_below_the_ephemeral_range(cluster: ClusterState) -> None:
+    """CI once failed when a probe of JupyterLab's port, still closed, connected to itself (it echoed the request)."""
+    ports = {f"broker {b.node_id}": b.port for b in cluster.brokers}
+    ports |= {f"controller {b.node_id}": b.controller_port for b in cluster.brokers}
+    ports |= {"redis": cluster.redis_port, "solo kafka": KAFKA_PORT, "solo controller": KAFKA_PORT + 100}
+    ports |= {"solo redis": REDIS_PORT}
+    assert ephemeral_ports(ports) == {}
+    assert ephemeral_ports({"a broker": ephemeral_port_range().start}) == {"a broker": ephemeral_port_range().start}
+
+
 def test_storage_is_formatted_with_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
     """Random ids are base64url: one in 64 starts with '-', which the storage tool once read as an option."""
-    spec = BrokerSpec(node_id=1, port=49092, controller_port=49192, data_dir=tmp_path / "node-1")
+    spec = BrokerSpec(node_id=1, port=KAFKA_PORT, controller_port=KAFKA_PORT + 100, data_dir=tmp_path / "node-1")
     write_config(spec, [spec])
     format_storage([spec], find_java(), ensure_classpath(tmp_path), "-vj_FfIURemNM9Hva9U3hw")
     assert is_formatted(spec)

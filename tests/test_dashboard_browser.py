@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 from labkit.cluster.local import ClusterState
-from labkit.cluster.processes import port_is_free
+from labkit.cluster.processes import ephemeral_port_range, port_is_free
 from labkit.polling import wait_until
 
 pytestmark = pytest.mark.browser
@@ -76,11 +76,19 @@ PANEL = (
 )
 
 
+JUPYTER_PORTS = range(18888, 18988)  # below the ephemeral range: a probe of the closed port cannot connect to itself
+
+
 def _free_port() -> int:
-    for port in range(38888, 38988):
+    for port in JUPYTER_PORTS:
         if port_is_free(port):
             return port
-    raise RuntimeError("no free port in 38888-38987 for JupyterLab")
+    raise RuntimeError(f"no free port in {JUPYTER_PORTS.start}-{JUPYTER_PORTS.stop - 1} for JupyterLab")
+
+
+def test_jupyterlab_ports_lie_below_the_ephemeral_range() -> None:
+    """CI once failed when the probe of JupyterLab's port, not yet listening, connected to itself and echoed."""
+    assert JUPYTER_PORTS.stop <= ephemeral_port_range().start
 
 
 @dataclass(frozen=True)

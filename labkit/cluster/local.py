@@ -28,6 +28,8 @@ from labkit.cluster import redis_server
 from labkit.cluster.jars import ensure_classpath, kafka_version
 from labkit.cluster.java import find_java
 from labkit.cluster.processes import (
+    ephemeral_port_range,
+    ephemeral_ports,
     how_it_ended,
     is_running,
     kill_now,
@@ -204,16 +206,26 @@ class LocalCluster:
         if not status.redis_alive:
             ports["redis"] = state.redis_port
         require_free_ports(ports)
+        if risky := ephemeral_ports(ports):
+            ephemeral = ephemeral_port_range()
+            log.warning(
+                "port(s) %s lie in the kernel's ephemeral range %d-%d: a client retrying while its server is down "
+                "can connect to itself there and hold the port; ports below %d are safe",
+                ", ".join(f"{name} {port}" for name, port in risky.items()),
+                ephemeral.start,
+                ephemeral.stop - 1,
+                ephemeral.start,
+            )
 
         for spec in specs:
             kafka_broker.write_config(spec, specs, self.tuning.properties)
         kafka_broker.format_storage(specs, java, classpath, state.cluster_id)
         for b in dead:
             spec = self._spec(b)
-            log = self.log_file(f"broker-{b.node_id}")
-            self._log_start[b.node_id] = log.stat().st_size if log.is_file() else 0
+            log_path = self.log_file(f"broker-{b.node_id}")
+            self._log_start[b.node_id] = log_path.stat().st_size if log_path.is_file() else 0
             command = kafka_broker.start_command(spec, java, classpath, self.tuning.jvm_options)
-            b.pid = start_detached(command, log)
+            b.pid = start_detached(command, log_path)
         if not status.redis_alive:
             self._redis_dir().mkdir(parents=True, exist_ok=True)
             state.redis_pid = start_detached(

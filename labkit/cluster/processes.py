@@ -143,10 +143,24 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+def ephemeral_port_range(source: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> range:
+    """The ports the kernel picks as the source of an outgoing connection (Linux's default when unreadable)."""
+    try:
+        low, high = (int(field) for field in source.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def ephemeral_ports(ports: Mapping[str, int]) -> dict[str, int]:
+    """The `ports` a client may take as its own source port while their server is down.
+
+    A client that connects to 127.0.0.1:P while nothing listens there can be given P itself as its source
+    port: the socket connects to itself (TCP simultaneous open), answers with what it was sent, and holds
+    P, so the server's restart fails with 'Address already in use'. Below the range this cannot happen.
+    """
+    risky = ephemeral_port_range()
+    return {name: port for name, port in ports.items() if port in risky}
 
 
 def require_free_ports(ports: dict[str, int]) -> None:
