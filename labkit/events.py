@@ -17,7 +17,6 @@ from confluent_kafka.admin import AdminClient
 
 from labkit.errors import EventBusyError
 from labkit.kafka.admin import ResetPlan, apply_reset, list_groups, list_topics
-from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.polling import poll
 from labkit.store import keys
 
@@ -80,19 +79,27 @@ def event_topic_names(topics: Iterable[str], event_id: int) -> list[str]:
     return sorted(t for t in topics if (m := _TOPIC_EVENT.match(t)) and int(m.group(1)) == event_id)
 
 
+def event_group_names(groups: Iterable[str], event_id: int) -> set[str]:
+    """The event's groups among `groups`: its services' two and any other named `event-id-<N>_____…` (a group an
+    experiment read the event's topics in), so that deleting an event deletes every group `labkit events list`
+    counts."""
+    return {g for g in groups if (m := _GROUP_EVENT.match(g)) and int(m.group(1)) == event_id}
+
+
 def delete_event(
     admin: AdminClient, client: redis.Redis, event_id: int, wait_for_members: float = 0.0
 ) -> EventDeletion:
     """Delete the event's groups, topics and Redis keys. Refuses (EventBusyError, nothing deleted) while a group
     still has members after `wait_for_members` s — a crashed member stays until its session times out."""
-    groups = KafkaConsumerGroupBuilder.get_all_groups(event_id)
     states: dict[str, str] = {}
 
     def idle() -> bool:
         # States from listing (every broker answers), not describing: describing a group whose coordinator
         # just moved (a broker restarted) can go unanswered for 30 s.
+        listed = list_groups(admin)
+        groups = event_group_names(listed, event_id)  # the services' two and any an experiment made
         states.clear()
-        states.update({g: state for g, state in list_groups(admin).items() if g in groups})
+        states.update({g: state for g, state in listed.items() if g in groups})
         return all(state in ("Empty", "Dead") for state in states.values())
 
     if not poll(idle, wait_for_members, interval=0.5):

@@ -29,8 +29,8 @@ _HOST_PORTS = re.compile(r"^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$")
 @dataclass(frozen=True)
 class Tool:
     """`name` is the script's name in Kafka's bin/ (without .sh); `address` how it takes the cluster's address:
-    'flag' (--bootstrap-server), 'producer-props' (bootstrap.servers=… among --producer-props) or 'positional'
-    (the first argument)."""
+    'flag' (--bootstrap-server), 'producer-props' (bootstrap.servers=… among --producer-props), 'positional'
+    (the first argument) or 'none' (it reads files, not the cluster)."""
 
     name: str
     main: str
@@ -73,6 +73,12 @@ TOOLS: dict[str, Tool] = {
         ),
         Tool("kafka-cluster", "org.apache.kafka.tools.ClusterTool", "the cluster id, unregister a broker"),
         Tool("kafka-log-dirs", "org.apache.kafka.tools.LogDirsCommand", "log directories and partition sizes"),
+        Tool(
+            "kafka-dump-log",
+            "kafka.tools.DumpLogSegments",
+            "print a log segment's batches (offsets, producer id, epoch, sequence) from its file",
+            address="none",
+        ),
         Tool("kafka-delete-records", "org.apache.kafka.tools.DeleteRecordsCommand", "delete records up to an offset"),
         Tool("kafka-features", "org.apache.kafka.tools.FeatureCommand", "feature versions (metadata.version, …)"),
         Tool(
@@ -95,7 +101,7 @@ def tool(name: str) -> Tool:
 def with_address(chosen: Tool, args: Sequence[str], bootstrap: str) -> list[str]:
     """`args` with the cluster's address added, unless they give one or ask only for help."""
     args = list(args)
-    if not args or any(a in ("-h", "--help", "--version") for a in args):
+    if chosen.address == "none" or not args or any(a in ("-h", "--help", "--version") for a in args):
         return args
     if chosen.address == "positional":
         return args if _HOST_PORTS.match(args[0]) else [bootstrap, *args]

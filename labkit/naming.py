@@ -57,11 +57,11 @@ class KafkaConsumerGroupBuilder:
 
     @staticmethod
     def ticketing_service(event_id: int) -> str:
-        return _group(event_id, TICKETING_SERVICE)
+        return group_name(event_id, TICKETING_SERVICE)
 
     @staticmethod
     def seat_reservation_service(event_id: int) -> str:
-        return _group(event_id, SEAT_RESERVATION_SERVICE)
+        return group_name(event_id, SEAT_RESERVATION_SERVICE)
 
     @staticmethod
     def get_all_groups(event_id: int) -> list[str]:
@@ -72,7 +72,8 @@ class KafkaConsumerGroupBuilder:
         ]
 
 
-def _group(event_id: int, service: str) -> str:
+def group_name(event_id: int, service: str) -> str:
+    """The spec's consumer-group pattern for any service (the builders above name labkit's two)."""
     event_id = parse_event_id(event_id)
     return f"event-id-{event_id}_____{service}--{event_id}"
 

@@ -27,6 +27,7 @@ from labkit.cluster.processes import (
     is_running,
     port_is_free,
 )
+from labkit.cluster.processes import state as process_state
 from labkit.errors import ClusterError, ConfigError, TopicLayoutError
 from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaTopicBuilder
@@ -319,3 +320,18 @@ def test_down_with_wipe_deletes_the_brokers_data_in_memory(solo: LocalCluster) -
     assert not solo.kafka_dir.exists() and not (solo.home / "cluster.json").exists()
     if solo.kafka_dir.is_relative_to("/dev/shm"):
         assert not solo.kafka_dir.parent.exists()  # nothing of this home is left in memory
+
+
+@pytest.mark.integration
+def test_a_paused_broker_is_stopped_for_the_block_and_runs_again_after(solo: LocalCluster) -> None:
+    state, _ = solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
+    pid = state.brokers[0].pid or 0
+    with pytest.raises(RuntimeError, match="inside"), solo.paused([1]) as paused:
+        assert paused == [pid] and process_state(pid) == "T"
+        raise RuntimeError("a failure inside the block")
+    assert process_state(pid) != "T"  # resumed even though the block failed
+    assert admin_client(state.bootstrap_servers).list_topics(timeout=10).brokers
+    with pytest.raises(ConfigError, match="node_ids must be among"), solo.paused([2]):
+        pass
+    with pytest.raises(ConfigError, match="no replica"):
+        solo.segment_files("no-such-topic", 0, 1)

@@ -32,6 +32,7 @@ def test_an_unknown_tool_is_named_with_the_ones_that_exist() -> None:
         ("kafka-topics", ["--bootstrap-server=h:1", "--list"], ["--bootstrap-server=h:1", "--list"]),
         ("kafka-metadata-quorum", ["--bootstrap-controller", "h:1", "describe"], None),
         ("kafka-topics", ["--help"], None),
+        ("kafka-dump-log", ["--files", "/data/t-0/00000000000000000000.log"], None),  # reads files, not brokers
         ("kafka-e2e-latency", ["t", "10", "all", "100"], [BOOTSTRAP, "t", "10", "all", "100"]),
         ("kafka-e2e-latency", ["h:1", "t", "10", "all", "100"], None),
         (

@@ -100,6 +100,9 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
         # (the profile: DelayedFetch.tryComplete, README "Why these settings").
         "num.replica.fetchers": "4",
         "log.retention.hours": "24",
+        # Retention is enforced by a periodic check (default every 5 min): a lab's topic with retention.ms of a
+        # few seconds (notebook 08) should see its log start offset move within seconds, not minutes.
+        "log.retention.check.interval.ms": "5000",
     }
 
 

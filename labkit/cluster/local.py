@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,8 +33,10 @@ from labkit.cluster.processes import (
     how_it_ended,
     is_running,
     kill_now,
+    pause,
     port_is_free,
     require_free_ports,
+    resume,
     start_detached,
     stop,
 )
@@ -153,6 +155,18 @@ class LocalCluster:
 
     def _spec(self, b: BrokerState) -> kafka_broker.BrokerSpec:
         return kafka_broker.BrokerSpec(b.node_id, b.port, b.controller_port, self.kafka_dir / f"node-{b.node_id}")
+
+    def segment_files(self, topic: str, partition: int, node_id: int) -> list[Path]:
+        """The log segments (`<base offset>.log`, oldest first) of one partition's replica on one broker: what
+        `kafka-dump-log --files` reads."""
+        state = self._known_state()
+        brokers = {b.node_id: b for b in state.brokers}
+        if node_id not in brokers:
+            raise ConfigError(f"node_id must be one of {sorted(brokers)}, got {node_id!r}")
+        folder = self._spec(brokers[node_id]).data_dir / f"{topic}-{partition}"
+        if not folder.is_dir():
+            raise ConfigError(f"broker {node_id} holds no replica of {topic}[{partition}] (no {folder})")
+        return sorted(folder.glob("*.log"))
 
     def _redis_dir(self) -> Path:
         return self.home / "redis"
@@ -360,6 +374,25 @@ class LocalCluster:
         pid = broker.pid or 0
         kill_now([pid], lambda _: self._spec(broker).marker)
         return pid
+
+    @contextlib.contextmanager
+    def paused(self, node_ids: Sequence[int]) -> Iterator[list[int]]:
+        """Freeze these brokers (SIGSTOP) for the block, then let them go on (SIGCONT), even if the block fails.
+        A paused broker fetches nothing and answers nothing, but stays in its partitions' ISRs as long as the
+        block is shorter than `broker.session.timeout.ms` (2.5 s here): the controller has not fenced it yet."""
+        state = self._known_state()
+        brokers = {b.node_id: b for b in state.brokers}
+        unknown = sorted(set(node_ids) - set(brokers))
+        if unknown:
+            raise ConfigError(f"node_ids must be among {sorted(brokers)}, got {unknown}")
+        pids = pause([brokers[n].pid or 0 for n in node_ids], lambda pid: self._spec_of_pid(state, pid).marker)
+        try:
+            yield pids
+        finally:
+            resume(pids)
+
+    def _spec_of_pid(self, state: ClusterState, pid: int) -> kafka_broker.BrokerSpec:
+        return self._spec(next(b for b in state.brokers if b.pid == pid))
 
     def kill_redis(self) -> int:
         """SIGKILL the Redis-protocol server (its append-only file is what a restart recovers from)."""

@@ -112,6 +112,33 @@ def kill_now(pids: Sequence[int], marker: Callable[[int], str]) -> list[int]:
     return live
 
 
+def pause(pids: Sequence[int], marker: Callable[[int], str]) -> list[int]:
+    """SIGSTOP: the processes stay alive and keep their sockets but run no instruction until `resume`, as in a
+    long GC pause or a frozen VM. Returns the pids paused."""
+    live = [pid for pid in pids if is_running(pid, marker(pid))]
+    for pid in live:
+        _signal(pid, signal.SIGSTOP)
+    wait_until(
+        lambda: all(state(pid) in ("T", "t") for pid in live), 5.0, "paused processes to stop", error=ClusterError
+    )
+    return live
+
+
+def state(pid: int) -> str | None:
+    """The process's state letter from /proc (R running, S sleeping, T stopped, Z zombie, …); None if gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]  # after the command name, which may hold spaces and parentheses
+
+
+def resume(pids: Sequence[int]) -> None:
+    """SIGCONT what `pause` stopped."""
+    for pid in pids:
+        _signal(pid, signal.SIGCONT)
+
+
 def _signal(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)

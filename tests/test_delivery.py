@@ -1,0 +1,90 @@
+"""Numbered writes with a chosen acks and what the log kept: the pure bookkeeping, and real writes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from labkit.cluster.local import LocalCluster
+from labkit.delivery import (
+    NumberedWriter,
+    WriteReport,
+    compare,
+    latency_table,
+    numbers_in_log,
+    produce_once,
+    producer_config,
+)
+from labkit.kafka.admin import describe_partitions
+from labkit.kafka.clients import admin_client
+from labkit.polling import wait_until
+from labkit.reading import read_topic
+from labkit.settings import Settings
+from labkit.topics import create_topic, experiment_topic
+
+
+def test_compare_counts_lost_twice_refused_and_unreported() -> None:
+    report = WriteReport("1", "t", scheduled_ms=[0.0] * 5, sent_ms=[0.0] * 5, delivered_ms=[1.0, 2.0, 3.0, None, None])
+    report.failed[3] = "_MSG_TIMED_OUT"
+    row = compare(report, Counter({0: 2, 2: 1, 4: 1}))  # 1 lost, 0 written twice, 4 kept although not reported
+    assert row == {
+        "acks": "1",
+        "sent": 5,
+        "told delivered": 3,
+        "in the log": 3,
+        "lost": 1,
+        "written twice": 1,
+        "told failed": 1,
+        "kept, not told": 1,
+    }
+    assert report.latency().completed == 3
+    later = report.since(0.0)
+    assert later.sent == 5
+    timed = WriteReport("all", "t", [0.0, 500.0, 1000.0, 1500.0], [0.0] * 4, [900.0, 510.0, 1001.0, None])
+    assert timed.since(1.0).scheduled_ms == [1000.0, 1500.0] and timed.since(1.0).latency().p50_ms == 1.0
+
+
+def test_only_acks_all_is_idempotent_and_a_wrong_acks_is_named() -> None:
+    assert producer_config("b:1", "all", "c")["enable.idempotence"] is True
+    assert producer_config("b:1", "1", "c")["enable.idempotence"] is False
+    with pytest.raises(ValueError, match="acks must be one of 0, 1, all"):
+        producer_config("b:1", "2", "c")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="rate"):
+        NumberedWriter("b:1", "t", "all", 0, 10)
+
+
+def test_writers_of_each_acks_are_told_what_the_log_holds(settings: Settings, event_id: int) -> None:
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    topic = experiment_topic(event_id, "acks")
+    create_topic(bootstrap, topic)
+    writers = [NumberedWriter(bootstrap, topic, acks, 300, 60, partition=0).start() for acks in ("0", "1", "all")]
+    reports = [w.join(60) for w in writers]
+    assert all(r.delivered == set(range(60)) for r in reports)
+    assert numbers_in_log(read_topic(bootstrap, topic)) == Counter({n: 3 for n in range(60)})
+    assert list(latency_table(reports).index) == ["0", "1", "all"]
+
+
+@pytest.mark.faults
+def test_a_write_below_min_insync_replicas_is_refused_with_the_brokers_answer(
+    settings: Settings, cluster_home: Path, event_id: int
+) -> None:
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    admin = admin_client(bootstrap)
+    topic = experiment_topic(event_id, "isr-3")
+    create_topic(bootstrap, topic, config={"min.insync.replicas": "3"}, leaders=[1])
+    assert produce_once(bootstrap, topic, 0) is None  # all three in sync
+
+    def isr() -> int:
+        return len(describe_partitions(admin, [topic])[0].isr)
+
+    cluster = LocalCluster(cluster_home)
+    cluster.kill_broker(3)
+    try:
+        wait_until(lambda: isr() == 2, 30, "broker 3 out of the ISR")  # fenced after the 2.5-s session timeout
+        assert produce_once(bootstrap, topic, 0) == "NOT_ENOUGH_REPLICAS"
+    finally:
+        cluster.up(brokers=3)
+    wait_until(lambda: isr() == 3, 60, "broker 3 back in the ISR")
+    assert len(read_topic(bootstrap, topic)) == 1  # the refused write appended nothing

@@ -1,0 +1,80 @@
+"""Reading topics as a tool, on the real cluster: from offset 0, from offsets, by time, and as a group."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from labkit.delivery import NumberedWriter
+from labkit.errors import ClusterError
+from labkit.naming import group_name
+from labkit.offsets import group_offsets
+from labkit.reading import GroupReader, log_ranges, offsets_at, read_topic, records_frame
+from labkit.settings import Settings
+from labkit.topics import create_topic, experiment_topic
+
+
+def write(settings: Settings, topic: str, count: int) -> None:
+    NumberedWriter(settings.kafka_bootstrap_servers or "", topic, "all", 1000, count).start().join(60)
+
+
+def test_read_topic_reads_from_offset_zero_from_offsets_and_from_the_end(settings: Settings, event_id: int) -> None:
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    topic = experiment_topic(event_id, "reading")
+    create_topic(bootstrap, topic, partitions=2)
+    write(settings, topic, 40)
+    everything = read_topic(bootstrap, topic)
+    assert len(everything) == 40 and sorted(int(r.value) for r in everything) == list(range(40))
+    assert {p: r.end for p, r in log_ranges(bootstrap, topic).items()} == {
+        p: sum(r.partition == p for r in everything) for p in (0, 1)
+    }
+    from_three = read_topic(bootstrap, topic, {0: 3})
+    assert [r.offset for r in from_three][:1] == [3] and {r.partition for r in from_three} == {0}
+    assert read_topic(bootstrap, topic, "latest") == []
+    assert list(records_frame(everything).columns) == ["partition", "offset", "timestamp", "key", "value"]
+    with pytest.raises(ValueError, match="no partition"):
+        read_topic(bootstrap, topic, {5: 0})
+    with pytest.raises(ValueError, match="earliest"):
+        read_topic(bootstrap, topic, "first")  # type: ignore[arg-type]
+    with pytest.raises(ClusterError, match="no topic"):
+        read_topic(bootstrap, experiment_topic(event_id, "missing"))
+
+
+def test_offsets_at_a_moment_start_at_the_first_record_written_since(settings: Settings, event_id: int) -> None:
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    topic = experiment_topic(event_id, "by-time")
+    create_topic(bootstrap, topic)
+    write(settings, topic, 10)
+    moment = int(time.time() * 1000) + 1
+    time.sleep(0.01)  # the next records' timestamps must be later than the moment, by the clock they read
+    write(settings, topic, 5)
+    assert offsets_at(bootstrap, topic, moment) == {0: 10}
+    assert [int(r.value) for r in read_topic(bootstrap, topic, offsets_at(bootstrap, topic, moment))] == list(range(5))
+    assert offsets_at(bootstrap, topic, int(time.time() * 1000) + 60_000) == {0: 15}  # nothing since: the end
+
+
+def test_a_group_reader_starts_where_auto_offset_reset_says_then_where_it_committed(
+    settings: Settings, event_id: int
+) -> None:
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    topic = experiment_topic(event_id, "groups")
+    create_topic(bootstrap, topic, partitions=2)
+    write(settings, topic, 30)
+    readers = {r: GroupReader(bootstrap, topic, group_name(event_id, f"test-{r}"), r) for r in ("earliest", "latest")}
+    try:
+        assert {r: len(g.catch_up()) for r, g in readers.items()} == {"earliest": 30, "latest": 0}
+        write(settings, topic, 8)
+        assert {r: len(g.catch_up()) for r, g in readers.items()} == {"earliest": 8, "latest": 8}
+    finally:
+        for reader in readers.values():
+            reader.close()
+    committed = group_offsets(bootstrap, group_name(event_id, "test-latest"), topic)
+    assert committed.committed.sum() == 38 and committed.lag.sum() == 0
+    again = GroupReader(bootstrap, topic, group_name(event_id, "test-earliest"), "earliest")
+    try:
+        assert again.catch_up() == []  # a committed offset wins over auto.offset.reset
+    finally:
+        again.close()
+    with pytest.raises(ValueError, match="auto_offset_reset"):
+        GroupReader(bootstrap, topic, "x", "middle")  # type: ignore[arg-type]
