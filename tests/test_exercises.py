@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from confluent_kafka import Producer
 
 from labkit import Lab, SeatingConfig, exercises
 from labkit.analysis import messages_per_partition
+from labkit.delivery import ACKS, NumberedWriter
 from labkit.errors import ConfigError
-from labkit.exercises import consumers, dashboard, names, partitioning, recovery, sending
+from labkit.exercises import consumers, dashboard, delivery, names, offsets, partitioning, recovery, sending
 from labkit.exercises.kit import Exercise, ____, correct, wrong
 from labkit.exercises.progress import Progress
 from labkit.kafka.clients import base_config
@@ -24,6 +26,7 @@ from labkit.load import send_burst, wait_all
 from labkit.naming import KafkaTopicBuilder
 from labkit.polling import wait_until
 from labkit.settings import Settings
+from labkit.topics import create_topic, experiment_topic
 
 # The default venue's partition map (10 sections × 10 subsections, partition = subsection index) with 10 seats
 # per subsection, so that selling one out takes a few bookings.
@@ -75,7 +78,7 @@ def test_a_right_answer_is_remembered_listed_and_reset(learner: Settings, capsys
     toy.check(42)
     assert capsys.readouterr().out == "Correct. yes\n"
     frame = exercises.progress(learner)
-    assert len(frame) == len(exercises.ALL) == 9
+    assert len(frame) == len(exercises.ALL) == 11
     assert frame.set_index("exercise").status.to_dict() == {
         e.key: "solved" if e.key == "01.event_names" else "not yet" for e in exercises.ALL
     }
@@ -133,10 +136,10 @@ def test_labkit_exercises_lists_progress_and_resets_it(learner: Settings) -> Non
         return done.stdout
 
     listing = labkit("exercises")
-    assert "02.own_partitioner  solved" in listing and "ada: 1 of 9 solved" in listing
+    assert "02.own_partitioner  solved" in listing and "ada: 1 of 11 solved" in listing
     assert "03.who_moves        not yet" in listing
     assert "forgot 1 exercise(s) of ada: 02.own_partitioner" in labkit("exercises", "reset")
-    assert "ada: 0 of 9 solved" in labkit("exercises", "list")
+    assert "ada: 0 of 11 solved" in labkit("exercises", "list")
 
 
 # -- 01 and 02: no cluster ------------------------------------------------------------------------------------
@@ -318,6 +321,44 @@ def test_redeliveries_are_counted_from_the_log(lab: Lab) -> None:
     assert "the topic holds 13 replies" in short.message
 
 
+def test_lost_writes_are_counted_against_the_log(lab: Lab) -> None:
+    event_id = lab.new_event(SMALL)
+    topics = {acks: experiment_topic(event_id, f"acks-{acks}") for acks in ACKS}
+    reports = {}
+    for acks, topic in topics.items():
+        create_topic(lab.bootstrap_servers, topic)
+        reports[acks] = NumberedWriter(lab.bootstrap_servers, topic, acks, 500, 10).start().join(60)
+    told = reports["1"]  # as if two more records had been reported delivered and lost with their leader
+    told.scheduled_ms += [0.0, 0.0]
+    told.sent_ms += [0.0, 0.0]
+    told.delivered_ms += [1.0, 1.0]
+    answer = delivery.lost_writes.reference(lab.bootstrap_servers, reports, topics)
+    assert answer == {"0": 0, "1": 2, "all": 0}
+    assert delivery.lost_writes.evaluate(answer, lab=lab, reports=reports, topics=topics).solved
+    wrong_answer = delivery.lost_writes.evaluate({"0": 0, "1": 0, "all": 0}, lab=lab, reports=reports, topics=topics)
+    assert "acks=1: the producer was told 12 records were delivered and the log holds 10" in wrong_answer.message
+    shape = delivery.lost_writes.evaluate({"1": 2}, lab=lab, reports=reports, topics=topics)
+    assert not shape.solved and '{"0": …, "1": …, "all": …}' in shape.message
+
+
+def test_replay_from_is_checked_against_offsets_for_times(lab: Lab) -> None:
+    event_id = lab.new_event(SMALL)
+    lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)
+    lab.wait_for_consumers(60)
+    before = send_burst(lab, event_id, 12, quantity=(1, 1), seed=3)
+    assert wait_all(lab, event_id, [b.booking_id for b in before], timeout=60) == 0
+    since = int(time.time() * 1000) + 1
+    time.sleep(0.01)  # the later replies' timestamps come after the moment
+    after = send_burst(lab, event_id, 6, quantity=(1, 1), section="A", subsection=1, seed=4)
+    assert wait_all(lab, event_id, [b.booking_id for b in after], timeout=60) == 0
+    answer = offsets.replay_from.reference(lab.bootstrap_servers, event_id, since)
+    verdict = offsets.replay_from.evaluate(answer, lab=lab, event_id=event_id, since=since)
+    assert verdict.solved and "replays the 6 replies written since then" in verdict.message
+    from_zero = offsets.replay_from.evaluate(dict.fromkeys(answer, 0), lab=lab, event_id=event_id, since=since)
+    assert not from_zero.solved and "that is where the partition starts" in from_zero.message
+    assert not offsets.replay_from.evaluate({0: 1}, lab=lab, event_id=event_id, since=since).solved
+
+
 def _first_record(lab: Lab, topic: str) -> bytes:
     from confluent_kafka import Consumer
 
@@ -338,7 +379,7 @@ def _first_record(lab: Lab, topic: str) -> bytes:
 # -- the notebooks ship them unsolved -------------------------------------------------------------------------
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 MODULES = {"names": names, "partitioning": partitioning, "consumers": consumers, "sending": sending}
-MODULES |= {"dashboard": dashboard, "recovery": recovery}
+MODULES |= {"dashboard": dashboard, "recovery": recovery, "delivery": delivery, "offsets": offsets}
 
 
 @pytest.mark.unit

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from labkit.exercises import consumers, dashboard, names, partitioning, recovery, sending
+from labkit.exercises import consumers, dashboard, delivery, names, offsets, partitioning, recovery, sending
 from labkit.exercises.kit import Exercise, Verdict, ____
 from labkit.exercises.progress import Progress
 from labkit.settings import Settings
@@ -31,6 +31,8 @@ ALL: tuple[Exercise, ...] = (
     + sending.EXERCISES
     + dashboard.EXERCISES
     + recovery.EXERCISES
+    + delivery.EXERCISES
+    + offsets.EXERCISES
 )
 BY_KEY = {exercise.key: exercise for exercise in ALL}
 
@@ -63,7 +65,9 @@ __all__ = [
     "____",
     "consumers",
     "dashboard",
+    "delivery",
     "names",
+    "offsets",
     "partitioning",
     "progress",
     "recovery",
