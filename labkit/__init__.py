@@ -4,8 +4,12 @@ The public API is what `__all__` lists, plus these modules, which the notebooks 
 `labkit.load` (send_burst, BookingStream, wait_all), `labkit.latency` (open_loop, sweep, compare_with_pipe,
 sustainable_rate), `labkit.pipe` (PlainPipe: the baseline without labkit's code),
 `labkit.analysis` (summarize, format_summary, messages_per_partition), `labkit.audit` (audit),
-`labkit.consumers` (ConsumerProcesses), `labkit.polling` (wait_until) and `labkit.handover` (run_handovers,
-plot_handovers). Everything else is internal and may change.
+`labkit.consumers` (ConsumerProcesses), `labkit.polling` (wait_until), `labkit.handover` (run_handovers,
+plot_handovers), and the experiments' helpers of notebooks 07 and 08: `labkit.topics` (create_topic,
+experiment_topic, topic configs), `labkit.delivery` (NumberedWriter, compare, produce_once), `labkit.reading`
+(read_topic, offsets_at, log_ranges, GroupReader), `labkit.replay` (the bookings view from the reply topics),
+`labkit.offsets` (group_offsets, parse_group_table) and `labkit.segments` (kafka-dump-log's batches).
+Everything else is internal and may change.
 """
 
 from labkit.cluster.local import LocalCluster

@@ -295,12 +295,18 @@ def test_first_sold_out_is_checked_against_the_stores(lab: Lab) -> None:
     assert "A-1 has 9 seats left: it did not sell out" in check("A-1", lab=lab, event_id=event_id).message
 
 
-def test_redeliveries_are_counted_from_the_log(lab: Lab) -> None:
+def _answered_event(lab: Lab, bookings: int, seed: int) -> int:
+    """A new small event with consumers running and `bookings` one-seat bookings, all answered."""
     event_id = lab.new_event(SMALL)
     lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)
     lab.wait_for_consumers(60)
-    sent = send_burst(lab, event_id, 12, quantity=(1, 1), seed=2)
+    sent = send_burst(lab, event_id, bookings, quantity=(1, 1), seed=seed)
     assert wait_all(lab, event_id, [b.booking_id for b in sent], timeout=60) == 0
+    return event_id
+
+
+def test_redeliveries_are_counted_from_the_log(lab: Lab) -> None:
+    event_id = _answered_event(lab, 12, seed=2)
     counts = recovery.redeliveries.reference(lab.bootstrap_servers, event_id)
     assert counts == {"total": 12, "distinct": 12}
     assert recovery.redeliveries.evaluate(counts, lab=lab, event_id=event_id).solved
@@ -342,11 +348,7 @@ def test_lost_writes_are_counted_against_the_log(lab: Lab) -> None:
 
 
 def test_replay_from_is_checked_against_offsets_for_times(lab: Lab) -> None:
-    event_id = lab.new_event(SMALL)
-    lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)
-    lab.wait_for_consumers(60)
-    before = send_burst(lab, event_id, 12, quantity=(1, 1), seed=3)
-    assert wait_all(lab, event_id, [b.booking_id for b in before], timeout=60) == 0
+    event_id = _answered_event(lab, 12, seed=3)
     since = int(time.time() * 1000) + 1
     time.sleep(0.01)  # the later replies' timestamps come after the moment
     after = send_burst(lab, event_id, 6, quantity=(1, 1), section="A", subsection=1, seed=4)
