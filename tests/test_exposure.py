@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from labkit.cluster.local import ClusterState
+from labkit.cluster.local import ClusterState, LocalCluster
 
 ROOT = Path(__file__).parent.parent
 LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
@@ -47,7 +47,8 @@ def _address(hex_address: str, ipv6: bool) -> str:
     return f"{shown}:{int(port, 16)}"
 
 
-def test_every_embedded_server_listens_on_loopback_only(cluster: ClusterState) -> None:
+def test_every_embedded_server_listens_on_loopback_only(cluster: ClusterState, cluster_home: Path) -> None:
+    cluster = LocalCluster(cluster_home).load() or cluster  # now: a test before this one may have restarted a broker
     pids = {b.pid for b in cluster.brokers if b.pid} | ({cluster.redis_pid} if cluster.redis_pid else set())
     assert len(pids) == len(cluster.brokers) + 1
     found = listening_addresses(pids)
