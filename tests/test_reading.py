@@ -15,22 +15,26 @@ from labkit.settings import Settings
 from labkit.topics import create_topic, experiment_topic
 
 
-def write(settings: Settings, topic: str, count: int) -> None:
-    NumberedWriter(settings.kafka_bootstrap_servers or "", topic, "all", 1000, count).start().join(60)
+def write(settings: Settings, topic: str, count: int, partition: int | None = None) -> None:
+    """The numbers 0 … count-1 into `topic` (one partition, or wherever the producer puts records without a key:
+    librdkafka's sticky partitioner may put them all in one)."""
+    NumberedWriter(settings.kafka_bootstrap_servers or "", topic, "all", 1000, count, partition).start().join(60)
 
 
 def test_read_topic_reads_from_offset_zero_from_offsets_and_from_the_end(settings: Settings, event_id: int) -> None:
     bootstrap = settings.kafka_bootstrap_servers or ""
     topic = experiment_topic(event_id, "reading")
     create_topic(bootstrap, topic, partitions=2)
-    write(settings, topic, 40)
+    write(settings, topic, 20, partition=0)
+    write(settings, topic, 15, partition=1)
     everything = read_topic(bootstrap, topic)
-    assert len(everything) == 40 and sorted(int(r.value) for r in everything) == list(range(40))
-    assert {p: r.end for p, r in log_ranges(bootstrap, topic).items()} == {
-        p: sum(r.partition == p for r in everything) for p in (0, 1)
-    }
+    assert [(r.partition, r.offset, int(r.value)) for r in everything] == [
+        *((0, n, n) for n in range(20)),
+        *((1, n, n) for n in range(15)),
+    ]
+    assert {p: (r.start, r.end) for p, r in log_ranges(bootstrap, topic).items()} == {0: (0, 20), 1: (0, 15)}
     from_three = read_topic(bootstrap, topic, {0: 3})
-    assert [r.offset for r in from_three][:1] == [3] and {r.partition for r in from_three} == {0}
+    assert [(r.partition, r.offset) for r in from_three] == [(0, n) for n in range(3, 20)]
     assert read_topic(bootstrap, topic, "latest") == []
     assert list(records_frame(everything).columns) == ["partition", "offset", "timestamp", "key", "value"]
     with pytest.raises(ValueError, match="no partition"):
