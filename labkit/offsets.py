@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from labkit.kafka.admin import describe_group, end_offsets
+from labkit.kafka.admin import describe_group
 from labkit.kafka.clients import admin_client
 from labkit.reading import log_ranges
 
@@ -19,14 +19,12 @@ NUMERIC = ("PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "NEW-OFFSET")
 def group_offsets(bootstrap_servers: str, group_id: str, topic: str) -> pd.DataFrame:
     """partition, committed (None if never), log_end, lag — one row per partition of `topic`. Lag is the log-end
     offset minus the committed offset (Kafka's LAG column; None where nothing was committed)."""
-    admin = admin_client(bootstrap_servers)
-    committed = {p.partition: p.committed for p in describe_group(admin, group_id).partitions if p.topic == topic}
-    partitions = sorted(log_ranges(bootstrap_servers, topic))
-    ends = end_offsets(admin, [(topic, p) for p in partitions])
+    group = describe_group(admin_client(bootstrap_servers), group_id)
+    committed = {p.partition: p.committed for p in group.partitions if p.topic == topic}
     rows = []
-    for p in partitions:
+    for p, log in sorted(log_ranges(bootstrap_servers, topic).items()):  # every partition, committed or not
         done = committed.get(p)
-        rows.append((p, done, ends[(topic, p)], None if done is None else ends[(topic, p)] - done))
+        rows.append((p, done, log.end, None if done is None else log.end - done))
     frame = pd.DataFrame(rows, columns=["partition", "committed", "log_end", "lag"])
     return frame.astype({"committed": "Int64", "lag": "Int64"})
 

@@ -58,12 +58,7 @@ def create_topic(
 
 def topic_config(bootstrap_servers: str, name: str) -> dict[str, str]:
     """The topic's effective configs (its own, else the brokers' defaults), as kafka-configs --describe --all."""
-    resource = ConfigResource(ResourceType.TOPIC, name)
-    try:
-        entries = admin_client(bootstrap_servers).describe_configs([resource])[resource].result(timeout=TIMEOUT)
-    except KafkaException as exc:
-        raise ClusterError(f"describing the configs of {name} failed: {exc.args[0]}") from exc
-    return {key: entry.value for key, entry in entries.items()}
+    return _describe_configs(bootstrap_servers, ConfigResource(ResourceType.TOPIC, name))
 
 
 def set_topic_config(bootstrap_servers: str, name: str, config: Mapping[str, str]) -> None:
@@ -78,11 +73,14 @@ def set_topic_config(bootstrap_servers: str, name: str, config: Mapping[str, str
 
 def broker_config(bootstrap_servers: str, broker: int) -> dict[str, str]:
     """One broker's effective configs (say, `log.retention.check.interval.ms`)."""
-    resource = ConfigResource(ResourceType.BROKER, str(broker))
+    return _describe_configs(bootstrap_servers, ConfigResource(ResourceType.BROKER, str(broker)))
+
+
+def _describe_configs(bootstrap_servers: str, resource: ConfigResource) -> dict[str, str]:
     try:
         entries = admin_client(bootstrap_servers).describe_configs([resource])[resource].result(timeout=TIMEOUT)
     except KafkaException as exc:
-        raise ClusterError(f"describing broker {broker}'s configs failed: {exc.args[0]}") from exc
+        raise ClusterError(f"describing the configs of {resource} failed: {exc.args[0]}") from exc
     return {key: entry.value for key, entry in entries.items()}
 
 
