@@ -8,6 +8,7 @@ from labkit import Lab
 from labkit.kafka.admin import describe_partitions, list_topics
 from labkit.kafka.clients import admin_client
 from labkit.naming import group_name
+from labkit.polling import wait_until
 from labkit.reading import GroupReader
 from labkit.settings import Settings
 from labkit.topics import broker_config, create_topic, experiment_topic, set_topic_config, topic_config
@@ -24,6 +25,8 @@ def test_leaders_are_placed_and_configs_read_and_set(settings: Settings, event_i
     assert all(len(p.replicas) == 3 for p in partitions)
     assert topic_config(bootstrap, topic)["retention.ms"] == "60000"
     set_topic_config(bootstrap, topic, {"min.insync.replicas": "3"})
+    # the broker that answers the describe may apply the change a moment after the controller committed it
+    wait_until(lambda: topic_config(bootstrap, topic)["min.insync.replicas"] == "3", 30, "the new config")
     config = topic_config(bootstrap, topic)
     assert (config["min.insync.replicas"], config["retention.ms"]) == ("3", "60000")  # the others stay
     assert broker_config(bootstrap, 1)["log.retention.check.interval.ms"] == "5000"
