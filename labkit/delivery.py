@@ -91,7 +91,8 @@ class WriteReport:
 
 
 class NumberedWriter:
-    """Writes `count` records (values "0", "1", …) to `topic` at `rate` per second from a thread of its own."""
+    """Writes `count` records (values "first", "first + 1", …) to `topic` at `rate` per second from a thread of its
+    own; the report numbers them from 0."""
 
     def __init__(
         self,
@@ -101,6 +102,7 @@ class NumberedWriter:
         rate: float,
         count: int,
         partition: int | None = None,
+        first: int = 0,
         **overrides: object,
     ) -> None:
         if not is_number(rate) or rate <= 0:
@@ -109,7 +111,9 @@ class NumberedWriter:
             raise ValueError(f"count must be a positive integer, got {count!r}")
         self.report = WriteReport(acks, topic)
         self._config = producer_config(bootstrap_servers, acks, f"labkit-writer-acks-{acks}", **overrides)
-        self._rate, self._count, self._partition = rate, count, partition
+        if not is_int(first) or first < 0:
+            raise ValueError(f"first must be a non-negative integer, got {first!r}")
+        self._rate, self._count, self._partition, self._first = rate, count, partition, first
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"labkit-writer-acks-{acks}", daemon=True)
         self._stop = threading.Event()
@@ -163,7 +167,7 @@ class NumberedWriter:
             kwargs["partition"] = self._partition
         while True:
             try:
-                producer.produce(self.report.topic, str(number).encode(), **kwargs)
+                producer.produce(self.report.topic, str(self._first + number).encode(), **kwargs)
                 producer.poll(0)
                 return
             except BufferError:

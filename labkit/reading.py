@@ -43,6 +43,7 @@ class LogRecord:
     timestamp_ms: int
     key: str | None
     value: bytes
+    tombstone: bool = False  # the record has no value at all (b"" here): in a compacted topic, deletes its key
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,12 @@ def read_topic(
     start: Start = "earliest",
     isolation: Isolation = "read_committed",
     timeout: float = READ_TIMEOUT,
+    arrival_order: bool = False,
 ) -> list[LogRecord]:
     """Every record of `topic` from `start` ("earliest": each partition's log start; "latest": nothing; or
     {partition: offset}, other partitions not read) up to each partition's end when the read began, in
-    partition then offset order. ClusterError if that takes more than `timeout` s."""
+    partition then offset order (`arrival_order`: in the order the consumer received them). ClusterError if that
+    takes more than `timeout` s."""
     if isinstance(start, str) and start not in ("earliest", "latest"):
         raise ValueError(f"start must be 'earliest', 'latest' or {{partition: offset}}, got {start!r}")
     consumer = Consumer(reader_config(bootstrap_servers, isolation_level=isolation))
@@ -115,7 +118,8 @@ def read_topic(
             if unknown:
                 raise ValueError(f"{topic} has partitions 0–{len(partitions) - 1}; no partition {unknown}")
             offsets = dict(start)
-        return _read_to_end(consumer, topic, offsets, timeout)
+        records = _read_to_end(consumer, topic, offsets, timeout)
+        return records if arrival_order else sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()
 
@@ -148,18 +152,19 @@ def _read_to_end(consumer: Consumer, topic: str, offsets: dict[int, int], timeou
             records.append(_record(message))
             if (message.offset() or 0) >= ends[partition] - 1:
                 waiting.discard(partition)
-    return sorted(records, key=lambda r: (r.partition, r.offset))
+    return records
 
 
 def _record(message: Message) -> LogRecord:
-    key = message.key()
+    key, value = message.key(), message.value()
     return LogRecord(
         message.topic() or "",
         message.partition() or 0,
         message.offset() or 0,
         message.timestamp()[1],
         key.decode() if key is not None else None,
-        message.value() or b"",
+        value or b"",
+        value is None,
     )
 
 

@@ -103,6 +103,9 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
         # Retention is enforced by a periodic check (default every 5 min): a lab's topic with retention.ms of a
         # few seconds (notebook 08) should see its log start offset move within seconds, not minutes.
         "log.retention.check.interval.ms": "5000",
+        # The log cleaner looks for a compacted partition to clean every 15 s by default when it finds none: a
+        # lab's compacted topic (notebook 10) should be cleaned within a few seconds of its segment rolling.
+        "log.cleaner.backoff.ms": "1000",
     }
 
 
