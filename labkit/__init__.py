@@ -5,10 +5,13 @@ The public API is what `__all__` lists, plus these modules, which the notebooks 
 sustainable_rate), `labkit.pipe` (PlainPipe: the baseline without labkit's code),
 `labkit.analysis` (summarize, format_summary, messages_per_partition), `labkit.audit` (audit),
 `labkit.consumers` (ConsumerProcesses), `labkit.polling` (wait_until), `labkit.handover` (run_handovers,
-plot_handovers), and the experiments' helpers of notebooks 07 and 08: `labkit.topics` (create_topic,
+plot_handovers), and the experiments' helpers of notebooks 07 to 10: `labkit.topics` (create_topic,
 experiment_topic, topic configs), `labkit.delivery` (NumberedWriter, compare, produce_once), `labkit.reading`
 (read_topic, offsets_at, log_ranges, GroupReader), `labkit.replay` (the bookings view from the reply topics),
-`labkit.offsets` (group_offsets, parse_group_table) and `labkit.segments` (kafka-dump-log's batches).
+`labkit.offsets` (group_offsets, parse_group_table), `labkit.segments` (kafka-dump-log's batches),
+`labkit.forwarding` (ForwarderOptions, ForwarderProcess), `labkit.forwarder_cost` (measure_forwarder),
+`labkit.arrivals` (ArrivalClock), `labkit.keys` (murmur2, default_partition, write_records, order_report),
+`labkit.compaction` (COMPACTED, latest_by_key, wait_until_compacted) and `labkit.hot_partition` (drain_rate).
 Everything else is internal and may change.
 """
 

@@ -3,7 +3,7 @@
 With `cleanup.policy=compact` the log cleaner rewrites a partition's closed segments keeping only each key's
 last record; a record with no value (a tombstone) deletes its key, and is itself removed once
 `delete.retention.ms` has passed since that cleaning. The active segment is never cleaned: `segment.ms` closes it
-on the first write after that long, and `min.cleanable.dirty.ratio` says how much of the log must be
+on the first write after that long, and `min.cleanable.dirty.ratio` says what share of the log must be
 uncleaned before the cleaner bothers. `COMPACTED` sets all three small so a lab sees the cleaner within seconds
 (the brokers look for work every second: `log.cleaner.backoff.ms`).
 """
@@ -18,7 +18,7 @@ from labkit.reading import LogRecord, read_topic
 COMPACTED: dict[str, str] = {
     "cleanup.policy": "compact",
     "segment.ms": "1000",
-    "min.cleanable.dirty.ratio": "0.01",
+    "min.cleanable.dirty.ratio": "0",  # any uncleaned record makes a partition worth cleaning (default: half)
     "min.compaction.lag.ms": "0",
     "delete.retention.ms": "600000",  # a tombstone stays readable 10 min after the cleaning: the notebook sees it
 }

@@ -183,7 +183,8 @@ class _Forwarder:
                 self._commit()
         except KafkaException as exc:
             error = exc.args[0]
-            if error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH):
+            fenced = error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
+            if fenced or (error.fatal() and "fenced" in error.str().lower()):
                 print(f"fenced: {error.name()}: {error.str()}", flush=True)
                 return FENCED_EXIT
             raise

@@ -66,7 +66,7 @@ class KeyedRecord:
     """A record to write: with `partition` None the producer's partitioner picks it from `key`."""
 
     key: str | None
-    value: bytes
+    value: bytes | None  # None: a tombstone
     partition: int | None = None
 
 
@@ -91,10 +91,10 @@ def write_records(bootstrap_servers: str, topic: str, records: Iterable[KeyedRec
 
     written = 0
     for record in records:
-        extra = {} if record.partition is None else {"partition": record.partition}
+        partition = -1 if record.partition is None else record.partition  # -1: the partitioner's choice
         while True:
             try:
-                producer.produce(topic, record.value, record.key, on_delivery=delivered, **extra)
+                producer.produce(topic, record.value, record.key, partition, on_delivery=delivered)
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -118,7 +118,7 @@ def partition_layout(counts: Mapping[int, int], partitions: int) -> dict[str, in
 
 def numbered_by_key(keys: Sequence[str], per_key: int) -> list[KeyedRecord]:
     """`per_key` records for each key, the keys taking turns; each value says `key:sequence:send order`."""
-    records = []
+    records: list[KeyedRecord] = []
     for sequence in range(per_key):
         for key in keys:
             records.append(KeyedRecord(key, f"{key}:{sequence}:{len(records)}".encode()))

@@ -53,6 +53,8 @@ def test_only_acks_all_is_idempotent_and_a_wrong_acks_is_named() -> None:
         producer_config("b:1", "2", "c")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="rate"):
         NumberedWriter("b:1", "t", "all", 0, 10)
+    with pytest.raises(ValueError, match="first must be a non-negative integer"):
+        NumberedWriter("b:1", "t", "all", 10, 10, first=-1)
 
 
 def test_writers_of_each_acks_are_told_what_the_log_holds(settings: Settings, event_id: int) -> None:
@@ -64,6 +66,9 @@ def test_writers_of_each_acks_are_told_what_the_log_holds(settings: Settings, ev
     assert all(r.delivered == set(range(60)) for r in reports)
     assert numbers_in_log(read_topic(bootstrap, topic)) == Counter({n: 3 for n in range(60)})
     assert list(latency_table(reports).index) == ["0", "1", "all"]
+    later = NumberedWriter(bootstrap, topic, "all", 300, 5, partition=0, first=60).start().join(60)
+    assert later.delivered == set(range(5)), "the report numbers from 0"
+    assert set(numbers_in_log(read_topic(bootstrap, topic))) == set(range(65)), "the values from `first`"
 
 
 @pytest.mark.faults

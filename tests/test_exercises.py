@@ -18,10 +18,22 @@ from labkit import Lab, SeatingConfig, exercises
 from labkit.analysis import messages_per_partition
 from labkit.delivery import ACKS, NumberedWriter
 from labkit.errors import ConfigError
-from labkit.exercises import consumers, dashboard, delivery, names, offsets, partitioning, recovery, sending
+from labkit.exercises import (
+    consumers,
+    dashboard,
+    delivery,
+    keys,
+    names,
+    offsets,
+    partitioning,
+    recovery,
+    sending,
+    transactions,
+)
 from labkit.exercises.kit import Exercise, ____, correct, wrong
 from labkit.exercises.progress import Progress
 from labkit.kafka.clients import base_config
+from labkit.keys import KeyedRecord, write_records
 from labkit.load import send_burst, wait_all
 from labkit.naming import KafkaTopicBuilder
 from labkit.polling import wait_until
@@ -78,7 +90,7 @@ def test_a_right_answer_is_remembered_listed_and_reset(learner: Settings, capsys
     toy.check(42)
     assert capsys.readouterr().out == "Correct. yes\n"
     frame = exercises.progress(learner)
-    assert len(frame) == len(exercises.ALL) == 11
+    assert len(frame) == len(exercises.ALL) == 13
     assert frame.set_index("exercise").status.to_dict() == {
         e.key: "solved" if e.key == "01.event_names" else "not yet" for e in exercises.ALL
     }
@@ -136,10 +148,10 @@ def test_labkit_exercises_lists_progress_and_resets_it(learner: Settings) -> Non
         return done.stdout
 
     listing = labkit("exercises")
-    assert "02.own_partitioner  solved" in listing and "ada: 1 of 11 solved" in listing
+    assert "02.own_partitioner  solved" in listing and "ada: 1 of 13 solved" in listing
     assert "03.who_moves        not yet" in listing
     assert "forgot 1 exercise(s) of ada: 02.own_partitioner" in labkit("exercises", "reset")
-    assert "ada: 0 of 11 solved" in labkit("exercises", "list")
+    assert "ada: 0 of 13 solved" in labkit("exercises", "list")
 
 
 # -- 01 and 02: no cluster ------------------------------------------------------------------------------------
@@ -361,6 +373,37 @@ def test_replay_from_is_checked_against_offsets_for_times(lab: Lab) -> None:
     assert not offsets.replay_from.evaluate({0: 1}, lab=lab, event_id=event_id, since=since).solved
 
 
+def test_aborted_records_are_counted_with_both_isolation_levels(lab: Lab) -> None:
+    event_id = lab.new_event(SMALL)
+    topic = experiment_topic(event_id, "aborted")
+    create_topic(lab.bootstrap_servers, topic)
+    producer = Producer(base_config(lab.bootstrap_servers, "test-aborter", transactional_id=f"test-{uuid.uuid4()}"))
+    producer.init_transactions(30)
+    for abort in (True, False):
+        producer.begin_transaction()
+        for n in range(3 if abort else 2):
+            producer.produce(topic, str(n).encode())
+        producer.flush(30)  # in the log before the abort: an abort purges what is still queued
+        producer.abort_transaction(30) if abort else producer.commit_transaction(30)
+    assert transactions.aborted_records.reference(lab, topic) == 3
+    assert transactions.aborted_records.evaluate(3, lab=lab, topic=topic).solved
+    everything = transactions.aborted_records.evaluate(5, lab=lab, topic=topic)
+    assert not everything.solved and "5 is every record of the log" in everything.message
+    assert "read_committed 2" in transactions.aborted_records.evaluate(1, lab=lab, topic=topic).message
+
+
+def test_hashed_layout_is_checked_against_the_log_end_offsets(lab: Lab) -> None:
+    event_id = lab.new_event(SMALL)
+    topic = experiment_topic(event_id, "hashed")
+    create_topic(lab.bootstrap_servers, topic, partitions=4)
+    write_records(lab.bootstrap_servers, topic, [KeyedRecord(k, b"x", p) for k, p in (("a", 0), ("b", 0), ("c", 2))])
+    assert keys.hashed_layout.reference(lab, topic) == {"empty": 2, "two or more": 1}
+    assert keys.hashed_layout.evaluate({"empty": 2, "two or more": 1}, lab=lab, topic=topic).solved
+    swapped = keys.hashed_layout.evaluate({"empty": 1, "two or more": 2}, lab=lab, topic=topic)
+    assert not swapped.solved and "the two counts look swapped" in swapped.message
+    assert "partitions 1, 3" in swapped.message
+
+
 def _first_record(lab: Lab, topic: str) -> bytes:
     from confluent_kafka import Consumer
 
@@ -382,6 +425,7 @@ def _first_record(lab: Lab, topic: str) -> bytes:
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 MODULES = {"names": names, "partitioning": partitioning, "consumers": consumers, "sending": sending}
 MODULES |= {"dashboard": dashboard, "recovery": recovery, "delivery": delivery, "offsets": offsets}
+MODULES |= {"transactions": transactions, "keys": keys}
 
 
 @pytest.mark.unit

@@ -8,6 +8,7 @@ import pytest
 
 from labkit.delivery import NumberedWriter
 from labkit.errors import ClusterError
+from labkit.keys import KeyedRecord, write_records
 from labkit.naming import group_name
 from labkit.offsets import group_offsets
 from labkit.reading import GroupReader, log_ranges, offsets_at, read_topic, records_frame
@@ -43,6 +44,19 @@ def test_read_topic_reads_from_offset_zero_from_offsets_and_from_the_end(setting
         read_topic(bootstrap, topic, "first")  # type: ignore[arg-type]
     with pytest.raises(ClusterError, match="no topic"):
         read_topic(bootstrap, experiment_topic(event_id, "missing"))
+
+
+def test_arrival_order_is_the_consumers_and_a_record_without_value_is_a_tombstone(
+    settings: Settings, event_id: int
+) -> None:
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    topic = experiment_topic(event_id, "arrival")
+    create_topic(bootstrap, topic, partitions=2)
+    write_records(bootstrap, topic, [KeyedRecord("k", b"v", 0), KeyedRecord("k", None, 0), KeyedRecord("j", b"", 1)])
+    received = read_topic(bootstrap, topic, arrival_order=True)
+    assert sorted(received, key=lambda r: (r.partition, r.offset)) == read_topic(bootstrap, topic)
+    assert [r.offset for r in received if r.partition == 0] == [0, 1], "a partition's order holds"
+    assert [(r.key, r.tombstone) for r in read_topic(bootstrap, topic)] == [("k", False), ("k", True), ("j", False)]
 
 
 def test_offsets_at_a_moment_start_at_the_first_record_written_since(settings: Settings, event_id: int) -> None:

@@ -18,7 +18,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-from labkit.exercises import consumers, dashboard, delivery, names, offsets, partitioning, recovery, sending
+from labkit.exercises import (
+    consumers,
+    dashboard,
+    delivery,
+    keys,
+    names,
+    offsets,
+    partitioning,
+    recovery,
+    sending,
+    transactions,
+)
 from labkit.exercises.kit import Exercise, Verdict, ____
 from labkit.exercises.progress import Progress
 from labkit.settings import Settings
@@ -33,6 +44,8 @@ ALL: tuple[Exercise, ...] = (
     + recovery.EXERCISES
     + delivery.EXERCISES
     + offsets.EXERCISES
+    + transactions.EXERCISES
+    + keys.EXERCISES
 )
 BY_KEY = {exercise.key: exercise for exercise in ALL}
 
@@ -66,6 +79,7 @@ __all__ = [
     "consumers",
     "dashboard",
     "delivery",
+    "keys",
     "names",
     "offsets",
     "partitioning",
@@ -73,4 +87,5 @@ __all__ = [
     "recovery",
     "reset",
     "sending",
+    "transactions",
 ]
