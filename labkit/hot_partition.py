@@ -11,6 +11,20 @@ from __future__ import annotations
 import pandas as pd
 
 
+def owner_of(rebalances: pd.DataFrame, topic: str, partition: int) -> str | None:
+    """The client id that holds `topic`'s `partition` now, by the rebalance history (oldest first): the last to
+    be assigned it and not to have been revoked it or lost it since. (The brokers' describe of the group can show
+    no owner for a moment while a member's assignment is being reconciled.)"""
+    owner = None
+    for row in rebalances.sort_values("at", kind="stable").itertuples():
+        if (topic, partition) in row.partitions:
+            if row.kind == "assigned":
+                owner = row.client_id
+            elif owner == row.client_id:
+                owner = None
+    return owner
+
+
 def owned_since(rebalances: pd.DataFrame, client_id: str, topic: str, partition: int) -> pd.Timestamp | None:
     """When `client_id` last got `topic`'s `partition` (its latest "assigned" change that names it), or None."""
     mine = rebalances[(rebalances.client_id == client_id) & (rebalances.kind == "assigned")]

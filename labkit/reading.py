@@ -67,9 +67,13 @@ def reader_config(bootstrap_servers: str, client_id: str = "labkit-reader", **ov
     )
 
 
-def log_ranges(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> dict[int, LogRange]:
-    """partition → its log start and log-end offsets, as the partition leaders report them now."""
-    consumer = Consumer(reader_config(bootstrap_servers))
+def log_ranges(
+    bootstrap_servers: str, topic: str, timeout: float = 10.0, isolation: Isolation = "read_committed"
+) -> dict[int, LogRange]:
+    """partition → its log start and log-end offsets, as the partition leaders report them now. A
+    read_committed reader's end is the last stable offset: records of a transaction still open lie past it;
+    "read_uncommitted" gives the high watermark, which counts them."""
+    consumer = Consumer(reader_config(bootstrap_servers, isolation_level=isolation))
     try:
         partitions = _partitions(consumer, topic, timeout)
         return {p: LogRange(*consumer.get_watermark_offsets(TopicPartition(topic, p), timeout)) for p in partitions}

@@ -39,7 +39,7 @@ def _topics(settings: Settings, event_id: int, name: str) -> tuple[str, str]:
 
 
 def _written(bootstrap: str, topic: str) -> int:
-    return sum(r.end for r in log_ranges(bootstrap, topic).values())
+    return sum(r.end for r in log_ranges(bootstrap, topic, isolation="read_uncommitted").values())
 
 
 @pytest.mark.parametrize("mode", ["transactional", "at-least-once"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from labkit.hot_partition import drain_rate, owned_since
+from labkit.hot_partition import drain_rate, owned_since, owner_of
 
 T0 = pd.Timestamp("2026-12-03 12:00:00")
 
@@ -18,6 +18,12 @@ def _rebalances() -> pd.DataFrame:
             {"client_id": "final", "at": T0 + pd.Timedelta(seconds=1), "kind": "assigned", "partitions": [("rs", 9)]},
         ]
     )
+
+
+def test_the_owner_is_the_last_assigned_and_not_revoked_since() -> None:
+    assert owner_of(_rebalances(), "rs", 9) == "final"
+    assert owner_of(_rebalances().iloc[:2], "rs", 9) is None, "revoked from the first, nobody else has it"
+    assert owner_of(_rebalances(), "rs", 8) is None
 
 
 def test_owned_since_is_the_latest_assignment_of_that_partition() -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
+from confluent_kafka import Producer
 
 from labkit.delivery import NumberedWriter
 from labkit.errors import ClusterError
+from labkit.kafka.clients import base_config
 from labkit.keys import KeyedRecord, write_records
 from labkit.naming import group_name
 from labkit.offsets import group_offsets
@@ -57,6 +60,23 @@ def test_arrival_order_is_the_consumers_and_a_record_without_value_is_a_tombston
     assert sorted(received, key=lambda r: (r.partition, r.offset)) == read_topic(bootstrap, topic)
     assert [r.offset for r in received if r.partition == 0] == [0, 1], "a partition's order holds"
     assert [(r.key, r.tombstone) for r in read_topic(bootstrap, topic)] == [("k", False), ("k", True), ("j", False)]
+
+
+def test_a_read_committed_end_stops_before_an_open_transaction(settings: Settings, event_id: int) -> None:
+    bootstrap = settings.kafka_bootstrap_servers or ""
+    topic = experiment_topic(event_id, "open-transaction")
+    create_topic(bootstrap, topic)
+    producer = Producer(base_config(bootstrap, "test-open-transaction", transactional_id=f"test-{uuid.uuid4()}"))
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for n in range(3):
+        producer.produce(topic, str(n).encode(), partition=0)
+    producer.flush(30)
+    try:
+        assert log_ranges(bootstrap, topic)[0].end == 0, "the last stable offset"
+        assert log_ranges(bootstrap, topic, isolation="read_uncommitted")[0].end == 3, "the high watermark"
+    finally:
+        producer.abort_transaction(30)
 
 
 def test_offsets_at_a_moment_start_at_the_first_record_written_since(settings: Settings, event_id: int) -> None:
