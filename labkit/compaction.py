@@ -36,11 +36,12 @@ def latest_by_key(records: Iterable[LogRecord]) -> dict[str, bytes | None]:
 def wait_until_compacted(bootstrap_servers: str, topic: str, timeout: float = 120.0) -> list[LogRecord]:
     """Until the topic holds one record per key (the cleaner has run over every closed segment, and the active
     segments hold keys of their own); the records then. TimeoutError after `timeout` s."""
-    seen: list[list[LogRecord]] = [[]]
+    records: list[LogRecord] = []
 
     def compacted() -> bool:
-        seen[0] = read_topic(bootstrap_servers, topic)
-        return len(seen[0]) == len({r.key for r in seen[0]})
+        nonlocal records
+        records = read_topic(bootstrap_servers, topic)
+        return len(records) == len({r.key for r in records})
 
     wait_until(compacted, timeout, f"the log cleaner to compact {topic}", interval=1.0)
-    return seen[0]
+    return records

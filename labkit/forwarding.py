@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -76,18 +76,17 @@ class ForwarderOptions:
         return self.transactional_id or f"{self.group}-forwarder"
 
     def argv(self) -> list[str]:
-        args = [
-            *("--bootstrap-servers", self.bootstrap_servers, "--source", self.source, "--target", self.target),
-            *("--group", self.group, "--mode", self.mode),
-            *("--every-messages", str(self.every_messages), "--every-ms", str(self.every_ms)),
+        """The options as `python -m labkit.forwarding` flags (`--every-ms 100`), the unset ones left out."""
+        return [
+            arg
+            for option in fields(self)
+            if (value := getattr(self, option.name)) is not None
+            for arg in (_flag(option.name), str(value))
         ]
-        if self.transactional_id:
-            args += ["--transactional-id", self.transactional_id]
-        if self.retry_backoff_ms is not None:
-            args += ["--retry-backoff-ms", str(self.retry_backoff_ms)]
-        if self.redis_url and self.effects_key:
-            args += ["--redis-url", self.redis_url, "--effects-key", self.effects_key]
-        return args
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 class ForwarderProcess:
@@ -236,19 +235,15 @@ class _Forwarder:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.forwarding", description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap-servers", required=True)
-    parser.add_argument("--source", required=True)
-    parser.add_argument("--target", required=True)
-    parser.add_argument("--group", required=True)
-    parser.add_argument("--mode", required=True, choices=MODES)
-    parser.add_argument("--every-messages", type=int, default=100)
-    parser.add_argument("--every-ms", type=int, default=100)
-    parser.add_argument("--transactional-id")
-    parser.add_argument("--redis-url")
-    parser.add_argument("--effects-key")
-    parser.add_argument("--retry-backoff-ms", type=int)
+    for option in fields(ForwarderOptions):  # the dataclass's annotations are strings ("int | None")
+        parser.add_argument(
+            _flag(option.name),
+            type=int if option.type.startswith("int") else str,
+            required=option.default is MISSING,
+            choices=MODES if option.name == "mode" else None,
+        )
     args = parser.parse_args(argv)
-    forwarder = _Forwarder(ForwarderOptions(**{k: v for k, v in vars(args).items()}))
+    forwarder = _Forwarder(ForwarderOptions(**{k: v for k, v in vars(args).items() if v is not None}))
 
     def stop(signum: int, frame: object) -> None:
         forwarder.stopping = True

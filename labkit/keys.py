@@ -13,17 +13,14 @@ partitions have no order between them. `order_report` shows both, from a consume
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
 import pandas as pd
-from confluent_kafka import KafkaError, Message, Producer
 
 from labkit.checks import is_int
-from labkit.errors import ClusterError
-from labkit.kafka.clients import base_config
+from labkit.kafka.producer import ReliableProducer
 from labkit.reading import LogRecord
 
 _M = 0x5BD1E995
@@ -71,36 +68,18 @@ class KeyedRecord:
 
 
 def write_records(bootstrap_servers: str, topic: str, records: Iterable[KeyedRecord], timeout: float = 60.0) -> int:
-    """Write the records in this order (idempotent, acks=all, so retries keep each partition's order) with
-    Kafka's default partitioner for the keyed ones; returns how many were written, ClusterError if any failed."""
-    producer = Producer(
-        base_config(
-            bootstrap_servers,
-            "labkit-keyed-writer",
-            acks="all",
-            enable_idempotence=True,
-            partitioner="murmur2_random",
-            linger_ms=5,
-        )
-    )
-    failed: list[str] = []
-
-    def delivered(error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            failed.append(error.name())
-
+    """Write the records in this order with labkit's ReliableProducer (idempotent, acks=all, so retries keep each
+    partition's order; Kafka's default partitioner for the keyed ones); returns how many were written,
+    DeliveryError if any was not acknowledged."""
+    producer = ReliableProducer(bootstrap_servers, "labkit-keyed-writer")
     written = 0
-    for record in records:
-        partition = -1 if record.partition is None else record.partition  # -1: the partitioner's choice
-        while True:
-            try:
-                producer.produce(topic, record.value, record.key, partition, on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        written += 1
-    if producer.flush(timeout) or failed:
-        raise ClusterError(f"writing to {topic}: {len(failed)} failed ({Counter(failed)}), others not confirmed")
+    try:
+        for record in records:
+            producer.send(topic, record.value, record.key, record.partition)
+            written += 1
+        producer.confirm(timeout)
+    finally:
+        producer.close()
     return written
 
 

@@ -28,7 +28,7 @@ from labkit.kafka.clients import base_config
 
 log = logging.getLogger(__name__)
 
-Record = tuple[str, bytes, str | None, int | None]  # topic, value, key, partition
+Record = tuple[str, bytes | None, str | None, int | None]  # topic, value (None: a tombstone), key, partition
 
 
 class ReliableProducer:
@@ -62,7 +62,7 @@ class ReliableProducer:
         self._reporter: threading.Thread | None = None
         self.restarts = 0
 
-    def send(self, topic: str, value: bytes, key: str | None = None, partition: int | None = None) -> None:
+    def send(self, topic: str, value: bytes | None, key: str | None = None, partition: int | None = None) -> None:
         with self._lock:
             message_id, self._next_id = self._next_id, self._next_id + 1
             self._in_flight[message_id] = (topic, value, key, partition)
