@@ -69,6 +69,19 @@ class ConsumerThreads:
         for service in SERVICES:
             self._running[service].clear()
 
+    def pause(self, service: str) -> None:
+        """Every thread of `service` stops fetching and stays in its group (`BatchWorker.pause`)."""
+        for worker, _ in self._running[check_service(service)]:
+            worker.pause()
+
+    def resume(self, service: str) -> None:
+        for worker, _ in self._running[check_service(service)]:
+            worker.resume()
+
+    def paused(self, service: str) -> bool:
+        """Whether every thread of `service` has paused all its partitions."""
+        return all(worker.paused for worker, _ in self._running[check_service(service)])
+
     def workers(self) -> list[tuple[str, BatchWorker]]:
         """(service, worker) of every running thread."""
         return [(service, worker) for service, pairs in self._running.items() for worker, _ in pairs]

@@ -1,9 +1,8 @@
 """How fast one partition drains (notebook 10): replies per second, from the replies' own timestamps.
 
-A group that is still settling when a backlog waits may give a partition to one member and, a heartbeat later,
-move it to another (KIP-848 assigns incrementally); the first owner may have answered a batch by then. The drain
-rate of the partition is therefore counted from the moment its final owner got it, as the owner's rebalance
-history (`Lab.rebalances()`) says.
+Notebook 10 measures it with the group settled before the backlog is queued (the consumers paused, not stopped),
+so one member owns the partition from the first reply to the last; `owner_of` names it from the group's rebalance
+history (`Lab.rebalances()`).
 """
 
 from __future__ import annotations
@@ -25,20 +24,10 @@ def owner_of(rebalances: pd.DataFrame, topic: str, partition: int) -> str | None
     return owner
 
 
-def owned_since(rebalances: pd.DataFrame, client_id: str, topic: str, partition: int) -> pd.Timestamp | None:
-    """When `client_id` last got `topic`'s `partition` (its latest "assigned" change that names it), or None."""
-    mine = rebalances[(rebalances.client_id == client_id) & (rebalances.kind == "assigned")]
-    times = [row.at for row in mine.itertuples() if (topic, partition) in row.partitions]
-    return max(times) if times else None
-
-
-def drain_rate(timestamps: pd.Series, rebalances: pd.DataFrame, owner: str, topic: str, partition: int) -> float:
-    """Replies per second from the first to the last reply written once `owner` had `partition`: (n − 1) / span.
-    ValueError when fewer than two replies came after that, so no rate can be told."""
-    since = owned_since(rebalances, owner, topic, partition)
+def drain_rate(timestamps: pd.Series) -> float:
+    """Replies per second from the first reply to the last: (n − 1) / span. ValueError when fewer than two replies
+    (or all at one instant) leave no rate to tell."""
     stamps = timestamps.sort_values()
-    if since is not None:
-        stamps = stamps[stamps >= since]
     if len(stamps) < 2 or stamps.iloc[-1] == stamps.iloc[0]:
-        raise ValueError(f"{len(stamps)} replies after {owner} got partition {partition}: too few to tell a rate")
+        raise ValueError(f"{len(stamps)} replies over {len(set(stamps))} instant(s): too few to tell a rate")
     return (len(stamps) - 1) / (stamps.iloc[-1] - stamps.iloc[0]).total_seconds()

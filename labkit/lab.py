@@ -273,6 +273,18 @@ class Lab:
         """Stop the newest consumer thread of `service` ('ticketing' or 'seat-reservation'); returns its client id."""
         return self._threads.remove(service)
 
+    def pause_consumers(self, service: str, timeout: float = 30.0) -> None:
+        """The consumer threads of `service` stop fetching (Kafka's `Consumer.pause`) but stay in their group,
+        heartbeating and keeping their partitions: messages wait in the partitions (lag) until
+        `resume_consumers`. Returns once every thread has paused."""
+        self._threads.pause(service)
+        if not poll(lambda: self._threads.paused(service), timeout):
+            raise TimeoutError(f"the {service} consumers did not pause within {timeout} s")
+
+    def resume_consumers(self, service: str) -> None:
+        """The paused consumer threads of `service` fetch again, from where they stopped."""
+        self._threads.resume(service)
+
     def consumers(self) -> pd.DataFrame:
         """One row per consumer thread: service, client id, alive, messages processed, partitions assigned."""
         return self._threads.table()

@@ -143,7 +143,10 @@ def owners(lab: Lab, event_id: int, pending: list[str]) -> str:
     brokers_view = {
         p.partition: by_member.get(p.member_id or "", p.member_id) for p in group.partitions if p.topic == topic
     }
-    lines = [f"stuck partitions {partitions}; owners per the brokers: {[brokers_view.get(p) for p in partitions]}"]
+    lines = [
+        f"stuck partitions {partitions}; owners per the brokers: {[brokers_view.get(p) for p in partitions]}",
+        f"the group per the brokers (owned against target): {group.reconciliation()}",
+    ]
     for service, worker in lab._threads.workers():
         mine = sorted(p for t, p in worker.assignment if t == topic and p in partitions)
         if mine or service == "seat-reservation":

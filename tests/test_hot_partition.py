@@ -1,11 +1,11 @@
-"""A partition's drain rate from reply timestamps, counted from when its final owner got it."""
+"""A partition's owner from the rebalance history, and its drain rate from reply timestamps."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from labkit.hot_partition import drain_rate, owned_since, owner_of
+from labkit.hot_partition import drain_rate, owner_of
 
 T0 = pd.Timestamp("2026-12-03 12:00:00")
 
@@ -26,14 +26,10 @@ def test_the_owner_is_the_last_assigned_and_not_revoked_since() -> None:
     assert owner_of(_rebalances(), "rs", 8) is None
 
 
-def test_owned_since_is_the_latest_assignment_of_that_partition() -> None:
-    assert owned_since(_rebalances(), "final", "rs", 9) == T0 + pd.Timedelta(seconds=1)
-    assert owned_since(_rebalances(), "final", "rs", 8) is None
-
-
-def test_drain_rate_counts_only_the_final_owners_replies() -> None:
-    early = [T0 + pd.Timedelta(milliseconds=10 * n) for n in range(10)]  # the first owner's batch: excluded
-    late = [T0 + pd.Timedelta(seconds=1) + pd.Timedelta(milliseconds=100 * n) for n in range(11)]  # 10/s
-    assert drain_rate(pd.Series(early + late), _rebalances(), "final", "rs", 9) == pytest.approx(10.0)
+def test_drain_rate_is_replies_per_second_from_the_first_to_the_last() -> None:
+    stamps = [T0 + pd.Timedelta(milliseconds=100 * n) for n in range(11)]  # 10/s
+    assert drain_rate(pd.Series(list(reversed(stamps)))) == pytest.approx(10.0)
     with pytest.raises(ValueError, match="too few to tell a rate"):
-        drain_rate(pd.Series(early), _rebalances(), "final", "rs", 9)
+        drain_rate(pd.Series(stamps[:1]))
+    with pytest.raises(ValueError, match="too few to tell a rate"):
+        drain_rate(pd.Series([T0, T0]))

@@ -38,7 +38,6 @@ CI_PARAMETERS = {
     # 09 keeps its backlog of 2,000: with 1,000 the forwarders' start-up weighed on the drain rates, and a CI
     # rehearsal found at-least-once less than twice as fast as 100-record transactions
     "COST_SECONDS": 3,
-    "RUSH": 3000,  # 10: still a backlog that takes a few tenths of a second to drain
 }
 CELL_TIMEOUT = 180
 # The first cell of the doubled notebook: a cell still running 20 s before its timeout writes every thread's stack

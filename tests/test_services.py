@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from labkit import KafkaTopicBuilder, Lab, Settings
+from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Lab, Settings
 from labkit.audit import audit
 from labkit.kafka.clients import base_config
 from labkit.load import wait_all
@@ -203,3 +203,23 @@ def test_a_booking_nobody_consumes_says_so_when_its_wait_times_out_and_is_answer
         booking.wait(timeout=1)
     lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)
     assert booking.wait(timeout=30).status == "RESERVED"
+
+
+def test_paused_consumers_stay_in_their_group_and_fetch_nothing_until_resumed(lab: Lab, event_id: int) -> None:
+    """Kafka's pause: the members keep their partitions (no rebalance) while requests wait in the log as lag."""
+    lab.setup_event(event_id, SMALL_VENUE)
+    lab.start_consumers(ticketing=1, seat_reservation=2, event_id=event_id)
+    lab.wait_for_consumers(120)
+    lab.pause_consumers("seat-reservation")
+    settled_changes = len(lab.rebalances())
+    bookings = lab.book_many([{"section": "A", "subsection": 1, "quantity": 1}] * 20, event_id=event_id)
+    lab.flush()
+    wait_until(lambda: lab.reservation_lag(event_id).lag.sum() == 20, 30, "the 20 requests counted as lag")
+    # An observation window, not a synchronisation: 2 s in which nothing may be answered.
+    assert wait_all(lab, event_id, [b.booking_id for b in bookings], timeout=2) == 20
+    assert lab.consumers().query("service == 'seat-reservation'").processed.sum() == 0
+    assert lab.group_members(event_id)[KafkaConsumerGroupBuilder.seat_reservation_service(event_id)] == 2
+    lab.resume_consumers("seat-reservation")
+    assert wait_all(lab, event_id, [b.booking_id for b in bookings], timeout=60) == 0
+    assert len(lab.rebalances()) == settled_changes, "pausing and resuming moved no partition"
+    assert_invariants(lab, event_id)

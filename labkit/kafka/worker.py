@@ -109,6 +109,9 @@ class BatchWorker:
         self._checked: set[Partition] = set()  # partitions already checked for never being fetched
         self._next_check = 0.0
         self.unstuck = 0  # partitions found assigned but never fetched, and sought to their start offset
+        self._pause_wanted = threading.Event()  # pause(): fetch nothing, stay in the group
+        self._paused_now = threading.Event()  # the loop has paused every assigned partition
+        self._paused: set[Partition] = set()  # the partitions the loop has paused
         self._thread: threading.Thread | None = None
 
     # -- thread control ----------------------------------------------------------------------------------------
@@ -128,12 +131,27 @@ class BatchWorker:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def pause(self) -> None:
+        """Stop fetching (Kafka's `pause` of every assigned partition) but stay in the group: the member keeps
+        heartbeating and keeps its partitions, and messages wait in them. Applied by the loop between batches;
+        `paused` says when it has been."""
+        self._pause_wanted.set()
+
+    def resume(self) -> None:
+        """Fetch again from where the paused partitions stopped."""
+        self._pause_wanted.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_now.is_set()
+
     # -- the loop ----------------------------------------------------------------------------------------------
     def run(self) -> None:
         consumer = Consumer(self.config)  # created here, not in __init__: no network work before the loop runs
         consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         try:
             while not self.stop_event.is_set():
+                self._follow_pause(consumer)
                 batch = [m for m in self._next_messages(consumer) if not _is_error(m)]
                 if batch:
                     self._handle(consumer, batch)
@@ -159,6 +177,22 @@ class BatchWorker:
         deadline = time.monotonic() + LEAVE_TIMEOUT
         while consumer.assignment() and time.monotonic() < deadline:
             consumer.poll(0.1)
+
+    def _follow_pause(self, consumer: Consumer) -> None:
+        """Pause or resume as asked from another thread, on the consumer's own thread. While paused, a partition
+        assigned since is paused too."""
+        if self._pause_wanted.is_set():
+            new = self.assignment - self._paused
+            if new:
+                consumer.pause([TopicPartition(t, p) for t, p in sorted(new)])
+                self._paused |= new
+            self._paused_now.set()
+        elif self._paused or self._paused_now.is_set():
+            held = sorted(self._paused & self.assignment)
+            if held:
+                consumer.resume([TopicPartition(t, p) for t, p in held])
+            self._paused.clear()
+            self._paused_now.clear()
 
     def _next_messages(self, consumer: Consumer) -> list[Message]:
         """Wait (up to poll_timeout) for the first message, then add what is already fetched, without waiting.
@@ -273,7 +307,11 @@ class BatchWorker:
         if now < self._next_check:
             return
         self._next_check = now + UNFETCHED_AFTER / 3
-        due = [p for p, at in self._assigned_at.items() if now - at >= UNFETCHED_AFTER and p not in self._checked]
+        due = [
+            p
+            for p, at in self._assigned_at.items()
+            if now - at >= UNFETCHED_AFTER and p not in self._checked and p not in self._paused
+        ]
         if not due:
             return
         self._checked |= set(due)
@@ -333,6 +371,7 @@ class BatchWorker:
 
     def _forget(self, partitions: list[Partition]) -> None:
         self.assignment -= set(partitions)
+        self._paused -= set(partitions)
         for key in partitions:
             self._assigned_at.pop(key, None)
             self._handled.pop(key, None)
