@@ -8,7 +8,7 @@ LABKIT := $(BIN)/labkit
 
 # Everything into .venv (re-run when pyproject.toml changes), plus the Kafka jars via Maven.
 install: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml services/kafka/pom.xml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labkit needs Python 3.11+ (found %s)" % sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
