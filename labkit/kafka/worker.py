@@ -187,10 +187,9 @@ class BatchWorker:
                 consumer.pause([TopicPartition(t, p) for t, p in sorted(new)])
                 self._paused |= new
             self._paused_now.set()
-        elif self._paused or self._paused_now.is_set():
-            held = sorted(self._paused & self.assignment)
-            if held:
-                consumer.resume([TopicPartition(t, p) for t, p in held])
+        elif self._paused_now.is_set():
+            if self._paused:  # revoked partitions left it in _forget: what remains is still assigned
+                consumer.resume([TopicPartition(t, p) for t, p in sorted(self._paused)])
             self._paused.clear()
             self._paused_now.clear()
 
