@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -30,12 +34,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench import pipe
+from bench.cpu import CpuMeter
 from labkit import Lab, SeatingConfig
+from labkit.cluster.local import LocalCluster
 from labkit.consumers import ConsumerProcesses
 from labkit.latency import Sweep, compare_with_pipe, one_at_a_time, open_loop, open_loop_samples, sustainable_rate
 from labkit.latency_summary import settled_after, summarise, window_p99s
 from labkit.load import send_burst, wait_for_outcomes
 from labkit.pipe import PlainPipe
+from labkit.services.workers import SERVICES
 
 ARTIFACTS = Path("artifacts/bench")
 # The load sweep's venue: the default layout (100 subsections, 100 partitions per topic) with 10x the rows, so
@@ -84,8 +91,13 @@ def burst_figures(lab: Lab, event_id: int) -> dict[str, float]:
     }
 
 
-def peak_burst(lab: Lab, count: int, mode: str) -> dict[str, Any]:
-    """`count` bookings sent as fast as possible to a fresh event; consumers as threads or as processes."""
+def peak_burst(lab: Lab, count: int, mode: str, profile: Path | None = None) -> dict[str, Any]:
+    """`count` bookings sent as fast as possible to a fresh event; consumers as threads or as processes.
+
+    Also the CPU seconds the burst cost, from first send to last outcome: this process (the sender, and in
+    `threads` mode the consumers too) and each service's consumer processes; per booking, both services together.
+    `profile`: a folder for py-spy's sampled stacks of this process and of one consumer process per service.
+    """
     event_id = fresh_event(lab)
     processes = ConsumerProcesses(replace(lab.settings, event_id=event_id), stop_with_owner=True)
     if mode == "threads":
@@ -93,15 +105,47 @@ def peak_burst(lab: Lab, count: int, mode: str) -> dict[str, Any]:
     else:
         processes.start(4, 4)
     processes.wait_for_members(4, 4)
+    pids = {service: [p.pid for p in processes.list() if p.service == service and p.pid] for service in SERVICES}
+    state = LocalCluster(lab.settings.home).load()
+    servers = {}  # their CPU is printed beside, not counted per booking
+    if state is not None:
+        servers = {"brokers": [b.pid for b in state.brokers if b.pid], "redis": [state.redis_pid or 0]}
+    meter = CpuMeter({"this process": [os.getpid()], **pids, **servers}).start()
+    profilers = [] if profile is None else start_profilers(profile, mode, {"this process": [os.getpid()], **pids})
     try:
         send_burst(lab, event_id, count, (1, 4), seed=1)
         missing = wait_for_outcomes(lab, event_id, count, timeout=600)
+        cpu = meter.stop()
     finally:
+        stop_profilers(profilers)
         lab.stop_consumers()
         processes.stop()
-    figures = {"bookings": count, "missing": missing, **burst_figures(lab, event_id)}
+    figures: dict[str, Any] = {"bookings": count, "missing": missing, **burst_figures(lab, event_id)}
+    figures["cpu_s"] = {name: round(seconds, 2) for name, seconds in cpu.items()}
+    python = sum(seconds for name, seconds in cpu.items() if name not in servers)
+    figures["cpu_ms_per_booking"] = python * 1000 / count  # labkit's processes: both services, the sender
     lab.teardown_event(event_id, wait_for_members=30)
     return figures
+
+
+def start_profilers(folder: Path, mode: str, groups: dict[str, list[int]]) -> list[subprocess.Popen[bytes]]:
+    """py-spy sampling the first process of each group (with its native frames: librdkafka, hiredis) until
+    stopped; raw collapsed stacks in `folder`, one file per process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    started = []
+    for name, pids in groups.items():
+        if pids:
+            out = folder / f"{mode}-{name.replace(' ', '-')}.txt"
+            command = ["py-spy", "record", "--pid", str(pids[0]), "--format", "raw", "--rate", "250", "-o", str(out)]
+            started.append(subprocess.Popen([str(Path(sys.executable).parent / command[0]), *command[1:]]))
+    return started
+
+
+def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    for profiler in profilers:
+        profiler.wait(60)
 
 
 def with_idle_events(lab: Lab, events: int, idle_count: int, rate: float, seconds: float) -> dict[str, Any]:
@@ -195,6 +239,12 @@ def load_rows(load: Sweep) -> list[tuple[str, str]]:
     return rows
 
 
+def cpu_row(burst: dict[str, Any]) -> str:
+    """CPU per booking of both services together, and each process group's CPU seconds."""
+    parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in burst["cpu_s"].items() if seconds)
+    return f"{burst['cpu_ms_per_booking']:.2f} ms in labkit's processes (CPU: {parts})"
+
+
 def print_table(results: dict[str, Any], load: Sweep) -> None:
     rows: list[tuple[str, str]] = []
     p = results["pipe"]
@@ -244,6 +294,7 @@ def print_table(results: dict[str, Any], load: Sweep) -> None:
                 f"{b['per_second']:,.0f}/s, ratio to raw round trip {b['per_second'] / p['raw']['per_second']:.2f}",
             )
         )
+        rows.append((f"  CPU per booking ({mode})", cpu_row(b)))
     if "partitions" in results:
         q = results["partitions"]
         rows.append(

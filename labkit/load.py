@@ -29,7 +29,25 @@ def parse_quantity_range(text: str, highest: int = MAX_QUANTITY) -> tuple[int, i
     return lo, hi
 
 
-CHUNK = 100  # bookings per book_many() call in a burst
+# A burst goes out in chunks, one book_many() each: one Redis transaction records a chunk PENDING, then its
+# requests are queued for Kafka. The first chunk is small, so the first requests leave at once; each next chunk
+# is as large as everything sent so far, up to LAST_CHUNK. Large chunks cost fewer Redis round trips, and they
+# reach the producer together, so each partition's batch (one ProduceRequest: librdkafka sends one partition
+# per request) holds more records. A 20,000 burst in chunks of 100 cost the brokers 10-13 s of CPU, in chunks of
+# 2,500 5.5-7.4 s (README, "Why these settings").
+FIRST_CHUNK = 100
+LAST_CHUNK = 2_000
+
+
+def burst_chunks(count: int) -> list[int]:
+    """The sizes of the book_many() calls that send a burst of `count`: 100, 100, 200, 400, … up to 2,000."""
+    chunks: list[int] = []
+    sent = 0
+    while sent < count:
+        chunk = min(count - sent, LAST_CHUNK, max(FIRST_CHUNK, sent))
+        chunks.append(chunk)
+        sent += chunk
+    return chunks
 
 
 def send_burst(
@@ -52,8 +70,7 @@ def send_burst(
         venue = f"{seating.sections}, 1-{seating.subsections}"
         raise ValueError(f"no subsection {section}-{subsection} in the venue ({venue})")
     sent: list[Booking] = []
-    while len(sent) < count:  # chunks: one Redis round trip per chunk records them all PENDING
-        chunk = min(CHUNK, count - len(sent))
+    for chunk in burst_chunks(count):
         orders = []
         for _ in range(chunk):
             s, n = rng.choice(subs)
