@@ -2,6 +2,11 @@
 
 Every message carries `schema` (its version) and `type`. Decoding checks structure and types and raises
 MessageError saying what is wrong; whether a section or seat exists is the service's question, not the codec's.
+
+msgspec does the checking of every well-formed message in C (≈ 0.5 µs where the checks in Python took 10-15 µs,
+a twentieth of a booking's Python CPU over four codec calls). Whatever it refuses goes through the Python checks,
+which name the problem for the dead-letter record, and which also take what JSON allows beyond msgspec
+(`NaN`, UTF-16): a message is accepted or refused exactly as before.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ import json
 import time
 import uuid
 from dataclasses import MISSING, Field, dataclass, field, fields
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Union, get_type_hints
+
+import msgspec
 
 from labkit.errors import MessageError
 
@@ -139,16 +146,32 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
+def _wire_type(cls: type[Any]) -> type[msgspec.Struct]:
+    """What msgspec checks for `cls`: `schema` (required, SCHEMA_VERSION), then cls's fields with their types and
+    defaults; tagged by `type`; no other field."""
+    hints = get_type_hints(cls)
+    specs: list[Any] = [("schema", Literal[SCHEMA_VERSION])]  # type: ignore[valid-type]
+    for f in fields(cls):
+        if f.default is not MISSING:
+            specs.append((f.name, hints[f.name], f.default))
+        elif f.default_factory is not MISSING:
+            specs.append((f.name, hints[f.name], msgspec.field(default_factory=f.default_factory)))
+        else:
+            specs.append((f.name, hints[f.name]))
+    return msgspec.defstruct(
+        f"{cls.__name__}OnTheWire", specs, tag_field="type", tag=cls.TYPE, forbid_unknown_fields=True, frozen=True
+    )
+
+
+_WIRE_TYPES = {_wire_type(cls): cls for cls in _TYPES.values()}
+_DECODER = msgspec.json.Decoder(Union[tuple(_WIRE_TYPES)])  # type: ignore[valid-type]  # noqa: UP007
+_ENCODER = msgspec.json.Encoder()
+# A message's JSON: `schema` and `type` first, then its fields in their order (msgspec encodes a dataclass's).
+_HEADERS = {cls: b'{"schema":%d,"type":"%s",' % (SCHEMA_VERSION, cls.TYPE.encode()) for cls in _TYPES.values()}
 
 
 def encode(message: Message) -> bytes:
-    # Fields read one level deep (every field is a str, number, bool, None or tuple of str): dataclasses.asdict
-    # copies recursively and was the largest single cost of sending a booking.
-    body = {"schema": SCHEMA_VERSION, "type": message.TYPE}
-    for name in _FIELDS[type(message)]:
-        body[name] = getattr(message, name)
-    return _ENCODER.encode(body).encode()
+    return _HEADERS[type(message)] + _ENCODER.encode(message)[1:]
 
 
 def decode(data: bytes | None, expected: type[Any] | None = None) -> Any:
@@ -157,6 +180,22 @@ def decode(data: bytes | None, expected: type[Any] | None = None) -> Any:
         raise MessageError("empty message (no value)")
     if len(data) > MAX_MESSAGE_BYTES:
         raise MessageError(f"message is {len(data)} bytes, more than the {MAX_MESSAGE_BYTES} allowed")
+    try:
+        wire = _DECODER.decode(data)
+    except msgspec.MsgspecError:
+        return decode_in_python(data, expected)  # names what is wrong, or accepts what msgspec does not parse
+    cls = _WIRE_TYPES[type(wire)]
+    if expected is not None and cls is not expected:
+        raise MessageError(f"expected a {expected.TYPE} message, got {cls.TYPE!r}")
+    message = cls(*msgspec.structs.astuple(wire)[1:])  # without `schema`
+    if isinstance(message, ReserveSeats):
+        _check_reserve_seats(message)
+    return message
+
+
+def decode_in_python(data: bytes, expected: type[Any] | None) -> Any:
+    """The checks one at a time in Python, for what msgspec refused: the first problem found is the reason. Also
+    the reference `decode` is tested against (tests/test_bad_input.py): both accept and refuse the same."""
     try:
         body = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -23,11 +23,13 @@ from labkit.kafka.clients import base_config
 from labkit.messages import (
     INVALID_REQUEST,
     INVALID_SEAT,
+    MAX_MESSAGE_BYTES,
     DeadLetter,
     MessageError,
     ReserveSeats,
     SeatReservationFailed,
     decode,
+    decode_in_python,
     encode,
     now_ms,
 )
@@ -193,6 +195,41 @@ def test_a_request_with_one_field_replaced_decodes_or_raises_message_error(field
     except MessageError:
         return
     assert isinstance(decoded, ReserveSeats) and encode(decoded) and decode(encode(decoded)) == decoded
+
+
+def _outcome(data: bytes, decoder: Callable[[bytes], Any]) -> tuple[str, Any]:
+    try:
+        return "decoded", decoder(data)
+    except MessageError as error:
+        return "refused", str(error)
+
+
+@given(
+    st.one_of(
+        st.builds(lambda field, value: {**request(1), field: value}, st.sampled_from(sorted(request(1))), JSON_VALUES),
+        st.dictionaries(st.sampled_from(list(request(1))) | st.text(max_size=12), JSON_VALUES, max_size=14),
+        st.builds(
+            lambda body: {**body, "schema": 1, "type": "seat-reserved"},
+            st.dictionaries(
+                st.sampled_from(
+                    ["booking_id", "event_id", "section", "subsection", "seats", "total_price", "adjacent"]
+                ),
+                JSON_VALUES,
+            ),
+        ),
+    )
+)
+def test_msgspec_and_the_python_checks_accept_and_refuse_the_same_messages(body: dict[str, Any]) -> None:
+    """decode checks in C and falls back to decode_in_python for what it refuses; this is the proof that the
+    fast path accepts nothing the Python checks refuse, and says the same when it refuses."""
+    data = json.dumps(body).encode()
+    assert _outcome(data, decode) == _outcome(data, lambda d: decode_in_python(d, None))
+
+
+def test_the_corpus_decodes_the_same_in_c_and_in_python() -> None:
+    for name, data, _ in corpus(1):
+        if data is not None and len(data) <= MAX_MESSAGE_BYTES:
+            assert _outcome(data, decode) == _outcome(data, lambda d: decode_in_python(d, None)), name
 
 
 # -- the reservation script, property-based ---------------------------------------------------------------------
