@@ -33,8 +33,8 @@ def parse_quantity_range(text: str, highest: int = MAX_QUANTITY) -> tuple[int, i
 # requests are queued for Kafka. The first chunk is small, so the first requests leave at once; each next chunk
 # is as large as everything sent so far, up to LAST_CHUNK. Large chunks cost fewer Redis round trips, and they
 # reach the producer together, so each partition's batch (one ProduceRequest: librdkafka sends one partition
-# per request) holds more records. A 20,000 burst in chunks of 100 cost the brokers 10-13 s of CPU, in chunks of
-# 2,500 5.5-7.4 s (README, "Why these settings").
+# per request) holds more records: a 20,000 burst sent in chunks of 100 made batches of 8.5-9.5 records and cost
+# the brokers 8-13 s of CPU; in these chunks, 44-52 records and 5.4-8.7 s (README, "A burst's CPU").
 FIRST_CHUNK = 100
 LAST_CHUNK = 2_000
 
