@@ -110,8 +110,9 @@ def peak_burst(lab: Lab, count: int, mode: str, profile: Path | None = None) -> 
     servers = {}  # their CPU is printed beside, not counted per booking
     if state is not None:
         servers = {"brokers": [b.pid for b in state.brokers if b.pid], "redis": [state.redis_pid or 0]}
-    meter = CpuMeter({"this process": [os.getpid()], **pids, **servers}).start()
-    profilers = [] if profile is None else start_profilers(profile, mode, {"this process": [os.getpid()], **pids})
+    labkit_processes = {"this process": [os.getpid()], **pids}
+    meter = CpuMeter({**labkit_processes, **servers}).start()
+    profilers = [] if profile is None else start_profilers(profile, mode, labkit_processes)
     try:
         send_burst(lab, event_id, count, (1, 4), seed=1)
         missing = wait_for_outcomes(lab, event_id, count, timeout=600)
@@ -136,8 +137,9 @@ def start_profilers(folder: Path, mode: str, groups: dict[str, list[int]]) -> li
     for name, pids in groups.items():
         if pids:
             out = folder / f"{mode}-{name.replace(' ', '-')}.txt"
-            command = ["py-spy", "record", "--pid", str(pids[0]), "--format", "raw", "--rate", "250", "-o", str(out)]
-            started.append(subprocess.Popen([str(Path(sys.executable).parent / command[0]), *command[1:]]))
+            py_spy = str(Path(sys.executable).parent / "py-spy")
+            command = [py_spy, "record", "--pid", str(pids[0]), "--format", "raw", "--rate", "250", "-o", str(out)]
+            started.append(subprocess.Popen(command))
     return started
 
 
