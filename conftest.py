@@ -17,7 +17,7 @@ import pytest
 from labkit.cluster.local import ClusterState, LocalCluster
 from labkit.errors import ClusterError
 from labkit.kafka.admin import apply_reset, plan_reset
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import Admin
 from labkit.settings import default_home
 
 TEST_HOME = Path(os.environ.get("LABKIT_TEST_HOME", default_home() / "test")).absolute()
@@ -33,13 +33,23 @@ class SessionCluster:
         self.local = LocalCluster(home)
         self.state: ClusterState | None = None
         self.started = False
+        self._admin: Admin | None = None
 
     def get(self) -> ClusterState:
         if self.state is None:
             self.state, self.started = self.local.up(brokers=3, kafka_port=TEST_KAFKA_PORT, redis_port=TEST_REDIS_PORT)
         return self.state
 
+    def admin(self) -> Admin:
+        """The run's admin client on it (the tests' `admin` fixture, and the clean-up after each module)."""
+        if self._admin is None:
+            self._admin = Admin(self.get().bootstrap_servers, client_id="test-admin")
+        return self._admin
+
     def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
         if self.started:
             self.local.down(wipe=True)
             self.started = False
@@ -82,6 +92,12 @@ def cluster() -> ClusterState:
     return SESSION_CLUSTER.get()
 
 
+@pytest.fixture(scope="session")
+def admin(cluster: ClusterState) -> Admin:
+    """An admin client on the test cluster, for tests that look at it beside (or without) a Lab."""
+    return SESSION_CLUSTER.admin()
+
+
 @pytest.fixture(scope="module", autouse=True)
 def no_topics_left_behind() -> Iterator[None]:
     """After each test module, if the test cluster runs: delete every topic and every group without members.
@@ -92,7 +108,7 @@ def no_topics_left_behind() -> Iterator[None]:
     if SESSION_CLUSTER.state is None:
         return
     try:
-        admin = admin_client(SESSION_CLUSTER.state.bootstrap_servers)
+        admin = SESSION_CLUSTER.admin()
         apply_reset(admin, plan_reset(admin, keep=""))  # "" matches no name: nothing is kept
     except ClusterError as error:  # hygiene, not a check: say so and let the next module run on a fuller cluster
         warnings.warn(f"could not delete the test cluster's topics after the module: {error}", stacklevel=1)

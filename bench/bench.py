@@ -39,7 +39,7 @@ from labkit import Lab, SeatingConfig
 from labkit.cluster.local import LocalCluster
 from labkit.consumers import ConsumerProcesses
 from labkit.latency import Sweep, compare_with_pipe, one_at_a_time, open_loop, open_loop_samples, sustainable_rate
-from labkit.latency_summary import settled_after, summarise, window_p99s
+from labkit.latency_summary import settled_after, summarize_latency, window_p99s
 from labkit.load import send_burst, wait_for_outcomes
 from labkit.pipe import PlainPipe
 from labkit.services.workers import SERVICES
@@ -185,7 +185,7 @@ def topic_changes(lab: Lab, rate: float = 100.0, seconds: float = 30.0) -> dict[
                 "slow_s": slow,  # None: still slow at the end of the stream
                 "slow_after_return_s": None if slow is None else round(max(0.0, slow - took), 1),
                 "windows_p99_ms": window_p99s(starts, ends),
-                **summarise(rate, starts, ends).row(),
+                **summarize_latency(rate, starts, ends).row(),
             }
             if name == "setup_event":
                 results[name]["settling"] = str(lab.last_settling)
@@ -203,7 +203,7 @@ def labkit_after_setup(lab: Lab, rate: float = 100.0, seconds: float = 30.0) -> 
     return {
         "slow_s": settled_after(starts, ends, SLOW_MS),
         "windows_p99_ms": window_p99s(starts, ends),
-        **summarise(rate, starts, ends).row(),
+        **summarize_latency(rate, starts, ends).row(),
     }
 
 

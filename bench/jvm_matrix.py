@@ -34,7 +34,7 @@ from labkit.cluster.broker import BrokerTuning
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.warmup import compiled_between, compiler_cpu_seconds, cpu_seconds
 from labkit.latency import open_loop_samples
-from labkit.latency_summary import LatencySummary, settled_after, summarise, window_p99s
+from labkit.latency_summary import LatencySummary, settled_after, summarize_latency, window_p99s
 from labkit.pipe import PlainPipe
 from labkit.settings import Settings
 
@@ -143,7 +143,7 @@ def _phase(
 ) -> dict[str, Any]:
     began, began_wall = time.monotonic(), time.time()
     starts, ends = run()
-    summary: LatencySummary = summarise(rate, starts, ends)
+    summary: LatencySummary = summarize_latency(rate, starts, ends)
     brokers, compilers, clients, machine = cpu.cores(began, time.monotonic())
     row: dict[str, Any] = {"phase": name, **summary.row(), "brokers_cores": round(brokers, 2)}
     row.update(clients_cores=round(clients, 2), machine_cores=round(machine, 2))

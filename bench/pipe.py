@@ -16,13 +16,17 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from labkit.cluster.broker import java_command
 from labkit.cluster.jars import read_classpath
 from labkit.cluster.java import find_java
+from labkit.settings import java_home_from_env
 
 RECORD_BYTES = 200  # about the size of a reserve-seats message
 
 
 def _kafka_tool(home: Path, main: str, *args: str, timeout: float = 300) -> str:
     result = subprocess.run(
-        java_command(find_java(), read_classpath(home), main, *args), capture_output=True, text=True, timeout=timeout
+        java_command(find_java(java_home_from_env()), read_classpath(home), main, *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if result.returncode != 0:
         raise RuntimeError(f"{main} failed: {(result.stderr or result.stdout).strip()[-500:]}")

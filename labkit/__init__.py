@@ -15,8 +15,10 @@ experiment_topic, topic configs), `labkit.delivery` (NumberedWriter, compare, pr
 Everything else is internal and may change.
 """
 
+from labkit.booking import Booking
 from labkit.cluster.local import LocalCluster
 from labkit.errors import (
+    CallError,
     ClusterError,
     ConfigError,
     DeliveryError,
@@ -24,15 +26,16 @@ from labkit.errors import (
     EventNotSetUpError,
     LabkitError,
     MessageError,
+    StateError,
     TopicLayoutError,
 )
 from labkit.infrastructure import event_topics, setup_event_infrastructure, setup_event_infrastructure_sync
 from labkit.lab import Lab
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.partitioning import SectionBasedPartitionStrategy
+from labkit.runtime import Runtime
 from labkit.seating import SeatingConfig, SeatRef
-from labkit.services.ticketing import Booking
-from labkit.settings import Settings
+from labkit.settings import Settings, Tuning
 
 
 def dashboard(lab: Lab, event_id: int = 1, refresh_interval: float = 0.25, burst_size: int = 100):  # type: ignore[no-untyped-def]
@@ -45,6 +48,7 @@ def dashboard(lab: Lab, event_id: int = 1, refresh_interval: float = 0.25, burst
 
 __all__ = [
     "Booking",
+    "CallError",
     "ClusterError",
     "ConfigError",
     "DeliveryError",
@@ -57,11 +61,14 @@ __all__ = [
     "LocalCluster",
     "MessageError",
     "PartitionKeyBuilder",
+    "Runtime",
     "SeatRef",
     "SeatingConfig",
     "SectionBasedPartitionStrategy",
     "Settings",
+    "StateError",
     "TopicLayoutError",
+    "Tuning",
     "dashboard",
     "event_topics",
     "setup_event_infrastructure",

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from labkit.kafka.admin import end_offsets
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import Admin
 
 
 def summarize(bookings: pd.DataFrame) -> dict[str, Any]:
@@ -41,7 +41,8 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def messages_per_partition(bootstrap_servers: str, topic: str, partitions: int) -> pd.DataFrame:
     """Log-end offset of each partition = messages ever written to it (topics here are never compacted)."""
-    ends = end_offsets(admin_client(bootstrap_servers), [(topic, p) for p in range(partitions)])
+    with Admin(bootstrap_servers) as admin:
+        ends = end_offsets(admin, [(topic, p) for p in range(partitions)])
     return pd.DataFrame(
         {"partition": list(range(partitions)), "messages": [ends[(topic, p)] for p in range(partitions)]}
     )

@@ -13,6 +13,7 @@ import time
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from labkit.errors import ClusterError
 from labkit.polling import wait_until
 from labkit.reading import Isolation, reader_config
 
@@ -59,7 +60,7 @@ class ArrivalClock:
                     error = message.error()
                     if error is not None:
                         if error.code() != KafkaError._PARTITION_EOF:
-                            raise RuntimeError(f"reading {self.topic} failed: {error}")
+                            raise ClusterError(f"reading {self.topic} failed: {error}")
                         continue
                     now = time.time() * 1000
                     self.records += 1

@@ -91,15 +91,15 @@ def _counter_mismatches(lab: Lab, event_id: int, seats: pd.DataFrame, bookings: 
         "reserved": int((seats.state == "reserved").sum()),
         "available": int((seats.state == "available").sum()),
     }
-    actual = lab.inventory.counters(event_id)
+    actual = lab.runtime.inventory.counters(event_id)
     found += [f"event {k}: counter {actual.get(k)} != {v} seats" for k, v in expected.items() if actual.get(k) != v]
     for (section, subsection), group in seats.groupby(["section", "subsection"]):
-        counters = lab.inventory.counters(event_id, f"{section}-{subsection}")
+        counters = lab.runtime.inventory.counters(event_id, f"{section}-{subsection}")
         for state in ("reserved", "available"):
             n = int((group.state == state).sum())
             if counters.get(state) != n:
                 found.append(f"{section}-{subsection} {state}: counter {counters.get(state)} != {n} seats")
-    stats = lab.store.stats(event_id)
+    stats = lab.runtime.store.stats(event_id)
     wanted = {
         "sent": len(bookings),
         RESERVED: int((bookings.status == RESERVED).sum()),

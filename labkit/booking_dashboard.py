@@ -24,7 +24,7 @@ from labkit.dashboard_view import (
     seat_map_html,
     seat_state,
 )
-from labkit.kafka.clients import admin_client
+from labkit.errors import ConfigError
 from labkit.lab import Lab
 from labkit.load import send_burst
 from labkit.partition_panel import partition_panel_html, read_partition_cells
@@ -43,11 +43,12 @@ class Dashboard:
     every partition), the counters and the rates."""
 
     def __init__(self, lab: Lab, event_id: int = 1, refresh_interval: float = 0.25, burst_size: int = 100) -> None:
-        self.lab = lab
+        self.lab = lab  # books through it
+        self.runtime = lab.runtime  # reads the seats, the bookings and the partitions through it
         self.event_id = parse_event_id(event_id)
         if not is_number(refresh_interval) or not 0.05 <= refresh_interval <= 5:
-            raise ValueError(f"refresh_interval must be 0.05 to 5 seconds, got {refresh_interval!r}")
-        self.seating = lab.inventory.require_seating(self.event_id)
+            raise ConfigError(f"refresh_interval must be 0.05 to 5 seconds, got {refresh_interval!r}")
+        self.seating = self.runtime.inventory.require_seating(self.event_id)
         self.refresh_interval = float(refresh_interval)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -57,7 +58,7 @@ class Dashboard:
         self._done_counts: deque[tuple[float, int]] = deque()
         self._burst: threading.Thread | None = None
         self._panel_read_at = 0.0
-        self._build(burst_size, lab.inventory.max_quantity)
+        self._build(burst_size, self.runtime.inventory.max_quantity)
         self._refresher = threading.Thread(target=self._refresh_loop, name=f"labkit-dashboard-{event_id}", daemon=True)
         self._refresher.start()
 
@@ -143,7 +144,7 @@ class Dashboard:
                 booking = self.lab.book(self.event_id, section, subsection, quantity=self.quantity.value)
             else:
                 booking = self.lab.book(self.event_id, section, subsection, seats=list(self.seats.value))
-        except ValueError as error:
+        except ConfigError as error:
             self._say(f"not sent: {error}")
             return None
         with self._lock:
@@ -158,7 +159,7 @@ class Dashboard:
             return
         if count is not None:
             if not is_int(count) or not 1 <= count <= self.burst_size.max:
-                raise ValueError(f"count must be an integer from 1 to {self.burst_size.max}, got {count!r}")
+                raise ConfigError(f"count must be an integer from 1 to {self.burst_size.max}, got {count!r}")
             self.burst_size.value = count
         count = self.burst_size.value
         where = {"section": self.section.value, "subsection": self.subsection.value}
@@ -203,7 +204,7 @@ class Dashboard:
         self.seats.layout.display = "none" if self.mode.value == "quantity" else ""
 
     def _load_seat_options(self) -> None:
-        rows = self.lab.inventory.seat_states(self.event_id, self.section.value, self.subsection.value)
+        rows = self.runtime.inventory.seat_states(self.event_id, self.section.value, self.subsection.value)
         self.seats.options = [r["seat_id"] for r in rows if r["state"] == "available"]
 
     def _say(self, line: str) -> None:
@@ -227,9 +228,7 @@ class Dashboard:
         if now - self._panel_read_at < PANEL_INTERVAL and not now_please:
             return
         self._panel_read_at = now
-        cells = read_partition_cells(
-            admin_client(self.lab.bootstrap_servers), self.lab.redis, self.event_id, self.seating
-        )
+        cells = read_partition_cells(self.runtime.admin, self.runtime.redis, self.event_id, self.seating)
         _set(self.partition_panel, partition_panel_html(self.seating, cells))
 
     def refresh(self) -> None:
@@ -239,7 +238,7 @@ class Dashboard:
 
     def _refresh(self) -> None:
         self._collect_outcomes()
-        stats = self.lab.store.stats(self.event_id)
+        stats = self.runtime.store.stats(self.event_id)
         now = time.monotonic()
         done = stats.get("RESERVED", 0) + stats.get("FAILED", 0)
         self._done_counts.append((now, done))
@@ -249,7 +248,7 @@ class Dashboard:
         _set(
             self.counters,
             counters_html(
-                stats, self.lab.inventory.counters(self.event_id, f"{self.section.value}-{self.subsection.value}")
+                stats, self.runtime.inventory.counters(self.event_id, f"{self.section.value}-{self.subsection.value}")
             ),
         )
         _set(self.rates, self._rates_html())
@@ -263,7 +262,7 @@ class Dashboard:
             pending = list(self._pending)
         if not pending:
             return
-        outcomes = self.lab.store.outcomes(self.event_id, [b.booking_id for b in pending])
+        outcomes = self.runtime.store.outcomes(self.event_id, [b.booking_id for b in pending])
         finished = set()
         for booking, outcome in zip(pending, outcomes, strict=True):
             if outcome["status"] in TERMINAL:
@@ -276,10 +275,10 @@ class Dashboard:
             self._pending = [b for b in self._pending if b.booking_id not in finished]
 
     def _seat_map_html(self) -> str:
-        rows = self.lab.inventory.seat_states(self.event_id, self.section.value, self.subsection.value)
+        rows = self.runtime.inventory.seat_states(self.event_id, self.section.value, self.subsection.value)
         owners = sorted({r["booking_id"] for r in rows if r["booking_id"]})
         confirmed = {
-            b for b, s in zip(owners, self.lab.store.statuses(self.event_id, owners), strict=True) if s == RESERVED
+            b for b, s in zip(owners, self.runtime.store.statuses(self.event_id, owners), strict=True) if s == RESERVED
         }
         seats = [(r["seat_id"], seat_state(r["state"] == "available", r["booking_id"], confirmed)) for r in rows]
         return seat_map_html(f"{self.section.value}-{self.subsection.value}", self.seating.seats_per_row, seats)

@@ -11,12 +11,11 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from labkit.errors import StateError
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
-from labkit.services.ticketing import OutcomeBoard
+from labkit.runtime import Runtime
 from labkit.services.workers import SERVICES, build_worker, check_service
-from labkit.store.bookings import BookingStore
-from labkit.store.inventory import SeatInventory
 
 log = logging.getLogger(__name__)
 
@@ -26,27 +25,16 @@ STOP_TIMEOUT = 15.0  # per thread: a batch in flight, then the final commit and 
 class ConsumerThreads:
     """The running consumer threads of one Lab, per service, oldest first."""
 
-    def __init__(self, instance_prefix: str, group_protocol: str) -> None:
+    def __init__(self, instance_prefix: str) -> None:
         self.instance_prefix = instance_prefix
-        self.group_protocol = group_protocol
         self._running: dict[str, list[tuple[BatchWorker, ReliableProducer]]] = {s: [] for s in SERVICES}
         self._started = 0
 
-    def start(
-        self,
-        service: str,
-        bootstrap_servers: str,
-        event_id: int,
-        store: BookingStore,
-        inventory: SeatInventory,
-        board: OutcomeBoard,
-    ) -> BatchWorker:
+    def start(self, service: str, runtime: Runtime, event_id: int) -> BatchWorker:
         """One more consumer thread of `service` for the event; it joins its group in the background."""
         self._started += 1
         instance = f"{self.instance_prefix}-{check_service(service)}-{self._started}"
-        pair = build_worker(
-            service, bootstrap_servers, event_id, instance, self.group_protocol, store, inventory, board
-        )
+        pair = build_worker(service, runtime, event_id, instance)
         pair[0].start()
         self._running[service].append(pair)
         return pair[0]
@@ -54,7 +42,7 @@ class ConsumerThreads:
     def remove(self, service: str) -> str:
         """Stop the newest consumer thread of `service`; returns its client id."""
         if not self._running[check_service(service)]:
-            raise ValueError(f"no {service} consumer is running")
+            raise StateError(f"no {service} consumer is running")
         worker, producer = self._running[service].pop()
         _stop(worker, producer)
         return worker.client_id

@@ -16,42 +16,30 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
-
 from labkit.cluster.processes import is_running, kill_now, start_detached, stop
 from labkit.endpoints import kafka_bootstrap, redis_url
-from labkit.errors import ClusterError, ConfigError
+from labkit.errors import ClusterError
 from labkit.kafka.admin import describe_group, list_groups
-from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.polling import poll
-from labkit.services.ticketing import OutcomeBoard
-from labkit.services.workers import build_worker, check_service
-from labkit.settings import Settings
-from labkit.store.bookings import BookingStore
-from labkit.store.inventory import SeatInventory
+from labkit.runtime import Runtime
+from labkit.services.workers import build_worker, check_consumer_counts, check_service
+from labkit.settings import STOP_WITH_PID, Settings
 
 MARKER = "labkit.cli consumers run"
-STOP_WITH_PID = "LABKIT_STOP_WITH_PID"  # set by ConsumerProcesses(stop_with_owner=True)
 
 
 def run(service: str, settings: Settings) -> None:
     """Run one consumer in this process until SIGTERM/SIGINT; then finish the batch, commit, leave, exit."""
     check_service(service)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    client = redis.Redis.from_url(redis_url(settings), socket_timeout=30)
-    bootstrap = kafka_bootstrap(settings)
-    instance = settings.consumer_instance_id
-    worker, producer = build_worker(
-        service,
-        bootstrap,
-        settings.event_id,
-        instance,
-        settings.group_protocol,
-        BookingStore(client),
-        SeatInventory(client),
-        OutcomeBoard(),
-    )
+    with Runtime.connect(settings) as runtime:
+        _run_worker(service, runtime)
+
+
+def _run_worker(service: str, runtime: Runtime) -> None:
+    settings, instance = runtime.settings, runtime.settings.consumer_instance_id
+    worker, producer = build_worker(service, runtime, settings.event_id, instance)
 
     def request_stop(signum: int, frame: object) -> None:
         logging.getLogger(__name__).info("%s: signal %d, stopping after this batch", instance, signum)
@@ -59,15 +47,13 @@ def run(service: str, settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    owner = os.environ.get(STOP_WITH_PID)
-    if owner:
-        _stop_when_gone(int(owner), worker.stop_event)
+    if settings.stop_with_pid is not None:
+        _stop_when_gone(settings.stop_with_pid, worker.stop_event)
     logging.getLogger(__name__).info("%s: %s consumer for event %d started", instance, service, settings.event_id)
     try:
         worker.run()
     finally:
         producer.close()
-        client.close()
         logging.getLogger(__name__).info("%s: stopped after %d message(s)", instance, worker.processed)
 
 
@@ -121,9 +107,7 @@ class ConsumerProcesses:
 
     def start(self, ticketing: int, seat_reservation: int) -> builtins.list[ConsumerProcess]:
         """Start this many more processes per service, with the cluster's addresses in their environment."""
-        for name, count in (("ticketing", ticketing), ("seat-reservation", seat_reservation)):
-            if not 0 <= count <= 32:
-                raise ConfigError(f"--{name} must be from 0 to 32 processes, got {count}")
+        check_consumer_counts(ticketing=ticketing, seat_reservation=seat_reservation)
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap(self.settings),
@@ -151,7 +135,11 @@ class ConsumerProcesses:
 
     def wait_for_members(self, ticketing: int, seat_reservation: int, timeout: float = 120.0) -> None:
         """Wait until both groups are Stable with (at least) this many members, so no booking waits on a join."""
-        admin = admin_client(kafka_bootstrap(self.settings))
+        with Runtime.connect(self.settings) as runtime:
+            self._wait_for_members(runtime, ticketing, seat_reservation, timeout)
+
+    def _wait_for_members(self, runtime: Runtime, ticketing: int, seat_reservation: int, timeout: float) -> None:
+        admin = runtime.admin
         groups = KafkaConsumerGroupBuilder.get_all_groups(self.settings.event_id)  # ticketing's first
         wanted = dict(zip(groups, (ticketing, seat_reservation), strict=True))
         seen: dict[str, str] = {}  # group → what the last look found, for the timeout's message

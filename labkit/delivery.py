@@ -24,8 +24,9 @@ import pandas as pd
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from labkit.checks import is_int, is_number
+from labkit.errors import ConfigError
 from labkit.kafka.clients import base_config
-from labkit.latency_summary import LatencySummary, summarise
+from labkit.latency_summary import LatencySummary, summarize_latency
 from labkit.reading import LogRecord
 
 Acks = Literal["0", "1", "all"]
@@ -36,7 +37,7 @@ def producer_config(bootstrap_servers: str, acks: Acks, client_id: str, **overri
     """A plain producer with `acks`: idempotent only with acks=all (Kafka requires it), the same small linger for
     each, so that they differ only in what they wait for."""
     if acks not in ACKS:
-        raise ValueError(f"acks must be one of {', '.join(ACKS)}, got {acks!r}")
+        raise ConfigError(f"acks must be one of {', '.join(ACKS)}, got {acks!r}")
     return base_config(
         bootstrap_servers,
         client_id,
@@ -87,7 +88,7 @@ class WriteReport:
 
     def latency(self) -> LatencySummary:
         """p50 / p99 from each scheduled send to its delivery report (an undelivered one counts as infinite)."""
-        return summarise(None, self.scheduled_ms, self.delivered_ms)
+        return summarize_latency(None, self.scheduled_ms, self.delivered_ms)
 
 
 class NumberedWriter:
@@ -106,13 +107,13 @@ class NumberedWriter:
         **overrides: object,
     ) -> None:
         if not is_number(rate) or rate <= 0:
-            raise ValueError(f"rate must be a positive number of records per second, got {rate!r}")
+            raise ConfigError(f"rate must be a positive number of records per second, got {rate!r}")
         if not is_int(count) or count < 1:
-            raise ValueError(f"count must be a positive integer, got {count!r}")
+            raise ConfigError(f"count must be a positive integer, got {count!r}")
         self.report = WriteReport(acks, topic)
         self._config = producer_config(bootstrap_servers, acks, f"labkit-writer-acks-{acks}", **overrides)
         if not is_int(first) or first < 0:
-            raise ValueError(f"first must be a non-negative integer, got {first!r}")
+            raise ConfigError(f"first must be a non-negative integer, got {first!r}")
         self._rate, self._count, self._partition, self._first = rate, count, partition, first
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"labkit-writer-acks-{acks}", daemon=True)

@@ -2,17 +2,21 @@
 
     LabkitError                      the CLI prints these as one line and exits non-zero, without a traceback
     ├── ConfigError (ValueError)     a setting or argument labkit cannot use
-    │   ├── EventNotSetUpError       the event has no venue in Redis: call setup_event first
+    │   └── EventNotSetUpError       the event id names no event set up (no venue in Redis): call setup_event
+    ├── StateError (ValueError)      not now: what is asked needs something else done first
     │   └── EventBusyError           the event's consumer groups still have members: stop its consumers first
+    ├── CallError (TypeError)        a call with keyword arguments missing or unknown (an exercise's check)
     ├── MessageError (ValueError)    a Kafka message that cannot be decoded (parked on the dead-letter topic)
     ├── ClusterError                 the embedded cluster cannot be started, reached or stopped
     ├── TopicLayoutError             an existing topic does not have the layout the event needs
     └── DeliveryError                produced messages were not acknowledged: their batch must not be committed
 
-Where a caller catches ValueError for a bad argument, ConfigError and MessageError still are ValueErrors.
+labkit raises no other exception on purpose. Where a caller catches ValueError for a bad argument, ConfigError,
+StateError and MessageError still are ValueErrors.
 """
 
 __all__ = [
+    "CallError",
     "ClusterError",
     "ConfigError",
     "DeliveryError",
@@ -20,6 +24,7 @@ __all__ = [
     "EventNotSetUpError",
     "LabkitError",
     "MessageError",
+    "StateError",
     "TopicLayoutError",
 ]
 
@@ -40,8 +45,17 @@ class EventNotSetUpError(ConfigError):
         self.event_id = event_id
 
 
-class EventBusyError(ConfigError):
+class StateError(LabkitError, ValueError):
+    """What is asked cannot be done now (no consumer to remove, consumers still running): the text says what to
+    do first."""
+
+
+class EventBusyError(StateError):
     """The event's consumer groups still have members: stop its consumers first."""
+
+
+class CallError(LabkitError, TypeError):
+    """A call with keyword arguments missing or unknown, where Python itself cannot tell (a check's `**kwargs`)."""
 
 
 class MessageError(LabkitError, ValueError):

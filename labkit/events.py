@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
-from confluent_kafka.admin import AdminClient
 
 from labkit.errors import EventBusyError
-from labkit.kafka.admin import ResetPlan, apply_reset, list_groups, list_topics
+from labkit.kafka.admin import ResetPlan, apply_reset, describe_group, list_groups, list_topics
+from labkit.kafka.clients import Admin
+from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.polling import poll
 from labkit.store import keys
 
@@ -48,7 +49,7 @@ class EventDeletion:
     redis_keys: int
 
 
-def list_events(admin: AdminClient, client: redis.Redis) -> list[EventInfo]:
+def list_events(admin: Admin, client: redis.Redis) -> list[EventInfo]:
     """Every event that has a topic, a group or a venue in Redis, by id."""
     topics: dict[int, list[int]] = {}
     for name, partitions in list_topics(admin).items():
@@ -68,7 +69,13 @@ def list_events(admin: AdminClient, client: redis.Redis) -> list[EventInfo]:
     ]
 
 
-def partition_count(admin: AdminClient) -> int:
+def group_member_counts(admin: Admin, event_id: int) -> dict[str, int]:
+    """Members of each of the event's consumer groups (threads and processes anywhere), ticketing's first."""
+    groups = KafkaConsumerGroupBuilder.get_all_groups(event_id)
+    return {group: len(describe_group(admin, group).members) for group in groups}
+
+
+def partition_count(admin: Admin) -> int:
     """Partitions of every topic but the internal ones (leaders; each has `replication` replicas)."""
     return sum(list_topics(admin).values())
 
@@ -86,9 +93,7 @@ def event_group_names(groups: Iterable[str], event_id: int) -> set[str]:
     return {g for g in groups if (m := _GROUP_EVENT.match(g)) and int(m.group(1)) == event_id}
 
 
-def delete_event(
-    admin: AdminClient, client: redis.Redis, event_id: int, wait_for_members: float = 0.0
-) -> EventDeletion:
+def delete_event(admin: Admin, client: redis.Redis, event_id: int, wait_for_members: float = 0.0) -> EventDeletion:
     """Delete the event's groups, topics and Redis keys. Refuses (EventBusyError, nothing deleted) while a group
     still has members after `wait_for_members` s — a crashed member stays until its session times out."""
     states: dict[str, str] = {}

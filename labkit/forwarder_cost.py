@@ -17,7 +17,7 @@ import pandas as pd
 from labkit.arrivals import ArrivalClock
 from labkit.delivery import NumberedWriter
 from labkit.forwarding import ForwarderOptions, ForwarderProcess
-from labkit.latency_summary import LatencySummary, summarise
+from labkit.latency_summary import LatencySummary, summarize_latency
 from labkit.polling import wait_until
 
 
@@ -61,7 +61,7 @@ def measure_forwarder(
         report = writer.join(seconds + timeout)
         clock.wait_for(backlog + count, timeout)
         readable = [clock.first_seen.get(backlog + n) for n in range(count)]
-        return ForwarderCost(options, backlog, drain, summarise(rate, report.scheduled_ms, readable))
+        return ForwarderCost(options, backlog, drain, summarize_latency(rate, report.scheduled_ms, readable))
     finally:
         forwarder.stop()
         clock.stop()

@@ -31,11 +31,12 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-import redis
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from labkit.checks import is_int
+from labkit.errors import ConfigError
 from labkit.kafka.clients import base_config
+from labkit.store.client import connect_redis
 
 Mode = Literal["at-least-once", "transactional"]
 MODES: tuple[Mode, ...] = ("at-least-once", "transactional")
@@ -63,13 +64,13 @@ class ForwarderOptions:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         for name in ("every_messages", "every_ms", "retry_backoff_ms"):
             value = getattr(self, name)
             if (value is not None or name != "retry_backoff_ms") and (not is_int(value) or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if (self.effects_key is None) != (self.redis_url is None):
-            raise ValueError("effects_key and redis_url go together: give both or neither")
+            raise ConfigError("effects_key and redis_url go together: give both or neither")
 
     @property
     def txn_id(self) -> str:
@@ -156,7 +157,7 @@ class _Forwarder:
         if options.mode == "transactional":
             producer["transactional.id"] = options.txn_id
         self.producer = Producer(base_config(options.bootstrap_servers, f"labkit-forwarder-{options.mode}", **producer))
-        self.redis = redis.Redis.from_url(options.redis_url) if options.redis_url else None
+        self.redis = connect_redis(options.redis_url) if options.redis_url else None
         self.transactional = options.mode == "transactional"
         self.in_step = 0  # records forwarded since the last commit
         self.step_began = time.monotonic()

@@ -29,7 +29,6 @@ from matplotlib.figure import Figure
 
 from labkit.consumers import ConsumerProcess, ConsumerProcesses
 from labkit.kafka.admin import describe_group
-from labkit.kafka.clients import admin_client
 from labkit.lab import Lab
 from labkit.load import BookingStream, wait_all
 from labkit.naming import KafkaConsumerGroupBuilder
@@ -137,7 +136,7 @@ def run_handovers(
 
         def owned_by(process: ConsumerProcess) -> tuple[int, ...]:
             """The reserve-seats partitions the coordinator has assigned to this process (client id …-<pid>)."""
-            group = describe_group(admin_client(lab.bootstrap_servers), seat_group)
+            group = describe_group(lab.admin, seat_group)
             (member,) = [m for m in group.members if m.client_id.endswith(f"-{process.pid}")]
             return tuple(partition for _, partition in member.partitions)
 

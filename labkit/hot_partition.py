@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from labkit.errors import StateError
+
 
 def owner_of(rebalances: pd.DataFrame, topic: str, partition: int) -> str | None:
     """The client id that holds `topic`'s `partition` now, by the rebalance history (oldest first): the last to
@@ -29,5 +31,5 @@ def drain_rate(timestamps: pd.Series) -> float:
     (or all at one instant) leave no rate to tell."""
     stamps = timestamps.sort_values()
     if len(stamps) < 2 or stamps.iloc[-1] == stamps.iloc[0]:
-        raise ValueError(f"{len(stamps)} replies over {len(set(stamps))} instant(s): too few to tell a rate")
+        raise StateError(f"{len(stamps)} replies over {len(set(stamps))} instant(s): too few to tell a rate")
     return (len(stamps) - 1) / (stamps.iloc[-1] - stamps.iloc[0]).total_seconds()

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from confluent_kafka.admin import AdminClient
-
 from labkit.cluster.local import LocalCluster, broker_name
-from labkit.endpoints import kafka_bootstrap
 from labkit.errors import ClusterError
 from labkit.kafka.admin import broker_ids, ensure_topics
-from labkit.kafka.clients import admin_client
 from labkit.kafka.settling import Settling, wait_until_responsive
 from labkit.naming import KafkaTopicBuilder
+from labkit.runtime import Runtime
 from labkit.seating import SeatingConfig
 from labkit.settings import Settings, parse_event_id
 
@@ -30,7 +27,7 @@ def event_topics(event_id: int, seating: SeatingConfig | None = None) -> dict[st
 
 
 def create_event_topics(
-    event_id: int, seating: SeatingConfig | None, settings: Settings
+    event_id: int, seating: SeatingConfig | None, runtime: Runtime
 ) -> tuple[dict[str, str], Settling | None]:
     """Create the event's topics idempotently with replication min(3, brokers): name → "created" | "exists",
     and, if any was created, how long the brokers took to answer quickly again (else None).
@@ -40,29 +37,29 @@ def create_event_topics(
     per new replica first, and a stream started meanwhile waited seconds per message (labkit.kafka.settling).
     """
     event_id = parse_event_id(event_id)
-    bootstrap = kafka_bootstrap(settings)
-    admin = admin_client(bootstrap)
-    replication = replication_for(settings, admin)
-    outcome = ensure_topics(admin, event_topics(event_id, seating), replication=replication)
+    replication = replication_for(runtime)
+    outcome = ensure_topics(runtime.admin, event_topics(event_id, seating), replication=replication)
     if "created" not in outcome.values():
         return outcome, None
-    return outcome, wait_until_responsive(admin, bootstrap, replication)
+    return outcome, wait_until_responsive(runtime.admin, replication)
 
 
 def setup_event_infrastructure_sync(
     event_id: int = 1, seating: SeatingConfig | None = None, settings: Settings | None = None
 ) -> dict[str, str]:
     """The event's topics, created if missing (`create_event_topics`); name → "created" | "exists"."""
-    return create_event_topics(event_id, seating, settings or Settings.from_env())[0]
+    with Runtime.connect(settings or Settings.from_env()) as runtime:
+        return create_event_topics(event_id, seating, runtime)[0]
 
 
-def replication_for(settings: Settings, admin: AdminClient) -> int:
+def replication_for(runtime: Runtime) -> int:
     """min(3, the cluster's size): the embedded cluster's N brokers, else the brokers in the metadata.
 
     From the brokers alive at that moment it would shrink silently after a fault left one down (event topics
     with replication 2 for good); so with too few alive it refuses, naming the dead brokers.
     """
-    live = broker_ids(admin)
+    settings = runtime.settings
+    live = broker_ids(runtime.admin)
     state = None if settings.external else LocalCluster(settings.home).load()
     if state is None:
         return min(3, len(live))

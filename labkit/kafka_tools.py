@@ -122,7 +122,7 @@ def tool_command(name: str, args: Sequence[str], settings: Settings) -> list[str
     chosen = tool(name)
     log_config = services_dir() / "kafka" / "tools-log4j2.properties"
     return [
-        str(find_java()),
+        str(find_java(settings.java_home)),
         *TOOL_JVM_OPTIONS,
         f"-Dlog4j2.configurationFile={log_config}",
         "-cp",

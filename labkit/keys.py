@@ -20,6 +20,7 @@ from itertools import pairwise
 import pandas as pd
 
 from labkit.checks import is_int
+from labkit.errors import ConfigError
 from labkit.kafka.producer import ReliableProducer
 from labkit.reading import LogRecord
 
@@ -54,7 +55,7 @@ def murmur2(data: bytes) -> int:
 def default_partition(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a keyed record: `toPositive(murmur2(key)) % partitions`."""
     if not is_int(partitions) or partitions < 1:
-        raise ValueError(f"partitions must be a positive integer, got {partitions!r}")
+        raise ConfigError(f"partitions must be a positive integer, got {partitions!r}")
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 

@@ -9,7 +9,6 @@ with Lab() as lab:
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import threading
@@ -22,38 +21,31 @@ import pandas as pd
 import redis
 from IPython.display import HTML
 
-from labkit.checks import is_int
+from labkit.booking import Booking
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.warmup import WarmUp
 from labkit.consumer_threads import ConsumerThreads
-from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.errors import ClusterError, ConfigError, EventBusyError, LabkitError
-from labkit.events import EventDeletion, delete_event, list_events
-from labkit.infrastructure import (
-    create_event_topics,
-    event_topics,
-)
+from labkit.events import EventDeletion, delete_event, group_member_counts, list_events
+from labkit.infrastructure import create_event_topics, event_topics
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
-from labkit.kafka.clients import admin_client, release_admin_clients
+from labkit.kafka.clients import Admin
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.settling import Settling
 from labkit.kafka_tools import run_tool
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.partition_panel import PartitionCell, partition_panel_html, read_partition_cells
 from labkit.polling import poll
+from labkit.runtime import Runtime
 from labkit.seating import SeatingConfig
-from labkit.services.ticketing import Booking, OutcomeBoard, TicketingService
-from labkit.services.workers import SEAT_RESERVATION, TICKETING
+from labkit.services.ticketing import TicketingService
+from labkit.services.workers import SEAT_RESERVATION, TICKETING, check_consumer_counts
 from labkit.settings import Settings, parse_event_id
 from labkit.store.bookings import BookingRecord, BookingStore
 from labkit.store.inventory import SeatInventory
 
 log = logging.getLogger(__name__)
 
-# librdkafka producers behind book() (see ReliableProducer). More lanes cut a lone producer's latency, but with
-# the whole booking path running they halved the peak burst and did not lower the latency at a steady load:
-# more requests for the brokers (figures: README, "Why these settings").
-SENDER_LANES = 1
 SCRATCH_EVENT_IDS = (1_000, 10_000)  # new_event() draws from these: short enough to read in a topic name
 SCRATCH_MEMBERS_WAIT = 10.0  # s down() waits for a killed member's session to end before deleting its event
 
@@ -64,13 +56,10 @@ class Lab:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self._started_cluster = False
-        self._bootstrap: str | None = None
-        self._redis_url: str | None = None
         self._lock = threading.Lock()
-        self._redis: redis.Redis | None = None
+        self._runtime: Runtime | None = None  # built on first use (after up()), released by down()
         self._ticketing: TicketingService | None = None
-        self._board = OutcomeBoard()
-        self._threads = ConsumerThreads(self.settings.consumer_instance_id, self.settings.group_protocol)
+        self._threads = ConsumerThreads(self.settings.consumer_instance_id)
         self._partition_counts: dict[str, int] = {}
         self._fresh_ids = random.Random()
         self.events_set_up: set[int] = set()  # by this Lab: what a test or an experiment may tear down after
@@ -104,17 +93,12 @@ class Lab:
             if self._ticketing is not None:
                 self._ticketing.producer.close()
                 self._ticketing = None
-            if self._redis is not None:
-                self._redis.close()
-                self._redis = None
-            self.__dict__.pop("inventory", None)  # built on the closed client
-            self.__dict__.pop("store", None)
+            runtime, self._runtime = self._runtime, None
+        if runtime is not None:
+            runtime.close()
         if self._started_cluster:
-            if self._bootstrap is not None:
-                release_admin_clients(self._bootstrap)
             LocalCluster(self.settings.home).down()  # stops whatever part of it is still alive
             self._started_cluster = False
-            self._bootstrap = self._redis_url = None
 
     def __enter__(self) -> Lab:
         return self
@@ -123,34 +107,42 @@ class Lab:
         self.down()
 
     @property
+    def runtime(self) -> Runtime:
+        """The clients this Lab runs on, built on first use (ClusterError if no cluster runs), then kept until
+        down(): while a broker is down on purpose the cluster is not 'running', yet its addresses are the same
+        and the survivors still serve."""
+        runtime = self._runtime
+        if runtime is not None:  # the hot path of book(): no lock
+            return runtime
+        with self._lock:
+            if self._runtime is None:
+                self._runtime = Runtime.connect(self.settings)
+            return self._runtime
+
+    # The runtime's parts, by the names notebooks use.
+    @property
     def bootstrap_servers(self) -> str:
-        """Resolved once (ClusterError if no cluster runs), then kept: while a broker is down on purpose the
-        cluster is not 'running', yet its addresses are the same and the survivors still serve."""
-        if self._bootstrap is None:
-            self._bootstrap = kafka_bootstrap(self.settings)
-        return self._bootstrap
+        return self.runtime.bootstrap_servers
 
     @property
     def redis_url(self) -> str:
-        if self._redis_url is None:
-            self._redis_url = redis_url(self.settings)
-        return self._redis_url
+        return self.runtime.redis_url
 
     @property
     def redis(self) -> redis.Redis:
-        with self._lock:
-            if self._redis is None:
-                self._redis = redis.Redis.from_url(self.redis_url, socket_timeout=30)
-            return self._redis
+        return self.runtime.redis
 
-    @functools.cached_property
+    @property
+    def admin(self) -> Admin:
+        return self.runtime.admin
+
+    @property
     def inventory(self) -> SeatInventory:
-        """One per Lab: it caches the loaded Lua script and each event's venue."""
-        return SeatInventory(self.redis)
+        return self.runtime.inventory
 
-    @functools.cached_property
+    @property
     def store(self) -> BookingStore:
-        return BookingStore(self.redis)
+        return self.runtime.store
 
     def _event_id(self, event_id: int | None) -> int:
         """The event a call is about: the argument, else the settings' EVENT_ID; checked either way."""
@@ -159,14 +151,13 @@ class Lab:
     def _ticketing_service(self) -> TicketingService:
         if self._ticketing is not None:  # the hot path of book(): no lock, no new objects
             return self._ticketing
-        store = self.store
+        runtime = self.runtime
         with self._lock:
             if self._ticketing is None:
-                producer = ReliableProducer(
-                    self.bootstrap_servers, self.settings.producer_instance_id, lanes=SENDER_LANES
-                )
+                lanes = self.settings.tuning.sender_lanes
+                producer = ReliableProducer(runtime.bootstrap_servers, self.settings.producer_instance_id, lanes=lanes)
                 producer.serve_reports_in_background()  # nothing else polls it between bookings
-                self._ticketing = TicketingService(store, producer, self._board, group_members=self.group_members)
+                self._ticketing = TicketingService(runtime.store, producer, runtime.board, runtime.admin)
             return self._ticketing
 
     # -- events ------------------------------------------------------------------------------------------------
@@ -178,7 +169,7 @@ class Lab:
         measure that instead of the event (README, "Why these settings")."""
         event_id = self._event_id(event_id)
         seating = seating or SeatingConfig.default()
-        topics, settling = create_event_topics(event_id, seating, self.settings)
+        topics, settling = create_event_topics(event_id, seating, self.runtime)
         if settling is not None:
             self.last_settling = settling
         self.inventory.setup(event_id, seating)
@@ -194,7 +185,7 @@ class Lab:
         or stopped half-way leaves no event behind.
         """
         if event_id is None:
-            taken = {e.event_id for e in list_events(admin_client(self.bootstrap_servers), self.redis)}
+            taken = {e.event_id for e in list_events(self.admin, self.redis)}
             event_id = self._fresh_ids.choice([i for i in range(*SCRATCH_EVENT_IDS) if i not in taken])
         event_id = parse_event_id(event_id)
         self.setup_event(event_id, seating)
@@ -205,7 +196,7 @@ class Lab:
         for event_id in sorted(self._scratch_events):
             try:
                 self.teardown_event(event_id, wait_for_members=SCRATCH_MEMBERS_WAIT)
-            except (LabkitError, ValueError) as error:
+            except LabkitError as error:
                 log.warning("event %d was left behind: %s (labkit events delete %d)", event_id, error, event_id)
                 self._scratch_events.discard(event_id)
 
@@ -218,7 +209,7 @@ class Lab:
         mine = self._threads.reading(topics)
         if mine:
             raise EventBusyError(f"event {event_id} has consumer threads here: {mine}; call stop_consumers() first")
-        deletion = delete_event(admin_client(self.bootstrap_servers), self.redis, event_id, wait_for_members)
+        deletion = delete_event(self.admin, self.redis, event_id, wait_for_members)
         self.inventory.forget(event_id)
         if self._ticketing is not None:
             self._ticketing.forget_event(event_id)
@@ -251,7 +242,7 @@ class Lab:
         if not service.knows_event(event_id):
             seating = self.inventory.require_seating(event_id)
             topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
-            metadata = admin_client(self.bootstrap_servers).list_topics(topic, timeout=10).topics.get(topic)
+            metadata = self.admin.metadata(topic).topics.get(topic)
             if metadata is None or metadata.error is not None:
                 raise ConfigError(f"event {event_id} has no topic {topic}: call setup_event(event_id={event_id})")
             service.register_event(event_id, seating, len(metadata.partitions))
@@ -261,13 +252,11 @@ class Lab:
     def start_consumers(self, ticketing: int = 4, seat_reservation: int = 4, event_id: int | None = None) -> None:
         """Add this many consumer threads per service (returns at once; the group rebalances in the background)."""
         event_id = self._event_id(event_id)
-        for name, count in (("ticketing", ticketing), ("seat_reservation", seat_reservation)):
-            if not is_int(count) or not 0 <= count <= 32:
-                raise ValueError(f"{name} must be a number of consumers from 0 to 32, got {count!r}")
+        check_consumer_counts(ticketing=ticketing, seat_reservation=seat_reservation)
         self._ensure_registered(event_id)
         for service, count in ((TICKETING, ticketing), (SEAT_RESERVATION, seat_reservation)):
             for _ in range(count):
-                self._threads.start(service, self.bootstrap_servers, event_id, self.store, self.inventory, self._board)
+                self._threads.start(service, self.runtime, event_id)
 
     def remove_consumer(self, service: str) -> str:
         """Stop the newest consumer thread of `service` ('ticketing' or 'seat-reservation'); returns its client id."""
@@ -291,9 +280,7 @@ class Lab:
 
     def group_members(self, event_id: int | None = None) -> dict[str, int]:
         """Members of each of the event's consumer groups (threads here and processes anywhere), ticketing's first."""
-        admin = admin_client(self.bootstrap_servers)
-        groups = KafkaConsumerGroupBuilder.get_all_groups(self._event_id(event_id))
-        return {group: len(describe_group(admin, group).members) for group in groups}
+        return group_member_counts(self.admin, self._event_id(event_id))
 
     def partition_panel(self, event_id: int | None = None) -> HTML:
         """The event's reserve-seats partitions as a grid (sections by subsections): the seat-reservation group's
@@ -313,12 +300,12 @@ class Lab:
 
     def _partition_cells(self, event_id: int) -> list[PartitionCell]:
         seating = self.inventory.require_seating(event_id)
-        return read_partition_cells(admin_client(self.bootstrap_servers), self.redis, event_id, seating)
+        return read_partition_cells(self.admin, self.redis, event_id, seating)
 
     def events(self) -> pd.DataFrame:
         """event_id, topics, partitions, groups, has_seats — every event on the cluster and in Redis (what
         `labkit events list` prints)."""
-        rows = [asdict(e) for e in list_events(admin_client(self.bootstrap_servers), self.redis)]
+        rows = [asdict(e) for e in list_events(self.admin, self.redis)]
         return pd.DataFrame(rows, columns=["event_id", "topics", "partitions", "groups", "has_seats"])
 
     def kafka_tool(self, tool: str, *args: str) -> str:
@@ -399,7 +386,7 @@ class Lab:
         partition of the event's topics."""
         event_id = self._event_id(event_id)
         topics = list(event_topics(event_id, self.inventory.seating(event_id)))
-        rows = describe_partitions(admin_client(self.bootstrap_servers), topics)
+        rows = describe_partitions(self.admin, topics)
         return pd.DataFrame(
             [
                 {
@@ -419,10 +406,9 @@ class Lab:
         """group, protocol, state, client_id, partitions (count), lag — one row per member of the event's two groups, as
         the brokers see them (consumer threads here and consumer processes anywhere)."""
         event_id = self._event_id(event_id)
-        admin = admin_client(self.bootstrap_servers)
         rows = []
         for group_id in KafkaConsumerGroupBuilder.get_all_groups(event_id):
-            group = describe_group(admin, group_id)
+            group = describe_group(self.admin, group_id)
             lag = {m.member_id: 0 for m in group.members}
             for p in group.partitions:
                 if p.member_id in lag:
@@ -450,5 +436,5 @@ class Lab:
 
     def _partition_count(self, topic: str) -> int | None:
         if topic not in self._partition_counts:
-            self._partition_counts.update(list_topics(admin_client(self.bootstrap_servers)))
+            self._partition_counts.update(list_topics(self.admin))
         return self._partition_counts.get(topic)

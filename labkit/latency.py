@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
 from labkit.lab import Lab
-from labkit.latency_summary import LatencySummary, check_load, summarise
+from labkit.latency_summary import LatencySummary, check_load, summarize_latency
 from labkit.load import wait_all
 from labkit.pipe import PlainPipe
 
@@ -33,7 +33,7 @@ __all__ = [
     "compare_with_pipe",
     "one_at_a_time",
     "open_loop",
-    "summarise",
+    "summarize_latency",
     "sustainable_rate",
     "sweep",
 ]
@@ -53,7 +53,7 @@ def one_at_a_time(lab: Lab, event_id: int, count: int = 200, seed: int | None = 
         lab.book(event_id, section, subsection, quantity=1).wait(timeout=30)
         starts.append(start)
         ends.append(time.time() * 1000)
-    return summarise(None, starts, ends)
+    return summarize_latency(None, starts, ends)
 
 
 def open_loop(
@@ -67,7 +67,7 @@ def open_loop(
 ) -> LatencySummary:
     """Offer `rate` bookings/s for `seconds` to random subsections; latency from each booking's scheduled time.
     Outcomes are awaited up to `timeout` s after the last send; a booking without one counts as infinitely late."""
-    return summarise(rate, *open_loop_samples(lab, event_id, rate, seconds, quantity, seed, timeout))
+    return summarize_latency(rate, *open_loop_samples(lab, event_id, rate, seconds, quantity, seed, timeout))
 
 
 def open_loop_samples(
@@ -100,7 +100,7 @@ def open_loop_samples(
         booking_ids += [b.booking_id for b in lab.book_many(orders, event_id=event_id)]
     wait_all(lab, event_id, booking_ids, timeout)
     scheduled = [(start_wall + i / rate) * 1000 for i in range(count)]
-    return scheduled, list(lab.store.completion_times(event_id, booking_ids))
+    return scheduled, list(lab.runtime.store.completion_times(event_id, booking_ids))
 
 
 # A run: (rate, seconds to wait for the last outcomes) → its summary.
@@ -201,7 +201,7 @@ def compare_with_pipe(
     try:
         for partitions in pipe_partitions:
             pipes.append(PlainPipe(lab.bootstrap_servers, partitions).open())
-        partitions = lab.inventory.require_seating(event_id).subsection_count  # one per subsection
+        partitions = lab.runtime.inventory.require_seating(event_id).subsection_count  # one per subsection
         curves: dict[str, Run] = {
             f"labkit, {partitions} partitions": lambda rate, wait: open_loop(
                 lab, event_id, rate, seconds, seed=seed, timeout=wait
@@ -226,4 +226,4 @@ def sustainable_rate(results: Sequence[LatencySummary], p99_limit_ms: float = 25
 
 
 def _subsections(lab: Lab, event_id: int) -> list[tuple[str, int]]:
-    return list(lab.inventory.require_seating(event_id).subsection_ids())
+    return list(lab.runtime.inventory.require_seating(event_id).subsection_ids())

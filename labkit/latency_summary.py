@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from labkit.checks import is_number
+from labkit.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ class LatencySummary:
         }
 
 
-def summarise(offered: float | None, starts_ms: Sequence[float], ends_ms: Sequence[float | None]) -> LatencySummary:
+def summarize_latency(
+    offered: float | None, starts_ms: Sequence[float], ends_ms: Sequence[float | None]
+) -> LatencySummary:
     """Percentiles (nearest rank) of end - start over every booking: one with no outcome (None) counts as
     infinitely late, so a run that did not drain in time shows it in its p99 instead of hiding it."""
     done = sorted(end - start for start, end in zip(starts_ms, ends_ms, strict=True) if end is not None)
@@ -66,7 +69,7 @@ def windows(
         bucket = buckets.setdefault(int((start - first) / 1000 / width_s), ([], []))
         bucket[0].append(start)
         bucket[1].append(end)
-    return [(k * width_s, summarise(None, *buckets[k])) for k in sorted(buckets)]
+    return [(k * width_s, summarize_latency(None, *buckets[k])) for k in sorted(buckets)]
 
 
 def window_p99s(starts_ms: Sequence[float], ends_ms: Sequence[float | None], width_s: float = 2.0) -> list[int | None]:
@@ -90,6 +93,6 @@ def settled_after(
 def check_load(rate: float, seconds: float) -> None:
     """ValueError naming the argument unless both are positive numbers."""
     if not is_number(rate) or rate <= 0:
-        raise ValueError(f"rate must be a positive number of bookings per second, got {rate!r}")
+        raise ConfigError(f"rate must be a positive number of bookings per second, got {rate!r}")
     if not is_number(seconds) or seconds <= 0:
-        raise ValueError(f"seconds must be a positive number, got {seconds!r}")
+        raise ConfigError(f"seconds must be a positive number, got {seconds!r}")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import redis
 
 from labkit.checks import is_int, is_number
-from labkit.errors import LabkitError
+from labkit.errors import ConfigError, LabkitError
 from labkit.lab import Lab
 from labkit.polling import poll
 from labkit.services.ticketing import Booking
@@ -22,10 +22,10 @@ def parse_quantity_range(text: str, highest: int = MAX_QUANTITY) -> tuple[int, i
     """'2' → (2, 2); '1-4' → (1, 4); ValueError naming the allowed form and range otherwise."""
     low, dash, high = text.partition("-")
     if not low.isdigit() or (dash and not high.isdigit()):
-        raise ValueError(f"quantity must look like 2 or 1-4, got {text!r}")
+        raise ConfigError(f"quantity must look like 2 or 1-4, got {text!r}")
     lo, hi = int(low), int(high or low)
     if not 1 <= lo <= hi <= highest:
-        raise ValueError(f"quantity must satisfy 1 <= low <= high <= {highest}, got {text!r}")
+        raise ConfigError(f"quantity must satisfy 1 <= low <= high <= {highest}, got {text!r}")
     return lo, hi
 
 
@@ -62,13 +62,13 @@ def send_burst(
 ) -> list[Booking]:
     """Send `count` best-available bookings, each to a random subsection unless one is given."""
     if not is_int(count) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}")
-    seating = lab.inventory.require_seating(event_id)
+        raise ConfigError(f"count must be a positive integer, got {count!r}")
+    seating = lab.runtime.inventory.require_seating(event_id)
     rng = random.Random(seed)
     subs = [(s, n) for s, n in seating.subsection_ids() if section in (None, s) and subsection in (None, n)]
     if not subs:
         venue = f"{seating.sections}, 1-{seating.subsections}"
-        raise ValueError(f"no subsection {section}-{subsection} in the venue ({venue})")
+        raise ConfigError(f"no subsection {section}-{subsection} in the venue ({venue})")
     sent: list[Booking] = []
     for chunk in burst_chunks(count):
         orders = []
@@ -89,7 +89,7 @@ def wait_all(
 
     def all_done() -> bool:
         nonlocal pending
-        statuses = lab.store.statuses(event_id, pending) if pending else []
+        statuses = lab.runtime.store.statuses(event_id, pending) if pending else []
         still = [bid for bid, status in zip(pending, statuses, strict=True) if status not in TERMINAL]
         if on_done is not None and len(still) < len(pending):
             on_done(len(pending) - len(still))
@@ -109,7 +109,7 @@ def wait_for_outcomes(lab: Lab, event_id: int, expected: int, timeout: float) ->
     missing = [expected]
 
     def all_done() -> bool:
-        stats = lab.store.stats(event_id)
+        stats = lab.runtime.store.stats(event_id)
         missing[0] = max(expected - stats.get(RESERVED, 0) - stats.get(FAILED, 0), 0)
         return missing[0] == 0
 
@@ -136,10 +136,10 @@ class BookingStream:
         give_up_after: float = 60.0,
     ) -> None:
         if not is_int(count) or count < 1:
-            raise ValueError(f"count must be a positive integer, got {count!r}")
+            raise ConfigError(f"count must be a positive integer, got {count!r}")
         if not is_number(rate) or rate <= 0:
-            raise ValueError(f"rate must be a positive number of bookings per second, got {rate!r}")
-        seating = lab.inventory.require_seating(event_id)
+            raise ConfigError(f"rate must be a positive number of bookings per second, got {rate!r}")
+        seating = lab.runtime.inventory.require_seating(event_id)
         self.lab, self.event_id, self.count, self.rate, self.quantity = lab, event_id, count, rate, quantity
         self.retry_after, self.give_up_after = retry_after, give_up_after
         self._subsections = list(seating.subsection_ids())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from labkit.checks import is_int
+from labkit.errors import ConfigError
 from labkit.settings import parse_event_id
 
 TICKETING_SERVICE = "ticketing-service"
@@ -86,9 +87,9 @@ class PartitionKeyBuilder:
         """`event-1-section-A-1-partition-0`: for messages about one subsection's seats."""
         event_id = parse_event_id(event_id)
         if not is_int(partition) or partition < 0:
-            raise ValueError(f"partition must be a non-negative integer, got {partition!r}")
+            raise ConfigError(f"partition must be a non-negative integer, got {partition!r}")
         if not isinstance(section_id, str) or not section_id:
-            raise ValueError(f"section_id must be a non-empty string like 'A-1', got {section_id!r}")
+            raise ConfigError(f"section_id must be a non-empty string like 'A-1', got {section_id!r}")
         return f"event-{event_id}-section-{section_id}-partition-{partition}"
 
     @staticmethod
@@ -99,5 +100,5 @@ class PartitionKeyBuilder:
         if isinstance(booking_id, uuid.UUID):
             booking_id = str(booking_id)
         if not isinstance(booking_id, str) or not booking_id:
-            raise ValueError(f"booking_id must be a UUID or a non-empty string, got {booking_id!r}")
+            raise ConfigError(f"booking_id must be a UUID or a non-empty string, got {booking_id!r}")
         return f"event-{event_id}-booking-{booking_id}"

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from labkit.errors import ClusterError
 from labkit.kafka.admin import describe_group
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import Admin
 from labkit.reading import log_ranges
 
 NUMERIC = ("PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "NEW-OFFSET")
@@ -19,7 +20,8 @@ NUMERIC = ("PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "NEW-OFFSET")
 def group_offsets(bootstrap_servers: str, group_id: str, topic: str) -> pd.DataFrame:
     """partition, committed (None if never), log_end, lag — one row per partition of `topic`. Lag is the log-end
     offset minus the committed offset (Kafka's LAG column; None where nothing was committed)."""
-    group = describe_group(admin_client(bootstrap_servers), group_id)
+    with Admin(bootstrap_servers) as admin:
+        group = describe_group(admin, group_id)
     committed = {p.partition: p.committed for p in group.partitions if p.topic == topic}
     rows = []
     for p, log in sorted(log_ranges(bootstrap_servers, topic).items()):  # every partition, committed or not
@@ -35,7 +37,7 @@ def parse_group_table(text: str) -> pd.DataFrame:
     lines = [line.split() for line in text.splitlines() if line.strip()]
     start = next((i for i, words in enumerate(lines) if words[0] == "GROUP"), None)
     if start is None:
-        raise ValueError(f"no table (a header line starting with GROUP) in: {text[:300]!r}")
+        raise ClusterError(f"no table (a header line starting with GROUP) in: {text[:300]!r}")
     header = lines[start]
     rows = [words for words in lines[start + 1 :] if len(words) == len(header)]
     frame = pd.DataFrame([[None if w == "-" else w for w in row] for row in rows], columns=header)

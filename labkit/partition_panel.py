@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 import redis
-from confluent_kafka.admin import AdminClient
 
 from labkit.kafka.admin import describe_group, end_offsets
+from labkit.kafka.clients import Admin
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.seating import SeatingConfig
 from labkit.store import keys
@@ -95,7 +95,7 @@ def partition_panel_html(seating: SeatingConfig, cells: list[PartitionCell]) -> 
 
 
 def read_partition_cells(
-    admin: AdminClient, client: redis.Redis, event_id: int, seating: SeatingConfig
+    admin: Admin, client: redis.Redis, event_id: int, seating: SeatingConfig
 ) -> list[PartitionCell]:
     """One describe of the seat-reservation group (commits and owners), the log-end offset of every partition,
     and one Redis round trip.

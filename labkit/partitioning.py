@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from labkit.checks import is_int
+from labkit.errors import ConfigError
 from labkit.seating import SeatingConfig
 from labkit.settings import parse_event_id
 
@@ -18,7 +19,7 @@ class SectionBasedPartitionStrategy:
     def __init__(self, seating: SeatingConfig | None = None, partitions: int | None = None) -> None:
         self.seating = seating or SeatingConfig.default()
         if partitions is not None and (not is_int(partitions) or partitions < 1):
-            raise ValueError(f"partitions must be a positive integer or None, got {partitions!r}")
+            raise ConfigError(f"partitions must be a positive integer or None, got {partitions!r}")
         self.partitions = partitions or self.seating.subsection_count
 
     def get_partition_for_subsection(self, section: str, subsection: int, event_id: int = 1) -> int:

@@ -27,7 +27,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from labkit.latency_summary import LatencySummary, check_load, summarise
+from labkit.errors import StateError
+from labkit.latency_summary import LatencySummary, check_load, summarize_latency
 
 # librdkafka's own log lines (a request timed out …) to logging, not stderr (as in labkit.kafka.clients)
 PIPE_LOG = logging.getLogger("labkit.pipe.librdkafka")
@@ -117,7 +118,7 @@ class PlainPipe:
     # -- the load ------------------------------------------------------------------------------------------------
     def open_loop(self, rate: float, seconds: float, timeout: float = 60.0) -> LatencySummary:
         """`rate` messages/s for `seconds`, round robin over the partitions; latency from each scheduled send."""
-        return summarise(rate, *self.open_loop_samples(rate, seconds, timeout))
+        return summarize_latency(rate, *self.open_loop_samples(rate, seconds, timeout))
 
     def open_loop_samples(
         self, rate: float, seconds: float, timeout: float = 60.0
@@ -126,7 +127,7 @@ class PlainPipe:
         for figures over time (`latency_summary.windows`)."""
         check_load(rate, seconds)
         if self._source is None:
-            raise RuntimeError("the plain pipe is not open: use `with PlainPipe(...) as pipe` or call open()")
+            raise StateError("the plain pipe is not open: use `with PlainPipe(...) as pipe` or call open()")
         count = max(1, round(rate * seconds))
         first = self._next_index
         start_wall, start = time.time(), time.monotonic()

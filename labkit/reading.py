@@ -25,7 +25,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from labkit.errors import ClusterError
+from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import base_config
 
 Start = Literal["earliest", "latest"] | Mapping[int, int]
@@ -111,7 +111,7 @@ def read_topic(
     partition then offset order (`arrival_order`: in the order the consumer received them). ClusterError if that
     takes more than `timeout` s."""
     if isinstance(start, str) and start not in ("earliest", "latest"):
-        raise ValueError(f"start must be 'earliest', 'latest' or {{partition: offset}}, got {start!r}")
+        raise ConfigError(f"start must be 'earliest', 'latest' or {{partition: offset}}, got {start!r}")
     consumer = Consumer(reader_config(bootstrap_servers, isolation_level=isolation))
     try:
         partitions = _partitions(consumer, topic, timeout)
@@ -120,7 +120,7 @@ def read_topic(
         else:
             unknown = sorted(set(start) - set(partitions))
             if unknown:
-                raise ValueError(f"{topic} has partitions 0–{len(partitions) - 1}; no partition {unknown}")
+                raise ConfigError(f"{topic} has partitions 0–{len(partitions) - 1}; no partition {unknown}")
             offsets = dict(start)
         records = _read_to_end(consumer, topic, offsets, timeout)
         return records if arrival_order else sorted(records, key=lambda r: (r.partition, r.offset))
@@ -204,7 +204,7 @@ class GroupReader:
         isolation: Isolation = "read_committed",
     ) -> None:
         if auto_offset_reset not in ("earliest", "latest"):
-            raise ValueError(f"auto_offset_reset must be 'earliest' or 'latest', got {auto_offset_reset!r}")
+            raise ConfigError(f"auto_offset_reset must be 'earliest' or 'latest', got {auto_offset_reset!r}")
         self.topic, self.group_id = topic, group_id
         config = base_config(
             bootstrap_servers,

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from labkit.errors import MessageError
 from labkit.messages import SeatReservationFailed, SeatReserved, decode
 from labkit.naming import KafkaTopicBuilder
 from labkit.reading import LogRecord, Start, offsets_at, read_topic
@@ -48,7 +49,7 @@ def replies_frame(records: Iterable[LogRecord]) -> pd.DataFrame:
         elif isinstance(reply, SeatReservationFailed):
             status, seats, reason = "FAILED", (), reply.reason
         else:
-            raise ValueError(f"{record.topic}[{record.partition}]@{record.offset} is a {type(reply).__name__}")
+            raise MessageError(f"{record.topic}[{record.partition}]@{record.offset} is a {type(reply).__name__}")
         timestamp = pd.Timestamp(record.timestamp_ms, unit="ms")
         rows.append((record.topic, record.partition, record.offset, timestamp, reply.booking_id, status, seats, reason))
     return pd.DataFrame(rows, columns=REPLY_COLUMNS)

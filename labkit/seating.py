@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from labkit.checks import is_int
+from labkit.errors import ConfigError
 
 
 class SeatRef(NamedTuple):
@@ -28,7 +29,7 @@ class SeatRef(NamedTuple):
 
 def _positive_int(name: str, value: object) -> int:
     if not is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return value
 
 
@@ -48,13 +49,13 @@ class SeatingConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.sections, str) or not self.sections:
-            raise ValueError(f"sections must be a non-empty string of letters like 'ABC', got {self.sections!r}")
+            raise ConfigError(f"sections must be a non-empty string of letters like 'ABC', got {self.sections!r}")
         if any(c not in string.ascii_uppercase for c in self.sections) or len(set(self.sections)) != len(self.sections):
-            raise ValueError(f"sections must be distinct capital letters A-Z, got {self.sections!r}")
+            raise ConfigError(f"sections must be distinct capital letters A-Z, got {self.sections!r}")
         for name in ("subsections", "rows", "seats_per_row"):
             _positive_int(name, getattr(self, name))
         if self.seats_per_row > 255:
-            raise ValueError(f"seats_per_row must be at most 255, got {self.seats_per_row}")
+            raise ConfigError(f"seats_per_row must be at most 255, got {self.seats_per_row}")
         prices = {s: max(10, 200 - 20 * i) for i, s in enumerate(self.sections)}
         for section, price in dict(self.prices).items():
             self.section_index(section)
@@ -81,13 +82,13 @@ class SeatingConfig:
     def section_index(self, section: object) -> int:
         """0 for the first section; ValueError naming the valid sections otherwise."""
         if not isinstance(section, str) or len(section) != 1 or section not in self.sections:
-            raise ValueError(f"section must be one of {self._section_range()}, got {section!r}")
+            raise ConfigError(f"section must be one of {self._section_range()}, got {section!r}")
         return self.sections.index(section)
 
     def check_subsection(self, subsection: object) -> int:
         """The subsection number if it is 1..subsections; ValueError naming the range otherwise."""
         if not is_int(subsection) or not 1 <= subsection <= self.subsections:
-            raise ValueError(f"subsection must be an integer from 1 to {self.subsections}, got {subsection!r}")
+            raise ConfigError(f"subsection must be an integer from 1 to {self.subsections}, got {subsection!r}")
         return subsection
 
     def subsection_index(self, section: object, subsection: object) -> int:
@@ -104,14 +105,14 @@ class SeatingConfig:
         """`A-1-3-5` → SeatRef; ValueError saying which part is wrong and what is allowed."""
         parts = seat_id.split("-") if isinstance(seat_id, str) else []
         if len(parts) != 4 or not all(p.isdigit() for p in parts[1:]):
-            raise ValueError(f"seat id must look like 'A-1-3-5' (section-subsection-row-seat), got {seat_id!r}")
+            raise ConfigError(f"seat id must look like 'A-1-3-5' (section-subsection-row-seat), got {seat_id!r}")
         section, subsection, row, seat = parts[0], int(parts[1]), int(parts[2]), int(parts[3])
         self.section_index(section)
         self.check_subsection(subsection)
         if not 1 <= row <= self.rows:
-            raise ValueError(f"row in seat id {seat_id!r} must be from 1 to {self.rows}")
+            raise ConfigError(f"row in seat id {seat_id!r} must be from 1 to {self.rows}")
         if not 1 <= seat <= self.seats_per_row:
-            raise ValueError(f"seat in seat id {seat_id!r} must be from 1 to {self.seats_per_row}")
+            raise ConfigError(f"seat in seat id {seat_id!r} must be from 1 to {self.seats_per_row}")
         return SeatRef(section, subsection, row, seat)
 
     def seat_at(self, section: str, subsection: int, position: int) -> SeatRef:

@@ -17,6 +17,7 @@ _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 # Kafka 4's consumer group protocol (KIP-848, the coordinator assigns) or the classic one (the clients do).
 GROUP_PROTOCOLS = ("consumer", "classic")
+STOP_WITH_PID = "LABKIT_STOP_WITH_PID"
 
 
 def project_root() -> Path | None:
@@ -34,9 +35,30 @@ def default_home() -> Path:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """The values labkit's clients were tuned to on this machine, in one place (README, "Why these settings")."""
+
+    # librdkafka producers behind book(), and behind each seat-reservation consumer's replies. More lanes cut a
+    # lone producer's latency, but with the whole booking path running they halved the peak burst and did not
+    # lower the latency at a steady load: more requests for the brokers.
+    sender_lanes: int = 1
+    reply_lanes: int = 1
+    # s a partition may stay assigned with messages waiting and none fetched before the worker seeks it to its
+    # start offset (labkit.kafka.watchdog)
+    unfetched_after: float = 15.0
+    # Classic groups: a crashed member's partitions move on after this long without a heartbeat. The brokers'
+    # group.min.session.timeout.ms (labkit/cluster/broker.py) admits it.
+    classic_session_timeout_ms: int = 2_500
+    classic_heartbeat_interval_ms: int = 500
+    admin_timeout: float = 30.0  # s an admin request may take in all, retries included (labkit.kafka.clients)
+    admin_attempt_timeout: float = 10.0  # s one attempt waits before a fresh admin client asks again
+    redis_socket_timeout: float = 30.0  # s a Redis command may take before the client gives up
+
+
+@dataclass(frozen=True)
 class Settings:
     """What labkit reads from the environment (the spec's variables plus REDIS_URL, LABKIT_HOME,
-    LABKIT_GROUP_PROTOCOL and LABKIT_LEARNER).
+    LABKIT_GROUP_PROTOCOL, LABKIT_LEARNER, JAVA_HOME and LABKIT_STOP_WITH_PID), and the tuning values.
 
     `kafka_bootstrap_servers` / `redis_url` are None when unset: labkit then uses its embedded cluster.
     """
@@ -49,6 +71,10 @@ class Settings:
     home: Path
     group_protocol: str = "consumer"
     learner: str = "learner"  # whose exercise progress `home`/exercises/<learner>.json keeps (LABKIT_LEARNER)
+    java_home: Path | None = None  # JAVA_HOME: the JDK the brokers and Kafka's tools run on (else java on PATH)
+    # LABKIT_STOP_WITH_PID: a consumer process stops once this process has exited (ConsumerProcesses sets it)
+    stop_with_pid: int | None = None
+    tuning: Tuning = Tuning()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,12 +92,20 @@ class Settings:
             home=Path(env["LABKIT_HOME"]).expanduser() if env.get("LABKIT_HOME") else default_home(),
             group_protocol=parse_group_protocol(env.get("LABKIT_GROUP_PROTOCOL", "consumer"), "LABKIT_GROUP_PROTOCOL"),
             learner=_instance_id(env, "LABKIT_LEARNER", _login_name()),
+            java_home=java_home_from_env(env),
+            stop_with_pid=_pid(env.get(STOP_WITH_PID), STOP_WITH_PID),
         )
 
     @property
     def external(self) -> bool:
         """True when the environment names a cluster, so labkit must start nothing."""
         return self.kafka_bootstrap_servers is not None
+
+
+def java_home_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
+    """JAVA_HOME, for the code that finds Java without a Settings at hand (a LocalCluster, Kafka's tools)."""
+    value = (os.environ if environ is None else environ).get("JAVA_HOME", "").strip()
+    return Path(value) if value else None
 
 
 def parse_event_id(value: object, source: str = "event_id") -> int:
@@ -120,6 +154,14 @@ def _login_name() -> str:
     except (KeyError, OSError):
         return "learner"
     return re.sub(r"[^A-Za-z0-9._\-]", "_", name)[:64] or "learner"
+
+
+def _pid(value: str | None, name: str) -> int | None:
+    if value is None or not value.strip():
+        return None
+    if not value.strip().isdigit():
+        raise ConfigError(f"{name} must be a process id, got {value!r}")
+    return int(value)
 
 
 def _instance_id(env: Mapping[str, str], name: str, default: str) -> str:

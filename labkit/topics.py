@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
@@ -19,9 +18,9 @@ from confluent_kafka.admin import (
 )
 
 from labkit.checks import is_int
-from labkit.errors import ClusterError
-from labkit.kafka.admin import TIMEOUT, broker_ids, wait_for_leaders
-from labkit.kafka.clients import admin_client
+from labkit.errors import ConfigError
+from labkit.kafka.admin import broker_ids, wait_for_leaders
+from labkit.kafka.clients import Admin
 from labkit.naming import topic_name
 
 
@@ -36,11 +35,17 @@ def create_topic(
     leader is broker `leaders[i % len(leaders)]` (the other replicas follow in id order). Returns once every
     partition has a leader."""
     if not is_int(partitions) or partitions < 1:
-        raise ValueError(f"partitions must be a positive integer, got {partitions!r}")
-    admin = admin_client(bootstrap_servers)
+        raise ConfigError(f"partitions must be a positive integer, got {partitions!r}")
+    with Admin(bootstrap_servers) as admin:
+        _create_topic(admin, name, partitions, config, leaders)
+
+
+def _create_topic(
+    admin: Admin, name: str, partitions: int, config: Mapping[str, str] | None, leaders: Sequence[int] | None
+) -> None:
     brokers = sorted(broker_ids(admin))
     if leaders is not None and (not leaders or not set(leaders) <= set(brokers)):
-        raise ValueError(f"leaders must be live brokers, among {brokers}; got {leaders!r}")
+        raise ConfigError(f"leaders must be live brokers, among {brokers}; got {leaders!r}")
     replication = min(3, len(brokers))
     settings = {k: str(v) for k, v in (config or {}).items()}
     if leaders is None:
@@ -49,10 +54,7 @@ def create_topic(
         chosen = [leaders[i % len(leaders)] for i in range(partitions)]
         replicas = [[first, *[b for b in brokers if b != first]][:replication] for first in chosen]
         topic = NewTopic(name, partitions, replica_assignment=replicas, config=settings)
-    try:
-        admin.create_topics([topic], operation_timeout=TIMEOUT)[name].result(timeout=TIMEOUT)
-    except KafkaException as exc:
-        raise ClusterError(f"creating topic {name} failed: {exc.args[0]}") from exc
+    admin.result(admin.client.create_topics([topic], operation_timeout=admin.timeout)[name], f"creating topic {name}")
     wait_for_leaders(admin, {name: partitions})
 
 
@@ -65,10 +67,8 @@ def set_topic_config(bootstrap_servers: str, name: str, config: Mapping[str, str
     """Set these configs of the topic and leave the others (an incremental alter, as kafka-configs --add-config)."""
     entries = [ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET) for k, v in config.items()]
     resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
-    try:
-        admin_client(bootstrap_servers).incremental_alter_configs([resource])[resource].result(timeout=TIMEOUT)
-    except KafkaException as exc:
-        raise ClusterError(f"setting {dict(config)} on {name} failed: {exc.args[0]}") from exc
+    with Admin(bootstrap_servers) as admin:
+        admin.result(admin.client.incremental_alter_configs([resource])[resource], f"setting {dict(config)} on {name}")
 
 
 def broker_config(bootstrap_servers: str, broker: int) -> dict[str, str]:
@@ -77,10 +77,10 @@ def broker_config(bootstrap_servers: str, broker: int) -> dict[str, str]:
 
 
 def _describe_configs(bootstrap_servers: str, resource: ConfigResource) -> dict[str, str]:
-    try:
-        entries = admin_client(bootstrap_servers).describe_configs([resource])[resource].result(timeout=TIMEOUT)
-    except KafkaException as exc:
-        raise ClusterError(f"describing the configs of {resource} failed: {exc.args[0]}") from exc
+    with Admin(bootstrap_servers) as admin:
+        entries = admin.result(
+            admin.client.describe_configs([resource])[resource], f"describing the configs of {resource}"
+        )
     return {key: entry.value for key, entry in entries.items()}
 
 

@@ -1,21 +1,18 @@
-"""Settings and a Lab on the run's cluster (see the root conftest.py), a fresh event id per test."""
+"""Settings and a Lab on the run's cluster (see the root conftest.py), a fresh event id per test.
+What tests share beyond fixtures lives in tests/helpers.py."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
-from labkit import Lab, SeatingConfig
+from labkit import Lab
 from labkit.cluster.local import ClusterState
-from labkit.kafka.clients import base_config
-from labkit.messages import decode
 from labkit.settings import Settings
 
 _event_ids = itertools.count(int(time.time()) % 1_000_000 * 100 + 1000)
@@ -67,43 +64,3 @@ def lab(settings: Settings) -> Iterator[Lab]:
             lab.teardown_event(event, wait_for_members=30)
     leftover = [t.name for t in threading.enumerate() if t.name.startswith(settings.consumer_instance_id)]
     assert not leftover, f"consumer threads still running: {leftover}"
-
-
-SMALL_VENUE = SeatingConfig(sections="AB", subsections=2, rows=4, seats_per_row=5)  # 20 seats per subsection
-
-
-def read_all(settings: Settings, topic: str, count: int, timeout: float = 60.0) -> list[object]:
-    """Decode the first `count` messages of a topic (all partitions) with a throwaway group."""
-    consumer = Consumer(
-        base_config(
-            settings.kafka_bootstrap_servers or "",
-            "test-reader",
-            group_id=f"test-{uuid.uuid4()}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-    )
-    consumer.subscribe([topic])
-    found: list[object] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(found) < count and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                found.append(decode(message.value()))
-    finally:
-        consumer.close()
-    assert len(found) == count, f"{len(found)} of {count} messages on {topic}"
-    return found
-
-
-def assignments(lab: Lab, service: str) -> dict[str, set[tuple[str, int]]]:
-    """Each running consumer thread's partitions now, replayed from its rebalance history (Lab.rebalances)."""
-    owned: dict[str, set[tuple[str, int]]] = {}
-    for row in lab.rebalances().query("service == @service").itertuples():
-        mine = owned.setdefault(row.client_id, set())
-        if row.kind == "assigned":
-            mine |= set(row.partitions)
-        else:
-            mine -= set(row.partitions)
-    return owned

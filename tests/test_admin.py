@@ -8,7 +8,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Settings, setup_event_infrastructure_sync
 from labkit.kafka import admin as kafka_admin
 from labkit.kafka.admin import GroupDescription, MemberInfo
-from labkit.kafka.clients import admin_client, base_config, current_admin_client, renew_admin_client
+from labkit.kafka.clients import Admin, AdminRetry, base_config
 from labkit.polling import wait_until
 
 
@@ -46,10 +46,10 @@ def live_consumer(settings: Settings, event_id: int) -> Iterator[tuple[Consumer,
 
 
 def test_describe_shows_a_live_members_assignment_committed_offset_and_lag(
-    settings: Settings, live_consumer: tuple[Consumer, str, str]
+    admin: Admin, live_consumer: tuple[Consumer, str, str]
 ) -> None:
     _, topic, group = live_consumer
-    description = kafka_admin.describe_group(admin_client(settings.kafka_bootstrap_servers or ""), group)
+    description = kafka_admin.describe_group(admin, group)
     assert description.state == "Stable"
     assert [m.client_id for m in description.members] == ["test-consumer-1"]
     assert len(description.members[0].partitions) == 100
@@ -60,9 +60,8 @@ def test_describe_shows_a_live_members_assignment_committed_offset_and_lag(
 
 
 def test_reset_keeps_event_1_and_refuses_a_group_with_members(
-    settings: Settings, event_id: int, live_consumer: tuple[Consumer, str, str]
+    settings: Settings, admin: Admin, event_id: int, live_consumer: tuple[Consumer, str, str]
 ) -> None:
-    admin = admin_client(settings.kafka_bootstrap_servers or "")
     setup_event_infrastructure_sync(1, settings=settings)
     _, _, busy_group = live_consumer
     plan = kafka_admin.plan_reset(admin, "event-id-1_*")
@@ -77,8 +76,7 @@ def test_reset_keeps_event_1_and_refuses_a_group_with_members(
     assert busy_group in kafka_admin.list_groups(admin)
 
 
-def test_reset_deletes_an_empty_group(settings: Settings, event_id: int) -> None:
-    admin = admin_client(settings.kafka_bootstrap_servers or "")
+def test_reset_deletes_an_empty_group(settings: Settings, admin: Admin, event_id: int) -> None:
     setup_event_infrastructure_sync(event_id, settings=settings)
     group = KafkaConsumerGroupBuilder.ticketing_service(event_id)
     consumer = Consumer(base_config(settings.kafka_bootstrap_servers or "", "test-empty", group_id=group))
@@ -100,9 +98,8 @@ def test_reset_deletes_an_empty_group(settings: Settings, event_id: int) -> None
     assert group not in kafka_admin.list_groups(admin)
 
 
-def test_a_reset_of_topics_and_groups_deleted_meanwhile_succeeds(settings: Settings, event_id: int) -> None:
+def test_a_reset_of_topics_and_groups_deleted_meanwhile_succeeds(admin: Admin, event_id: int) -> None:
     """Another client (a test, a notebook) may delete them between the plan and its application."""
-    admin = admin_client(settings.kafka_bootstrap_servers or "")
     gone = kafka_admin.ResetPlan([f"test-admin-{event_id}-never-made"], [f"test-admin-{event_id}-no-group"], {}, [])
     kafka_admin.apply_reset(admin, gone)
     assert not {*gone.delete_topics, *gone.delete_groups} & {
@@ -111,14 +108,31 @@ def test_a_reset_of_topics_and_groups_deleted_meanwhile_succeeds(settings: Setti
     }
 
 
-def test_a_renewed_admin_client_replaces_the_old_one_everywhere(settings: Settings) -> None:
-    """What _retrying does after a request went unanswered: later calls holding the old client get the new one."""
-    bootstrap = settings.kafka_bootstrap_servers or ""
-    stale = admin_client(bootstrap, "test-renew")
-    fresh = renew_admin_client(stale)
-    assert fresh is not stale and admin_client(bootstrap, "test-renew") is fresh
-    assert current_admin_client(stale) is fresh and renew_admin_client(stale) is fresh  # renewed once, not twice
-    assert fresh.list_topics(timeout=10).brokers  # warmed up and answering
+def test_a_renewed_admin_asks_through_a_fresh_client_from_then_on(settings: Settings) -> None:
+    """What Admin.request does after a request went unanswered: its later calls go through a new client."""
+    with Admin(settings.kafka_bootstrap_servers or "", client_id="test-renew") as admin:
+        stale = admin.client
+        admin.renew()
+        fresh = admin.client
+        assert fresh is not stale and admin.client is fresh  # renewed once, then kept
+        assert kafka_admin.list_groups(admin) is not None and fresh.list_topics(timeout=10).brokers  # answering
+
+
+@pytest.mark.parametrize(
+    ("cause", "failing_for", "step"),
+    [
+        (TimeoutError(), 0.0, "renew"),  # our wait ran out: no answer
+        (KafkaException(KafkaError(KafkaError._TIMED_OUT)), 0.0, "renew"),  # librdkafka's request timed out
+        (KafkaException(KafkaError(KafkaError.NOT_COORDINATOR)), 1.0, "again"),  # the coordinator moves
+        (KafkaException(KafkaError(KafkaError.NOT_COORDINATOR)), 10.0, "renew"),  # ... for as long as an attempt
+        (KafkaException(KafkaError(KafkaError.GROUP_ID_NOT_FOUND)), 0.0, "raise"),  # an answer, not retriable
+        (None, 0.0, "raise"),
+    ],
+)
+def test_the_retry_policy_asks_again_renews_or_gives_up(
+    cause: BaseException | None, failing_for: float, step: str
+) -> None:
+    assert AdminRetry(total=30.0, attempt=10.0).next_step(cause, failing_for) == step
 
 
 def test_reconciliation_names_what_each_member_still_has_to_give_up_or_take() -> None:

@@ -36,7 +36,7 @@ from labkit.messages import (
 from labkit.polling import wait_until
 from labkit.services.dead_letter import KEPT_BYTES
 from labkit.store.inventory import SeatInventory
-from tests.conftest import SMALL_VENUE, read_all
+from tests.helpers import SMALL_VENUE, read_all
 
 DEAD_LETTER = "dead-letter"
 DROP = object()

@@ -10,7 +10,7 @@ import pytest
 
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Lab, Settings
 from labkit.cluster.local import ClusterState, LocalCluster
-from tests.conftest import SMALL_VENUE
+from tests.helpers import SMALL_VENUE
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

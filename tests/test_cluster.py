@@ -29,10 +29,11 @@ from labkit.cluster.processes import (
 )
 from labkit.cluster.processes import state as process_state
 from labkit.errors import ClusterError, ConfigError, TopicLayoutError
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import Admin
 from labkit.naming import KafkaTopicBuilder
 from labkit.polling import wait_until
 from labkit.seating import SeatingConfig
+from labkit.settings import java_home_from_env
 
 KAFKA_PORT, REDIS_PORT = 21092, 21379
 
@@ -53,8 +54,8 @@ def solo(tmp_path_factory: pytest.TempPathFactory, cluster_home: Path) -> Iterat
 def test_up_starts_a_real_broker_and_redis_and_up_twice_starts_nothing(solo: LocalCluster) -> None:
     state, started = solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
     assert started
-    admin = admin_client(state.bootstrap_servers)
-    admin.create_topics([NewTopic("solo-probe", 3, 1)])["solo-probe"].result(30)
+    with Admin(state.bootstrap_servers) as admin:
+        admin.client.create_topics([NewTopic("solo-probe", 3, 1)])["solo-probe"].result(30)
     assert redis.Redis.from_url(state.redis_url).ping()
 
     again, started_again = solo.up(brokers=1, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)
@@ -110,20 +111,18 @@ def test_jars_gone_from_the_maven_cache_are_reported(tmp_path: Path) -> None:
 
 
 def test_no_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ClusterError, match=r"Java not found.*JDK 17"):
-        find_java()
+        find_java(Settings.from_env({}).java_home)
 
 
-def test_java_older_than_17_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_java_older_than_17_is_a_clear_error(tmp_path: Path) -> None:
     java = tmp_path / "bin" / "java"
     java.parent.mkdir()
     java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
     java.chmod(java.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
     with pytest.raises(ClusterError, match="is Java 11; Kafka 4 brokers need Java 17"):
-        find_java()
+        find_java(Settings.from_env({"JAVA_HOME": str(tmp_path)}).java_home)
 
 
 @pytest.mark.parametrize(
@@ -168,7 +167,7 @@ def test_storage_is_formatted_with_a_cluster_id_that_starts_with_a_dash(tmp_path
     """Random ids are base64url: one in 64 starts with '-', which the storage tool once read as an option."""
     spec = BrokerSpec(node_id=1, port=KAFKA_PORT, controller_port=KAFKA_PORT + 100, data_dir=tmp_path / "node-1")
     write_config(spec, [spec])
-    format_storage([spec], find_java(), ensure_classpath(tmp_path), "-vj_FfIURemNM9Hva9U3hw")
+    format_storage([spec], find_java(java_home_from_env()), ensure_classpath(tmp_path), "-vj_FfIURemNM9Hva9U3hw")
     assert is_formatted(spec)
     assert "cluster.id=-vj_FfIURemNM9Hva9U3hw" in (spec.data_dir / "meta.properties").read_text()
 
@@ -263,7 +262,8 @@ def test_a_partial_outage_is_named_and_served_and_replication_never_shrinks(
         lab.down()
     solo.up(brokers=3, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT)  # restarts what is not running
     topic = KafkaTopicBuilder.dead_letter__services_to_operator(3)
-    admin_client(state.bootstrap_servers).create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    with Admin(state.bootstrap_servers) as admin:
+        admin.client.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
     with Lab(settings) as lab:
         with pytest.raises(TopicLayoutError, match="fewer replicas than this cluster's 3"):
             lab.setup_event(3, venue)
@@ -330,7 +330,8 @@ def test_a_paused_broker_is_stopped_for_the_block_and_runs_again_after(solo: Loc
         assert paused == [pid] and process_state(pid) == "T"
         raise RuntimeError("a failure inside the block")
     assert process_state(pid) != "T"  # resumed even though the block failed
-    assert admin_client(state.bootstrap_servers).list_topics(timeout=10).brokers
+    with Admin(state.bootstrap_servers) as admin:
+        assert admin.metadata().brokers
     with pytest.raises(ConfigError, match="node_ids must be among"), solo.paused([2]):
         pass
     with pytest.raises(ConfigError, match="no replica"):

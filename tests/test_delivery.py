@@ -18,7 +18,7 @@ from labkit.delivery import (
     producer_config,
 )
 from labkit.kafka.admin import describe_partitions
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import Admin
 from labkit.polling import wait_until
 from labkit.reading import read_topic
 from labkit.settings import Settings
@@ -73,10 +73,9 @@ def test_writers_of_each_acks_are_told_what_the_log_holds(settings: Settings, ev
 
 @pytest.mark.faults
 def test_a_write_below_min_insync_replicas_is_refused_with_the_brokers_answer(
-    settings: Settings, cluster_home: Path, event_id: int
+    settings: Settings, admin: Admin, cluster_home: Path, event_id: int
 ) -> None:
     bootstrap = settings.kafka_bootstrap_servers or ""
-    admin = admin_client(bootstrap)
     topic = experiment_topic(event_id, "isr-3")
     create_topic(bootstrap, topic, config={"min.insync.replicas": "3"}, leaders=[1])
     assert produce_once(bootstrap, topic, 0) is None  # all three in sync

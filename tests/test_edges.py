@@ -13,7 +13,7 @@ import pytest
 import labkit
 from labkit import Lab
 from labkit.load import BookingStream, parse_quantity_range, send_burst
-from tests.conftest import SMALL_VENUE
+from tests.helpers import SMALL_VENUE
 
 
 @pytest.mark.parametrize(

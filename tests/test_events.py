@@ -8,15 +8,14 @@ from labkit import KafkaTopicBuilder, Lab, Settings
 from labkit.errors import ConfigError, EventBusyError
 from labkit.events import list_events
 from labkit.kafka.admin import list_groups, list_topics
-from labkit.kafka.clients import admin_client
-from tests.conftest import SMALL_VENUE
+from tests.helpers import SMALL_VENUE
 
 
 def test_an_event_is_listed_refused_while_consumed_then_deleted_as_a_unit(lab: Lab, event_id: int) -> None:
     lab.setup_event(event_id, SMALL_VENUE)
     lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)
     assert lab.book(event_id, "A", 1, quantity=1).wait(timeout=30).status == "RESERVED"
-    admin = admin_client(lab.bootstrap_servers)
+    admin = lab.admin
     (listed,) = [e for e in list_events(admin, lab.redis) if e.event_id == event_id]
     assert (listed.topics, listed.partitions, listed.groups, listed.has_seats) == (4, 13, 2, True)
 

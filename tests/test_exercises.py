@@ -35,7 +35,7 @@ from labkit.exercises.progress import Progress
 from labkit.kafka.clients import base_config
 from labkit.keys import KeyedRecord, write_records
 from labkit.load import send_burst, wait_all
-from labkit.naming import KafkaTopicBuilder
+from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.polling import wait_until
 from labkit.settings import Settings
 from labkit.topics import create_topic, experiment_topic
@@ -243,7 +243,8 @@ def test_predict_lag_and_who_moves_are_checked_against_the_brokers(lab: Lab) -> 
     assert f"partition {min(answer)} moved from" in missed.message
 
     lab.remove_consumer("seat-reservation")  # nobody reads reserve-seats now
-    wait_until(lambda: not consumers._seat_group(lab, event_id).members, 60, "the group to be empty")
+    seat_group = KafkaConsumerGroupBuilder.seat_reservation_service(event_id)
+    wait_until(lambda: lab.group_members(event_id)[seat_group] == 0, 60, "the group to be empty")
     earlier = [lab.book(event_id, "A", 1, quantity=1) for _ in range(2)]
     lab.flush()
     lag_before = {p: lag for p, lag in lab.reservation_lag(event_id).set_index("partition").lag.items() if lag}

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -27,10 +28,10 @@ from labkit.audit import audit
 from labkit.consumers import ConsumerProcess, ConsumerProcesses
 from labkit.errors import DeliveryError
 from labkit.kafka.admin import describe_group
-from labkit.kafka.clients import admin_client, base_config
+from labkit.kafka.clients import base_config
 from labkit.load import BookingStream, wait_all
 from labkit.polling import wait_until
-from tests.conftest import assignments
+from tests.helpers import assignments
 
 pytestmark = pytest.mark.faults
 
@@ -107,7 +108,7 @@ def assert_all_answered(lab: Lab, event_id: int, booking_ids: list[str], timeout
 
 def trace(lab: Lab, event_id: int, booking_id: str) -> str:
     partition = int(lab.store.get(event_id, booking_id)["partition"])
-    admin = admin_client(lab.bootstrap_servers)
+    admin = lab.admin
     found = []
     for topic, group in (
         (KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id), "seat_reservation_service"),
@@ -136,9 +137,7 @@ def owners(lab: Lab, event_id: int, pending: list[str]) -> str:
     """Who owns the stuck partitions (the brokers' view and this Lab's threads), and what those threads are doing."""
     partitions = sorted({int(lab.store.get(event_id, b)["partition"]) for b in pending})
     topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
-    group = describe_group(
-        admin_client(lab.bootstrap_servers), KafkaConsumerGroupBuilder.seat_reservation_service(event_id)
-    )
+    group = describe_group(lab.admin, KafkaConsumerGroupBuilder.seat_reservation_service(event_id))
     by_member = {m.member_id: m.client_id for m in group.members}
     brokers_view = {
         p.partition: by_member.get(p.member_id or "", p.member_id) for p in group.partitions if p.topic == topic
@@ -147,11 +146,13 @@ def owners(lab: Lab, event_id: int, pending: list[str]) -> str:
         f"stuck partitions {partitions}; owners per the brokers: {[brokers_view.get(p) for p in partitions]}",
         f"the group per the brokers (owned against target): {group.reconciliation()}",
     ]
-    for service, worker in lab._threads.workers():
-        mine = sorted(p for t, p in worker.assignment if t == topic and p in partitions)
-        if mine or service == "seat-reservation":
-            lines.append(f"{worker.client_id}: alive {worker.alive}, processed {worker.processed}, owns stuck {mine}")
-            thread = worker._thread
+    owned = assignments(lab, "seat-reservation")
+    threads = {thread.name: thread for thread in threading.enumerate()}  # a consumer thread is named by its client id
+    for row in lab.consumers().itertuples():
+        mine = sorted(p for t, p in owned.get(str(row.client_id), set()) if t == topic and p in partitions)
+        if mine or row.service == "seat-reservation":
+            lines.append(f"{row.client_id}: alive {row.alive}, processed {row.processed}, owns stuck {mine}")
+            thread = threads.get(str(row.client_id))
             frame = sys._current_frames().get(thread.ident or -1) if thread is not None else None
             if mine and frame is not None:
                 lines.append("".join(traceback.format_stack(frame)[-6:]))

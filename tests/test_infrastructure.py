@@ -16,19 +16,17 @@ from labkit import (
 )
 from labkit.errors import TopicLayoutError
 from labkit.kafka.admin import describe_partitions, list_topics
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import Admin
 from labkit.kafka.settling import IN_A_ROW, PROBE_TOPIC, wait_until_responsive
 
 
 def test_event_topics_have_one_partition_per_subsection_replication_3_and_full_isr(
-    settings: Settings, event_id: int
+    settings: Settings, admin: Admin, event_id: int
 ) -> None:
     outcome = asyncio.run(setup_event_infrastructure(event_id=event_id, settings=settings))
     assert outcome == {name: "created" for name in KafkaTopicBuilder.get_all_topics(event_id)}
 
-    partitions = describe_partitions(
-        admin_client(settings.kafka_bootstrap_servers or ""), KafkaTopicBuilder.get_all_topics(event_id)
-    )
+    partitions = describe_partitions(admin, KafkaTopicBuilder.get_all_topics(event_id))
     by_topic: dict[str, list] = {}
     for p in partitions:
         by_topic.setdefault(p.topic, []).append(p)
@@ -47,19 +45,20 @@ def test_setup_is_idempotent(settings: Settings, event_id: int) -> None:
     assert set(again.values()) == {"exists"}
 
 
-def test_a_topic_with_the_wrong_partition_count_is_an_error_not_used(settings: Settings, event_id: int) -> None:
-    admin = admin_client(settings.kafka_bootstrap_servers or "")
+def test_a_topic_with_the_wrong_partition_count_is_an_error_not_used(
+    settings: Settings, admin: Admin, event_id: int
+) -> None:
     topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
-    admin.create_topics([NewTopic(topic, 10, 3)])[topic].result(30)
+    admin.client.create_topics([NewTopic(topic, 10, 3)])[topic].result(30)
     with pytest.raises(TopicLayoutError, match=f"{topic} has 10, needs 100"):
         setup_event_infrastructure_sync(event_id, settings=settings)
 
 
-def test_a_smaller_venue_gets_fewer_partitions(settings: Settings, event_id: int) -> None:
+def test_a_smaller_venue_gets_fewer_partitions(settings: Settings, admin: Admin, event_id: int) -> None:
     small = SeatingConfig(sections="AB", subsections=2, rows=2, seats_per_row=5)
     setup_event_infrastructure_sync(event_id, seating=small, settings=settings)
     topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
-    assert len(describe_partitions(admin_client(settings.kafka_bootstrap_servers or ""), [topic])) == 4
+    assert len(describe_partitions(admin, [topic])) == 4
 
 
 def test_setup_event_waits_until_the_new_partitions_answer_quickly(lab: Lab, event_id: int) -> None:
@@ -73,11 +72,10 @@ def test_setup_event_waits_until_the_new_partitions_answer_quickly(lab: Lab, eve
     assert set(again.values()) == {"exists"} and lab.last_settling is settling  # nothing created, no wait
 
 
-def test_a_wait_for_quick_answers_is_bounded_and_says_so(settings: Settings) -> None:
-    bootstrap = settings.kafka_bootstrap_servers or ""
-    settling = wait_until_responsive(admin_client(bootstrap), bootstrap, replication=3, quick_ms=0.0, timeout=2.0)
+def test_a_wait_for_quick_answers_is_bounded_and_says_so(admin: Admin) -> None:
+    settling = wait_until_responsive(admin, replication=3, quick_ms=0.0, timeout=2.0)
     assert not settling.settled and settling.probes >= 1  # no acks=all produce is confirmed in 0 ms
     assert math.isfinite(settling.slowest_ms) and settling.seconds >= 2.0
     assert str(settling).startswith("still slow after")
-    assert PROBE_TOPIC in list_topics(admin_client(bootstrap), include_internal=True)
-    assert PROBE_TOPIC not in list_topics(admin_client(bootstrap))  # left out of listings, like __consumer_offsets
+    assert PROBE_TOPIC in list_topics(admin, include_internal=True)
+    assert PROBE_TOPIC not in list_topics(admin)  # left out of listings, like __consumer_offsets

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from labkit.latency import Run, Sweep, check_load, summarise, sustainable_rate, sweep
+from labkit.latency import Run, Sweep, check_load, summarize_latency, sustainable_rate, sweep
 from labkit.latency_summary import LatencySummary, settled_after, window_p99s, windows
 
 
@@ -24,12 +24,12 @@ def run_with(p99_by_rate: dict[float, float]) -> tuple[Run, list[tuple[float, fl
 
 def test_a_booking_without_an_outcome_counts_as_infinitely_late() -> None:
     starts = [0.0] * 100
-    complete = summarise(50.0, starts, [float(i) for i in range(100)])
+    complete = summarize_latency(50.0, starts, [float(i) for i in range(100)])
     assert (complete.completed, complete.p50_ms, complete.p99_ms, complete.max_ms) == (100, 49.0, 98.0, 99.0)
-    two_missing = summarise(50.0, starts, [float(i) for i in range(98)] + [None, None])
+    two_missing = summarize_latency(50.0, starts, [float(i) for i in range(98)] + [None, None])
     assert two_missing.completed == 98 and two_missing.p50_ms == 49.0
     assert math.isinf(two_missing.p99_ms) and math.isinf(two_missing.max_ms)
-    assert math.isinf(summarise(50.0, [0.0], [None]).p50_ms)
+    assert math.isinf(summarize_latency(50.0, [0.0], [None]).p50_ms)
 
 
 def test_each_curve_stops_after_its_first_rate_over_the_limit() -> None:

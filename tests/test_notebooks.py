@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from labkit.cluster.local import ClusterState, LocalCluster
 from labkit.events import partition_count
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import Admin
 from labkit.polling import poll
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -101,7 +101,7 @@ def test_the_numbered_notebooks_are_01_to_10() -> None:
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_twice_in_one_kernel_and_leaves_nothing(
-    path: Path, cluster: ClusterState, cluster_home: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, cluster: ClusterState, cluster_home: Path, admin: Admin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LABKIT_HOME", str(cluster_home))  # the kernel inherits it and finds the test cluster
     parameters = {k: v for k, v in CI_PARAMETERS.items() if k in parameters_of(path)}
@@ -110,7 +110,6 @@ def test_notebook_runs_twice_in_one_kernel_and_leaves_nothing(
     stacks = ARTIFACTS / f"{path.stem}.stacks.txt"
     nbformat.write(twice(path, stacks), doubled)
     brokers_before, redis_before = cluster_pids(cluster_home)
-    admin = admin_client(cluster.bootstrap_servers)
     partitions_before = partition_count(admin)
     print(f"the cluster holds {partitions_before} partitions before {path.name}")  # shown if it fails: how loaded
     started = time.monotonic()

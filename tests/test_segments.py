@@ -8,7 +8,6 @@ from labkit import Lab
 from labkit.cluster.local import LocalCluster
 from labkit.delivery import NumberedWriter
 from labkit.kafka.admin import describe_partitions
-from labkit.kafka.clients import admin_client
 from labkit.segments import parse_dump, sequence_breaks
 from labkit.topics import create_topic, experiment_topic
 
@@ -41,7 +40,7 @@ def test_kafka_dump_log_shows_an_idempotent_producers_batches_without_a_gap(lab:
     create_topic(lab.bootstrap_servers, topic)
     lab.events_set_up.add(event_id)  # the lab fixture deletes the event, and this topic with it
     NumberedWriter(lab.bootstrap_servers, topic, "all", 2000, 300).start().join(60)
-    (partition,) = describe_partitions(admin_client(lab.bootstrap_servers), [topic])
+    (partition,) = describe_partitions(lab.admin, [topic])
     segment = LocalCluster(lab.settings.home).segment_files(topic, 0, partition.leader)[0]
     assert isinstance(segment, Path) and segment.name == "00000000000000000000.log"
     batches = parse_dump(lab.kafka_tool("kafka-dump-log", "--files", str(segment)))

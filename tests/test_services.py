@@ -19,7 +19,7 @@ from labkit.kafka.clients import base_config
 from labkit.load import wait_all
 from labkit.messages import DeadLetter, ReserveSeats, encode, now_ms
 from labkit.polling import wait_until
-from tests.conftest import SMALL_VENUE, assignments, read_all
+from tests.helpers import SMALL_VENUE, assignments, read_all
 
 
 def assert_invariants(lab: Lab, event_id: int) -> None:

@@ -6,21 +6,21 @@ import pytest
 
 from labkit import Lab
 from labkit.kafka.admin import describe_partitions, list_topics
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import Admin
 from labkit.naming import group_name
 from labkit.polling import wait_until
 from labkit.reading import GroupReader
 from labkit.settings import Settings
 from labkit.topics import broker_config, create_topic, experiment_topic, set_topic_config, topic_config
-from tests.conftest import SMALL_VENUE
+from tests.helpers import SMALL_VENUE
 
 
-def test_leaders_are_placed_and_configs_read_and_set(settings: Settings, event_id: int) -> None:
+def test_leaders_are_placed_and_configs_read_and_set(settings: Settings, admin: Admin, event_id: int) -> None:
     bootstrap = settings.kafka_bootstrap_servers or ""
     topic = experiment_topic(event_id, "placed")
     assert topic == f"event-id-{event_id}______placed______notebook___to___notebook"
     create_topic(bootstrap, topic, partitions=4, config={"retention.ms": "60000"}, leaders=[3, 1])
-    partitions = describe_partitions(admin_client(bootstrap), [topic])
+    partitions = describe_partitions(admin, [topic])
     assert [p.replicas[0] for p in sorted(partitions, key=lambda p: p.partition)] == [3, 1, 3, 1]
     assert all(len(p.replicas) == 3 for p in partitions)
     assert topic_config(bootstrap, topic)["retention.ms"] == "60000"
@@ -46,5 +46,5 @@ def test_an_events_experiment_topics_and_groups_are_deleted_with_it(lab: Lab, ev
     assert lab.events().query("event_id == @event_id").groups.iloc[0] == 1  # its services never consumed
     deletion = lab.teardown_event(event_id)
     assert topic in deletion.topics and group_name(event_id, "scratch-reader") in deletion.groups
-    assert topic not in list_topics(admin_client(lab.bootstrap_servers))
+    assert topic not in list_topics(lab.admin)
     assert event_id not in set(lab.events().event_id)

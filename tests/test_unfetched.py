@@ -1,12 +1,13 @@
-"""The worker's safeguard against a partition assigned but never fetched (decision logic, no broker)."""
+"""The consumer's safeguard against a partition assigned but never fetched (decision logic, no broker)."""
 
 from __future__ import annotations
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from labkit.kafka import worker as worker_module
-from labkit.kafka.worker import BatchWorker
+from labkit.kafka.ledger import PartitionLedger
+from labkit.kafka.watchdog import UnfetchedWatchdog
+from labkit.settings import Tuning
 
 pytestmark = pytest.mark.unit
 
@@ -36,21 +37,16 @@ class ConsumerState:
         self.seeks.append((tp.partition, tp.offset))
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The worker's monotonic clock, moved by hand."""
-    now = [1000.0]
-    monkeypatch.setattr(worker_module.time, "monotonic", lambda: now[0])
-    return now
+WAIT = Tuning().unfetched_after
 
 
 @pytest.fixture
-def worker() -> BatchWorker:
-    return BatchWorker("127.0.0.1:1", "g", ["t"], "w", handler=lambda batch: None)
+def watchdog() -> UnfetchedWatchdog:
+    return UnfetchedWatchdog("w", WAIT)
 
 
 def test_only_a_partition_with_messages_waiting_and_none_read_is_sought_once_per_assignment(
-    clock: list[float], worker: BatchWorker
+    watchdog: UnfetchedWatchdog,
 ) -> None:
     # 0: read (position 5); 1: idle, empty log; 2: none read, 7 waiting after the commit at 3; 3: none read, no
     # commit: from the log start (0), 2 waiting; 4: no fetch response ever (watermarks unknown), commit at 6;
@@ -60,17 +56,23 @@ def test_only_a_partition_with_messages_waiting_and_none_read_is_sought_once_per
         {2: 3, 3: -1001, 4: 6, 5: 4},
         {0: (0, 5), 1: (4, 4), 2: (0, 10), 3: (0, 2), 4: (-1001, -1001), 5: (0, 4)},
     )
-    worker._on_assign(consumer, [TopicPartition("t", p) for p in range(6)])  # type: ignore[arg-type]
-    clock[0] += worker_module.UNFETCHED_AFTER - 1
-    worker._check_unfetched(consumer)  # type: ignore[arg-type]
+    ledger, now = PartitionLedger(), 1000.0
+    ledger.assign([("t", p) for p in range(6)], now)
+    now += WAIT - 1
+    watchdog.check(consumer, ledger, now)  # type: ignore[arg-type]
     assert consumer.seeks == []  # too early
-    clock[0] += worker_module.UNFETCHED_AFTER / 3  # the next check
-    worker._check_unfetched(consumer)  # type: ignore[arg-type]
+    now += WAIT / 3  # the next check
+    watchdog.check(consumer, ledger, now)  # type: ignore[arg-type]
     assert consumer.asked_for_commits == [[2, 3, 4, 5]]  # one request, only for the suspects
-    assert consumer.seeks == [(2, 3), (3, 0), (4, 6)] and worker.unstuck == 3
-    clock[0] += worker_module.UNFETCHED_AFTER
-    worker._check_unfetched(consumer)  # type: ignore[arg-type]
+    assert consumer.seeks == [(2, 3), (3, 0), (4, 6)] and watchdog.unstuck == 3
+    now += WAIT
+    watchdog.check(consumer, ledger, now)  # type: ignore[arg-type]
     assert len(consumer.seeks) == 3  # once per assignment
+    ledger.forget([("t", 2)])
+    ledger.assign([("t", 2)], now)  # assigned again: checked again
+    now += WAIT
+    watchdog.check(consumer, ledger, now)  # type: ignore[arg-type]
+    assert consumer.seeks[3:] == [(2, 3)]
 
 
 class NoCoordinator(ConsumerState):
@@ -80,11 +82,12 @@ class NoCoordinator(ConsumerState):
 
 
 def test_without_an_answer_from_the_coordinator_the_suspects_are_checked_again_later(
-    clock: list[float], worker: BatchWorker
+    watchdog: UnfetchedWatchdog,
 ) -> None:
     consumer = NoCoordinator({0: -1001}, {0: 0}, {0: (0, 3)})
-    worker._on_assign(consumer, [TopicPartition("t", 0)])  # type: ignore[arg-type]
+    ledger, now = PartitionLedger(), 1000.0
+    ledger.assign([("t", 0)], now)
     for _ in range(2):
-        clock[0] += worker_module.UNFETCHED_AFTER
-        worker._check_unfetched(consumer)  # type: ignore[arg-type]
+        now += WAIT
+        watchdog.check(consumer, ledger, now)  # type: ignore[arg-type]
     assert consumer.asked_for_commits == [[0], [0]] and consumer.seeks == []

@@ -11,7 +11,7 @@ from confluent_kafka.admin import NewTopic
 from labkit.cluster.local import ClusterState, LocalCluster
 from labkit.cluster.warmup import compiled_between, compiler_cpu_seconds, warm_up
 from labkit.kafka.admin import list_topics
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import Admin
 from labkit.pipe import PlainPipe
 
 
@@ -30,7 +30,9 @@ def test_the_brokers_compiler_threads_are_found(cluster: ClusterState, cluster_h
     assert compiled_between(by_thread, by_thread) == 0
 
 
-def test_a_warm_up_runs_the_pipe_in_windows_and_reports_each(cluster: ClusterState, cluster_home: Path) -> None:
+def test_a_warm_up_runs_the_pipe_in_windows_and_reports_each(
+    cluster: ClusterState, cluster_home: Path, admin: Admin
+) -> None:
     lines: list[str] = []
     pids = broker_pids(cluster_home)
     result = warm_up(cluster.bootstrap_servers, pids, progress=lines.append, limit=1.0)  # one window, then stop
@@ -38,17 +40,16 @@ def test_a_warm_up_runs_the_pipe_in_windows_and_reports_each(cluster: ClusterSta
     assert lines[0].startswith("warming up the brokers:") and "p99" in lines[0]
     assert math.isfinite(result.p99_ms) and result.compiler_cores >= 0
     assert str(result).startswith("warm:" if result.settled else "still compiling")
-    left = [t for t in list_topics(admin_client(cluster.bootstrap_servers)) if t.startswith("plain-pipe-")]
+    left = [t for t in list_topics(admin) if t.startswith("plain-pipe-")]
     assert not left, f"the warm-up's topics were not deleted: {left}"
 
 
-def test_a_stream_during_an_action_times_the_action_and_raises_its_error(cluster: ClusterState) -> None:
-    admin = admin_client(cluster.bootstrap_servers)
+def test_a_stream_during_an_action_times_the_action_and_raises_its_error(cluster: ClusterState, admin: Admin) -> None:
     with PlainPipe(cluster.bootstrap_servers, partitions=2, forwarders=1, sinks=1) as pipe:
         topic = f"{pipe.topics[0]}-extra"
 
         def create() -> None:
-            for future in admin.create_topics([NewTopic(topic, 3, 3)]).values():
+            for future in admin.client.create_topics([NewTopic(topic, 3, 3)]).values():
                 future.result(30)
 
         try:
@@ -56,7 +57,7 @@ def test_a_stream_during_an_action_times_the_action_and_raises_its_error(cluster
             assert len(starts) == 20 and None not in ends
             assert took > 0 and topic in list_topics(admin)
         finally:
-            for future in admin.delete_topics([topic]).values():
+            for future in admin.client.delete_topics([topic]).values():
                 future.result(30)
 
         def fail() -> None:

@@ -9,19 +9,18 @@ import uuid
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from labkit.kafka.clients import admin_client
+from labkit.kafka.clients import Admin
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
 from labkit.polling import wait_until
 from labkit.settings import Settings
 
 
-def test_a_batch_whose_output_fails_is_handled_again_and_only_then_committed(settings: Settings) -> None:
+def test_a_batch_whose_output_fails_is_handled_again_and_only_then_committed(settings: Settings, admin: Admin) -> None:
     bootstrap = settings.kafka_bootstrap_servers or ""
     tag = uuid.uuid4().hex[:8]
     source, sink, group = f"test-worker-{tag}-in", f"test-worker-{tag}-out", f"test-worker-{tag}"
-    admin = admin_client(bootstrap)
-    for future in admin.create_topics([NewTopic(source, 1, 3), NewTopic(sink, 1, 3)]).values():
+    for future in admin.client.create_topics([NewTopic(source, 1, 3), NewTopic(sink, 1, 3)]).values():
         future.result(60)
     # The first batch's output goes to a topic that does not exist: its delivery fails after 2 s.
     output = ReliableProducer(bootstrap, f"{tag}-out", **{"message.timeout.ms": 2_000})
@@ -49,26 +48,27 @@ def test_a_batch_whose_output_fails_is_handled_again_and_only_then_committed(set
     finally:
         assert worker.stop()
         output.close()
-        admin.delete_topics([source, sink])
+        admin.client.delete_topics([source, sink])
     assert worker.rewinds >= 1
     first = handled[0]
     assert any(batch[: len(first)] == first for batch in handled[1:]), "the failed batch was not handled again"
     assert sorted({v for batch in handled for v in batch}) == sorted(values)
 
 
-def _committed(admin, group: str, topic: str) -> int:  # type: ignore[no-untyped-def]
-    future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])])[group]
+def _committed(admin: Admin, group: str, topic: str) -> int:
+    future = admin.client.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])]
+    )[group]
     (partition,) = future.result(10).topic_partitions
     return max(partition.offset, 0)
 
 
-def test_a_lone_message_is_handed_over_at_once_not_after_the_poll_timeout(settings: Settings) -> None:
+def test_a_lone_message_is_handed_over_at_once_not_after_the_poll_timeout(settings: Settings, admin: Admin) -> None:
     """consume(n, timeout) alone would wait the whole timeout for n messages; the worker must not."""
     bootstrap = settings.kafka_bootstrap_servers or ""
     tag = uuid.uuid4().hex[:8]
     topic = f"test-worker-{tag}-lone"
-    admin = admin_client(bootstrap)
-    for future in admin.create_topics([NewTopic(topic, 1, 3)]).values():
+    for future in admin.client.create_topics([NewTopic(topic, 1, 3)]).values():
         future.result(60)
     handled = threading.Event()
     worker = BatchWorker(
@@ -91,4 +91,4 @@ def test_a_lone_message_is_handed_over_at_once_not_after_the_poll_timeout(settin
     finally:
         worker.stop_event.set()
         assert worker.stop(timeout=30)
-        admin.delete_topics([topic])
+        admin.client.delete_topics([topic])

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return kafka.kafka_tool(argv[1:], Settings.from_env())
         args = build_parser().parse_args(argv)
         return int(args.handler(args, Settings.from_env()))
-    except (LabkitError, ValueError) as exc:  # validation errors name the argument and what is allowed
+    except LabkitError as exc:  # validation errors name the argument and what is allowed
         print(f"labkit: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

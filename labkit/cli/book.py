@@ -8,14 +8,14 @@ import sys
 from tqdm import tqdm
 
 from labkit.analysis import format_summary, summarize
+from labkit.booking import idle_groups_hint
 from labkit.cli.common import event_id_arg, positive_count_arg
 from labkit.lab import Lab
 from labkit.load import parse_quantity_range, send_burst, wait_all
-from labkit.services.ticketing import idle_groups_hint
 from labkit.settings import Settings
 
 
-def book_and_summarise(
+def book_and_summarize(
     lab: Lab,
     event_id: int,
     count: int,
@@ -52,7 +52,7 @@ def book_and_summarise(
 def book(args: argparse.Namespace, settings: Settings) -> int:
     lab = Lab(settings)
     try:
-        return book_and_summarise(
+        return book_and_summarize(
             lab, args.event_id, args.count, args.quantity, args.section, args.subsection, args.timeout, args.quiet
         )
     finally:

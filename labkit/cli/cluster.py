@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from labkit.cli.common import admin_for, brokers_arg, port_arg, table
+from labkit.cli.common import brokers_arg, port_arg, table
 from labkit.cluster.jars import fetch, read_classpath
 from labkit.cluster.local import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT, LocalCluster, partial_outage
 from labkit.cluster.quorum import describe_quorum
 from labkit.endpoints import kafka_bootstrap, redis_url
 from labkit.events import CLEANUP_HINT, PARTITION_BUDGET, partition_count
 from labkit.kafka.admin import under_replicated
+from labkit.runtime import Runtime
 from labkit.settings import Settings
 
 QUORUM_KEYS = (
@@ -53,7 +54,7 @@ def print_status(settings: Settings, quorum: bool) -> bool:
     print(table(["REDIS", "PID", "ALIVE"], [redis_row]))
     state = cluster.load()
     if quorum and state is not None and any(b.alive for b in status.brokers):
-        described = describe_quorum(state.bootstrap_controllers, read_classpath(settings.home))
+        described = describe_quorum(state.bootstrap_controllers, read_classpath(settings.home), settings.java_home)
         print("controller quorum:")
         for key in QUORUM_KEYS:
             if key in described:
@@ -61,12 +62,12 @@ def print_status(settings: Settings, quorum: bool) -> bool:
     if status.dead:
         print(partial_outage(settings.home, status.dead))
     if any(b.alive for b in status.brokers):
-        admin = admin_for(settings)
-        partitions = partition_count(admin)
+        with Runtime.connect(settings) as runtime:
+            partitions = partition_count(runtime.admin)
+            lagging = under_replicated(runtime.admin)
         print(f"partitions: {partitions} (budget {PARTITION_BUDGET} on this machine)")
         if partitions > PARTITION_BUDGET:
             print(f"  past the budget: idle partitions slow every fetch round. Clean up with: {CLEANUP_HINT}")
-        lagging = under_replicated(admin)
         print(f"under-replicated partitions: {sum(lagging.values())}", f"in {len(lagging)} topic(s)" if lagging else "")
     return status.running
 

@@ -1,16 +1,13 @@
-"""What every command group shares: the table printer, clients built from Settings, argument types."""
+"""What every command group shares: the table printer and the argument types. A handler that needs the cluster
+opens a Runtime (`with Runtime.connect(settings) as runtime:`)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
 
-import redis
-from confluent_kafka.admin import AdminClient
-
-from labkit.endpoints import kafka_bootstrap, redis_url
-from labkit.errors import LabkitError
-from labkit.kafka.clients import admin_client
+from labkit.errors import ConfigError, LabkitError
+from labkit.services.workers import MAX_CONSUMERS, check_consumer_counts
 from labkit.settings import Settings, parse_event_id
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -21,14 +18,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
-
-
-def admin_for(settings: Settings) -> AdminClient:
-    return admin_client(kafka_bootstrap(settings))
-
-
-def redis_for(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(redis_url(settings), socket_timeout=30)
 
 
 # -- argument types: each names the option and what is allowed -----------------------------------------------------
@@ -52,9 +41,10 @@ def port_arg(value: str) -> int:
 
 
 def consumer_count_arg(value: str) -> int:
-    if not value.isdigit() or int(value) > 32:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 32, got {value!r}")
-    return int(value)
+    try:
+        return check_consumer_counts(count=int(value) if value.isdigit() else value)["count"]
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_CONSUMERS}, got {value!r}") from exc
 
 
 def positive_count_arg(value: str) -> int:

@@ -6,9 +6,10 @@ import argparse
 import os
 import time
 
-from labkit.cli.common import admin_for, consumer_count_arg, table
+from labkit.cli.common import consumer_count_arg, table
 from labkit.cli.groups import print_event_groups
 from labkit.consumers import ConsumerProcesses, run
+from labkit.runtime import Runtime
 from labkit.services.workers import SERVICES
 from labkit.settings import Settings
 
@@ -29,7 +30,8 @@ def consumers_status(args: argparse.Namespace, settings: Settings) -> int:
     processes = ConsumerProcesses(settings).list()
     rows = [(p.service, p.index, p.pid or "-", "yes" if p.alive else "NO", p.log_file) for p in processes]
     print(table(["SERVICE", "#", "PID", "ALIVE", "LOG"], rows) if rows else "no consumer processes")
-    print_event_groups(admin_for(settings), settings.event_id, lagging=True)
+    with Runtime.connect(settings) as runtime:
+        print_event_groups(runtime.admin, settings.event_id, lagging=True)
     return 0 if all(p.alive for p in processes) else 1
 
 

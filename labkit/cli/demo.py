@@ -6,14 +6,13 @@ import argparse
 from dataclasses import replace
 
 from labkit.analysis import messages_per_partition
-from labkit.cli.book import book_and_summarise
+from labkit.cli.book import book_and_summarize
 from labkit.cli.cluster import print_status, start_cluster
 from labkit.cli.common import brokers_arg, consumer_count_arg, event_id_arg, positive_count_arg
 from labkit.cli.consumers import stop_processes
 from labkit.cli.groups import print_event_groups
 from labkit.cluster.local import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT
 from labkit.consumers import ConsumerProcesses
-from labkit.kafka.clients import admin_client
 from labkit.lab import Lab
 from labkit.naming import KafkaTopicBuilder
 from labkit.seating import SeatingConfig
@@ -37,7 +36,7 @@ def run_demo(settings: Settings, event_id: int, brokers: int, consumers: int, co
         processes.start(consumers, consumers)
         processes.wait_for_members(consumers, consumers)
         print(f"\n== {count} bookings, 1-4 seats each, random subsections")
-        book_and_summarise(lab, event_id, count, quiet=True)
+        book_and_summarize(lab, event_id, count, quiet=True)
         topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
         counts = messages_per_partition(lab.bootstrap_servers, topic, venue.subsection_count).messages
         print(f"\n== reserve-seats messages per partition (all-time log-end offsets of {topic})")
@@ -46,7 +45,7 @@ def run_demo(settings: Settings, event_id: int, brokers: int, consumers: int, co
             row = counts[section_index * venue.subsections : (section_index + 1) * venue.subsections]
             print(f"  {section}-1..{section}-{venue.subsections}  " + " ".join(f"{n:4d}" for n in row))
         print("\n== consumer groups")
-        print_event_groups(admin_client(lab.bootstrap_servers), event_id)
+        print_event_groups(lab.admin, event_id)
     finally:
         print()
         stop_processes(processes)

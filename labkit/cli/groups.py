@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from confluent_kafka.admin import AdminClient
-
-from labkit.cli.common import admin_for, table
+from labkit.cli.common import table
 from labkit.kafka import admin as kafka_admin
+from labkit.kafka.clients import Admin
 from labkit.naming import KafkaConsumerGroupBuilder
+from labkit.runtime import Runtime
 from labkit.settings import Settings
 
 
 def groups_list(args: argparse.Namespace, settings: Settings) -> int:
-    groups = kafka_admin.list_groups_with_protocol(admin_for(settings))
+    with Runtime.connect(settings) as runtime:
+        groups = kafka_admin.list_groups_with_protocol(runtime.admin)
     print(table(["GROUP", "PROTOCOL", "STATE"], [(g, protocol, state) for g, (protocol, state) in groups.items()]))
     return 0
 
 
 def groups_describe(args: argparse.Namespace, settings: Settings) -> int:
-    group = kafka_admin.describe_group(admin_for(settings), args.group)
+    with Runtime.connect(settings) as runtime:
+        group = kafka_admin.describe_group(runtime.admin, args.group)
     print(
         f"group {group.group_id}: {group.state}, protocol {group.protocol} (assignor {group.assignor or '-'}), "
         f"{len(group.members)} member(s), total lag {group.total_lag}"
@@ -40,7 +42,7 @@ def groups_describe(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def print_event_groups(admin: AdminClient, event_id: int, lagging: bool = False) -> None:
+def print_event_groups(admin: Admin, event_id: int, lagging: bool = False) -> None:
     """One line per group of the event (state, members, total lag); with `lagging`, its lagging partitions."""
     for group_id in KafkaConsumerGroupBuilder.get_all_groups(event_id):
         group = kafka_admin.describe_group(admin, group_id)

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from labkit.cli.common import admin_for, event_id_arg, redis_for, table
+from labkit.cli.common import event_id_arg, table
 from labkit.events import PARTITION_BUDGET, delete_event, list_events
 from labkit.infrastructure import setup_event_infrastructure_sync
 from labkit.kafka import admin as kafka_admin
+from labkit.runtime import Runtime
 from labkit.settings import Settings
 
 
 def topics_list(args: argparse.Namespace, settings: Settings) -> int:
-    admin = admin_for(settings)
-    if args.partitions:
-        rows = [
-            (p.topic, p.partition, p.leader, ",".join(map(str, p.replicas)), ",".join(map(str, p.isr)))
-            for p in kafka_admin.describe_partitions(admin)
-        ]
-        print(table(["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"], rows))
-    else:
-        print(table(["TOPIC", "PARTITIONS"], list(kafka_admin.list_topics(admin).items())))
+    with Runtime.connect(settings) as runtime:
+        if args.partitions:
+            rows = [
+                (p.topic, p.partition, p.leader, ",".join(map(str, p.replicas)), ",".join(map(str, p.isr)))
+                for p in kafka_admin.describe_partitions(runtime.admin)
+            ]
+            print(table(["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"], rows))
+        else:
+            print(table(["TOPIC", "PARTITIONS"], list(kafka_admin.list_topics(runtime.admin).items())))
     return 0
 
 
@@ -31,33 +32,37 @@ def topics_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def topics_reset(args: argparse.Namespace, settings: Settings) -> int:
-    admin = admin_for(settings)
-    plan = kafka_admin.plan_reset(admin, args.keep)
-    verb = "would delete" if args.dry_run else "deleting"
+    with Runtime.connect(settings) as runtime:
+        return reset_topics(runtime, args.keep, args.dry_run)
+
+
+def reset_topics(runtime: Runtime, keep: str, dry_run: bool) -> int:
+    plan = kafka_admin.plan_reset(runtime.admin, keep)
+    verb = "would delete" if dry_run else "deleting"
     for name in plan.delete_topics:
         print(f"{verb} topic {name}")
     for name in plan.delete_groups:
         print(f"{verb} group {name}")
     for name, members in plan.busy_groups.items():
         print(f"refusing to delete group {name}: it still has {members} member(s); stop its consumers first")
-    print(f"keeping {len(plan.kept)} topic(s)/group(s) matching {args.keep!r}")
-    if not args.dry_run:
-        kafka_admin.apply_reset(admin, plan)
+    print(f"keeping {len(plan.kept)} topic(s)/group(s) matching {keep!r}")
+    if not dry_run:
+        kafka_admin.apply_reset(runtime.admin, plan)
     return 1 if plan.busy_groups else 0
 
 
 def events_list(args: argparse.Namespace, settings: Settings) -> int:
-    rows = [
-        (e.event_id, e.topics, e.partitions, e.groups, "yes" if e.has_seats else "no")
-        for e in list_events(admin_for(settings), redis_for(settings))
-    ]
+    with Runtime.connect(settings) as runtime:
+        events = list_events(runtime.admin, runtime.redis)
+    rows = [(e.event_id, e.topics, e.partitions, e.groups, "yes" if e.has_seats else "no") for e in events]
     print(table(["EVENT", "TOPICS", "PARTITIONS", "GROUPS", "SEATS"], rows))
     print(f"{sum(r[2] for r in rows)} event partition(s); budget {PARTITION_BUDGET}")
     return 0
 
 
 def events_delete(args: argparse.Namespace, settings: Settings) -> int:
-    done = delete_event(admin_for(settings), redis_for(settings), args.event_id)
+    with Runtime.connect(settings) as runtime:
+        done = delete_event(runtime.admin, runtime.redis, args.event_id)
     print(
         f"event {done.event_id}: deleted {len(done.topics)} topic(s), {len(done.groups)} group(s), "
         f"{done.redis_keys} Redis key(s)"

@@ -31,7 +31,7 @@ class BrokerTuning:
 
     jvm_options: tuple[str, ...] = JVM_OPTIONS
     properties: Mapping[str, str] = field(default_factory=dict)
-    java: Path | None = None  # None: find_java()
+    java: Path | None = None  # None: find_java(JAVA_HOME)
 
 
 @dataclass(frozen=True)

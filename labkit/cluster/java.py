@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -14,10 +13,9 @@ MIN_JAVA = 17
 _INSTALL_HINT = "install a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless) or point JAVA_HOME at one"
 
 
-def find_java() -> Path:
-    """JAVA_HOME/bin/java if JAVA_HOME is set, else `java` on PATH, checked to be Java 17 or newer."""
-    java_home = os.environ.get("JAVA_HOME")
-    candidate = Path(java_home) / "bin" / "java" if java_home else None
+def find_java(java_home: Path | None) -> Path:
+    """`java_home`/bin/java (Settings.java_home: JAVA_HOME), else `java` on PATH, checked to be Java 17 or newer."""
+    candidate = java_home / "bin" / "java" if java_home else None
     if candidate is None or not candidate.is_file():
         found = shutil.which("java")
         if found is None:

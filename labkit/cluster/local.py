@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import redis
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException
 
 from labkit.checks import is_int
 from labkit.cluster import broker as kafka_broker
@@ -42,8 +42,10 @@ from labkit.cluster.processes import (
 )
 from labkit.cluster.warmup import WarmUp, warm_up
 from labkit.errors import ClusterError, ConfigError
-from labkit.kafka.clients import base_config
+from labkit.kafka.clients import Admin
 from labkit.polling import wait_until
+from labkit.settings import java_home_from_env
+from labkit.store.client import connect_redis
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +213,7 @@ class LocalCluster:
         if status.running:
             return state, False
 
-        java = self.tuning.java or find_java()
+        java = self.tuning.java or find_java(java_home_from_env())
         classpath = ensure_classpath(self.home)
         specs = [self._spec(b) for b in state.brokers]
         dead = [b for b, s in zip(state.brokers, status.brokers, strict=True) if not s.alive]
@@ -267,16 +269,16 @@ class LocalCluster:
     def _wait_ready(self, state: ClusterState, timeout: float) -> None:
         """Wait until Redis answers PING and every broker is registered in the cluster's metadata."""
         expected = {b.node_id for b in state.brokers}
-        admin = AdminClient(base_config(state.bootstrap_servers, "labkit-cluster-up"))
+        admin = Admin(state.bootstrap_servers, client_id="labkit-cluster-up", connect_timeout=2.0)
 
         def brokers_registered() -> bool:
             self._raise_if_died(state)
             try:
-                return set(admin.list_topics(timeout=2).brokers) == expected
-            except Exception:
+                return set(admin.client.list_topics(timeout=2).brokers) == expected
+            except (ClusterError, KafkaException):  # not reachable yet: its first listing failed, or this one
                 return False
 
-        client = redis.Redis.from_url(state.redis_url, socket_connect_timeout=1)
+        client = connect_redis(state.redis_url, connect_timeout=1.0)
 
         def redis_answers() -> bool:
             try:
@@ -298,6 +300,7 @@ class LocalCluster:
             )
         finally:
             client.close()
+            admin.close()
 
     def _raise_if_died(self, state: ClusterState) -> None:
         for b in state.brokers:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from labkit.cluster.broker import java_command
 from labkit.cluster.java import find_java
 from labkit.errors import ClusterError
 
 
-def describe_quorum(bootstrap_controllers: str, classpath: str) -> dict[str, str]:
+def describe_quorum(bootstrap_controllers: str, classpath: str, java_home: Path | None) -> dict[str, str]:
     """LeaderId, LeaderEpoch, HighWatermark, MaxFollowerLag, CurrentVoters, … (one JVM start, ~2 s)."""
     cmd = java_command(
-        find_java(),
+        find_java(java_home),
         classpath,
         "org.apache.kafka.tools.MetadataQuorumCommand",
         "--bootstrap-controller",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from labkit.errors import ConfigError
 from labkit.exercises import (
     consumers,
     dashboard,
@@ -66,7 +67,7 @@ def reset(keys: list[str] | None = None, settings: Settings | None = None) -> li
     """Forget your progress on `keys` (every exercise when None); returns what was forgotten."""
     unknown = sorted(set(keys or ()) - set(BY_KEY))
     if unknown:
-        raise ValueError(f"no exercise {unknown}; the exercises are {list(BY_KEY)}")
+        raise ConfigError(f"no exercise {unknown}; the exercises are {list(BY_KEY)}")
     return Progress.for_learner(settings).reset(keys)
 
 

@@ -12,7 +12,6 @@ import pandas as pd
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.kafka.admin import GroupDescription, describe_group
-from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.partitioning import SectionBasedPartitionStrategy
 from labkit.polling import poll
@@ -24,9 +23,7 @@ SETTLE_TIMEOUT = 30.0  # seconds a check waits for the group to own every partit
 
 
 def _seat_group(lab: Lab, event_id: int) -> GroupDescription:
-    return describe_group(
-        admin_client(lab.bootstrap_servers), KafkaConsumerGroupBuilder.seat_reservation_service(event_id)
-    )
+    return describe_group(lab.admin, KafkaConsumerGroupBuilder.seat_reservation_service(event_id))
 
 
 # -- lag ----------------------------------------------------------------------------------------------------
@@ -117,7 +114,7 @@ def _judge_moves(answer: object, lab: Lab, event_id: int, before: dict[int, str]
         isinstance(p, int) and not isinstance(p, bool) for p in answer
     ):
         return wrong("answer with a set of partition numbers, e.g. {3, 17}")
-    partitions = lab.inventory.require_seating(event_id).subsection_count
+    partitions = lab.runtime.inventory.require_seating(event_id).subsection_count
     after: dict[int, str] = {}
 
     def settled() -> bool:

@@ -36,9 +36,9 @@ def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.
     """Requests of 4 seats (2 or 1 where 4 does not divide a subsection's seats, so that the last seats go too)
     to three untouched subsections picked at random, interleaved at RATE per second, each subsection getting a
     different share, until all three have had enough requests to sell out; waits for every outcome."""
-    seating = lab.inventory.require_seating(event_id)
+    seating = lab.runtime.inventory.require_seating(event_id)
     rng = random.Random(seed)
-    free = lab.inventory.seats_left(event_id)
+    free = lab.runtime.inventory.seats_left(event_id)
     untouched = [(s, n) for s, n in seating.subsection_ids() if free[f"{s}-{n}"] == seating.seats_per_subsection]
     chosen = rng.sample(untouched, RUSHED)
     quantity = next(q for q in (4, 2, 1) if seating.seats_per_subsection % q == 0)
@@ -63,7 +63,7 @@ def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.
 def sold_out_at(lab: Lab, event_id: int) -> dict[str, pd.Timestamp]:
     """Subsection → when the booking that took its last seat was answered, for every subsection the seat store
     says has no seat left."""
-    empty = {subsection for subsection, left in lab.inventory.seats_left(event_id).items() if left == 0}
+    empty = {subsection for subsection, left in lab.runtime.inventory.seats_left(event_id).items() if left == 0}
     bookings = lab.bookings(event_id)
     reserved = bookings[
         (bookings.status == "RESERVED") & (bookings.section + "-" + bookings.subsection.astype(str)).isin(empty)
@@ -74,7 +74,7 @@ def sold_out_at(lab: Lab, event_id: int) -> dict[str, pd.Timestamp]:
 
 
 def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
-    seating = lab.inventory.require_seating(event_id)
+    seating = lab.runtime.inventory.require_seating(event_id)
     if not isinstance(answer, str) or not re.fullmatch(r"[A-Z]-\d+", answer):
         return wrong(f"answer with a subsection's id, like 'C-4'; got {answer!r}")
     section, number = answer.split("-")
@@ -88,7 +88,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     order = sorted(times, key=lambda s: times[s])
     first = order[0]
     if answer not in times:
-        left = lab.inventory.seats_left(event_id)[answer]
+        left = lab.runtime.inventory.seats_left(event_id)[answer]
         return wrong(
             f"{answer} has {left} seats left: it did not sell out (the panel shows 0 seats left where one did)"
         )
@@ -102,7 +102,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
 
 
 def _reference(lab: Lab, event_id: int) -> str:
-    seats_per_subsection = lab.inventory.require_seating(event_id).seats_per_subsection
+    seats_per_subsection = lab.runtime.inventory.require_seating(event_id).seats_per_subsection
     reserved = lab.bookings(event_id).query("status == 'RESERVED'")
     reserved = reserved.assign(
         subsection_id=reserved.section + "-" + reserved.subsection.astype(str),

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from labkit.errors import CallError, ConfigError
 from labkit.exercises.progress import Progress
 
 
@@ -86,10 +87,10 @@ class Exercise:
         """The verdict on `answer`, without printing or remembering it."""
         missing = [name for name in self.needs if name not in context]
         if missing:
-            raise TypeError(f"{self.key}.check needs {', '.join(f'{n}=…' for n in missing)} (the check reads them)")
+            raise CallError(f"{self.key}.check needs {', '.join(f'{n}=…' for n in missing)} (the check reads them)")
         unknown = sorted(set(context) - set(self.needs))
         if unknown:
-            raise TypeError(f"{self.key}.check takes {', '.join(self.needs) or 'no keyword arguments'}, not {unknown}")
+            raise CallError(f"{self.key}.check takes {', '.join(self.needs) or 'no keyword arguments'}, not {unknown}")
         if contains_placeholder(answer):
             return self._not_yet()
         try:
@@ -113,7 +114,7 @@ class Exercise:
         if n is None:
             n = min(self._hints_shown + 1, len(self.hints))
         if not isinstance(n, int) or not 1 <= n <= len(self.hints):
-            raise ValueError(f"{self.key} has hints 1 to {len(self.hints)}, got {n!r}")
+            raise ConfigError(f"{self.key} has hints 1 to {len(self.hints)}, got {n!r}")
         self._hints_shown = max(self._hints_shown, n)
         print(f"Hint {n} of {len(self.hints)}: {self.hints[n - 1]}")
 

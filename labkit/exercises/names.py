@@ -9,7 +9,6 @@ from confluent_kafka.admin import ConfigResource
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.kafka.admin import broker_count, describe_partitions, list_topics
-from labkit.kafka.clients import admin_client
 from labkit.naming import (
     SEAT_RESERVATION_SERVICE,
     TICKETING_SERVICE,
@@ -107,8 +106,8 @@ def release_topic(event_id: int) -> str:
 
 def _min_insync_replicas(lab: Lab, topic: str) -> int:
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    (future,) = admin_client(lab.bootstrap_servers).describe_configs([resource]).values()
-    return int(future.result(timeout=30)["min.insync.replicas"].value)
+    (future,) = lab.admin.client.describe_configs([resource]).values()
+    return int(lab.admin.result(future, f"describing {topic}'s configs")["min.insync.replicas"].value)
 
 
 def _judge_topic(answer: object, lab: Lab, event_id: int) -> Verdict:
@@ -117,11 +116,11 @@ def _judge_topic(answer: object, lab: Lab, event_id: int) -> Verdict:
         return wrong(f"answer with the topic's name (a string), got {type(answer).__name__}")
     if answer != expected:
         return wrong(*name_differences(answer, expected, "topic"))
-    admin = admin_client(lab.bootstrap_servers)
+    admin = lab.admin
     if answer not in list_topics(admin):
         return wrong(f"there is no topic {answer} on the cluster yet: create it with kafka-topics --create")
     brokers = broker_count(admin)
-    sections = lab.inventory.require_seating(event_id).sections
+    sections = lab.runtime.inventory.require_seating(event_id).sections
     rows = describe_partitions(admin, [answer])
     replication, min_isr = min(3, brokers), min(2, brokers)
     problems = []
@@ -155,7 +154,7 @@ def _judge_topic(answer: object, lab: Lab, event_id: int) -> Verdict:
 
 def _topic_reference(lab: Lab, event_id: int) -> str:
     topic = f"event-id-{event_id}______release-seats______ticketing-service___to___seat-reservation-service"
-    sections = len(lab.inventory.require_seating(event_id).sections)  # 10 in the default venue
+    sections = len(lab.runtime.inventory.require_seating(event_id).sections)  # 10 in the default venue
     command = f"--create --topic {topic} --partitions {sections} --replication-factor 3 --config min.insync.replicas=2"
     lab.kafka_tool("kafka-topics", *command.split())  # in a shell: labkit kafka kafka-topics --create --topic …
     return topic

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.kafka.admin import end_offsets, list_topics
-from labkit.kafka.clients import admin_client
 from labkit.naming import KafkaTopicBuilder
 
 if TYPE_CHECKING:
@@ -25,7 +24,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     ):
         return wrong('answer with two counts: {"total": …, "distinct": …}')
     topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
-    admin = admin_client(lab.bootstrap_servers)
+    admin = lab.admin
     partitions = list_topics(admin)[topic]
     in_log = sum(end_offsets(admin, [(topic, p) for p in range(partitions)]).values())  # logs here start at 0
     reserved = int((lab.bookings(event_id).status == "RESERVED").sum())

@@ -16,7 +16,6 @@ import pandas as pd
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.kafka.admin import end_offsets
-from labkit.kafka.clients import admin_client
 from labkit.load import wait_all
 from labkit.naming import KafkaTopicBuilder
 from labkit.partitioning import SectionBasedPartitionStrategy
@@ -40,7 +39,7 @@ class SkewedBurst:
     booking_ids: list[str]
 
     def log_end_offsets(self) -> dict[int, int]:
-        ends = end_offsets(admin_client(self.lab.bootstrap_servers), [(self.topic, p) for p in self.before])
+        ends = end_offsets(self.lab.admin, [(self.topic, p) for p in self.before])
         return {p: ends[(self.topic, p)] for p in self.before}
 
 
@@ -49,7 +48,7 @@ def skewed_burst(
 ) -> SkewedBurst:
     """Send `count` one-seat bookings over the venue, one subsection (picked at random) clearly more often than
     any other, and wait for their outcomes."""
-    seating = lab.inventory.require_seating(event_id)
+    seating = lab.runtime.inventory.require_seating(event_id)
     rng = random.Random(seed)
     subsections = list(seating.subsection_ids())
     hot = rng.choice(subsections)
@@ -59,7 +58,7 @@ def skewed_burst(
     rng.shuffle(orders)
     topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
     partitions = range(seating.subsection_count)
-    ends = end_offsets(admin_client(lab.bootstrap_servers), [(topic, p) for p in partitions])
+    ends = end_offsets(lab.admin, [(topic, p) for p in partitions])
     sent = lab.book_many([{"section": s, "subsection": n, "quantity": 1} for s, n in orders], event_id=event_id)
     lab.flush()
     ids = [b.booking_id for b in sent]
@@ -70,7 +69,7 @@ def skewed_burst(
 
 
 def _judge_hot(answer: object, burst: SkewedBurst) -> Verdict:
-    seating = burst.lab.inventory.require_seating(burst.event_id)
+    seating = burst.lab.runtime.inventory.require_seating(burst.event_id)
     partitions = SectionBasedPartitionStrategy(seating).partition_map()  # {'A-1': 0, …}
     where = {partition: subsection for subsection, partition in partitions.items()}
     if isinstance(answer, str) and answer in partitions:
@@ -141,7 +140,7 @@ def _judge_rush(answer: object, lab: Lab, event_id: int, booking_ids: list[str])
         subsections = sorted(set(rush.section + "-" + rush.subsection.astype(str)))
         reserved = rush[rush.status == "RESERVED"]
         seats = int(reserved.seats.map(len).sum())
-        left = {s: lab.inventory.counters(event_id, s).get("available", 0) for s in subsections}
+        left = {s: lab.runtime.inventory.counters(event_id, s).get("available", 0) for s in subsections}
         leaving = ", ".join(f"{n} in {s}" for s, n in left.items())
         problems.append(
             f"the first {len(reserved)} requests took {seats} seats, leaving {leaving}; a request fails "

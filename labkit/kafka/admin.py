@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,34 +12,10 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaExcep
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec, TopicMetadata
 
 from labkit.errors import ClusterError, TopicLayoutError
-from labkit.kafka.clients import current_admin_client, renew_admin_client
+from labkit.kafka.clients import Admin
 from labkit.polling import poll
 
-log = logging.getLogger(__name__)
-
-TIMEOUT = 30.0
 METADATA_LAG = 5.0  # how long a broker may lag behind the controller's latest topic changes
-
-
-def _result(future: Any, what: str, timeout: float = TIMEOUT) -> Any:
-    try:
-        return future.result(timeout=timeout)
-    except KafkaException as exc:
-        raise ClusterError(f"{what} failed: {exc.args[0]}") from exc
-    except TimeoutError as exc:
-        raise ClusterError(f"{what} got no answer within {timeout:.0f} s") from exc
-
-
-_COORDINATOR_MOVING = {
-    KafkaError.NOT_LEADER_FOR_PARTITION,
-    KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError.NOT_COORDINATOR,
-    KafkaError.COORDINATOR_NOT_AVAILABLE,
-    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-    KafkaError.FENCED_LEADER_EPOCH,  # listing offsets while leaders move (notebook 04 in a CI rehearsal)
-    KafkaError.UNKNOWN_LEADER_EPOCH,
-}
-ATTEMPT_TIMEOUT = 10.0  # one request's wait before a fresh admin client tries again (see _retrying)
 # How long librdkafka itself keeps a request to a group's coordinator (describe, offsets, delete) before timing
 # it out: far longer than anyone waits for it. A group request that timed out inside librdkafka while it still
 # waited for its coordinator (a broker killed, or restarted and still loading the group) left its coordinator
@@ -51,72 +26,35 @@ ATTEMPT_TIMEOUT = 10.0  # one request's wait before a fresh admin client tries a
 COORDINATOR_REQUEST_TIMEOUT = 600.0
 
 
-def _retrying(admin: AdminClient, call: Callable[[AdminClient], Any], what: str) -> Any:
-    """`_result(call(admin))`, again while the error is retriable, for up to TIMEOUT s in all.
-
-    Retriable: on a fresh cluster the first group request creates __consumer_offsets, and until it has leaders
-    brokers answer NOT_COORDINATOR; right after a broker restart a group's coordinator moves. And no answer at
-    all: after a broker was killed and restarted, the process's long-lived admin client sometimes left group
-    requests unanswered for 30 s (in notebook 06) while a new client was answered at once. So
-    after ATTEMPT_TIMEOUT s without an answer the request goes again through a fresh admin client.
-    """
-    deadline = time.monotonic() + TIMEOUT
-    admin = current_admin_client(admin)
-    failing_since: float | None = None
-    while True:
-        try:
-            return _result(call(admin), what, timeout=min(ATTEMPT_TIMEOUT, max(0.1, deadline - time.monotonic())))
-        except ClusterError as exc:
-            cause = exc.__cause__
-            if time.monotonic() >= deadline:
-                raise
-            unanswered = isinstance(cause, TimeoutError) or (
-                isinstance(cause, KafkaException) and cause.args[0].code() == KafkaError._TIMED_OUT
-            )
-            if not unanswered and (not isinstance(cause, KafkaException) or not _retriable(cause.args[0])):
-                raise
-            failing_since = failing_since or time.monotonic()
-            # the same retriable error for ATTEMPT_TIMEOUT s (NOT_COORDINATOR for 30 s after a broker restart,
-            # notebook 06 in CI) or no answer: a fresh client looks the coordinator up anew
-            if unanswered or time.monotonic() - failing_since >= ATTEMPT_TIMEOUT:
-                log.info("%s; asking again through a fresh admin client", exc)
-                admin = renew_admin_client(admin)
-                failing_since = None
-        time.sleep(0.2)
-
-
-def _retriable(error: KafkaError) -> bool:
-    return bool(error.retriable() or error.code() in _COORDINATOR_MOVING)
-
-
-def broker_count(admin: AdminClient) -> int:
+def broker_count(admin: Admin) -> int:
     return len(broker_ids(admin))
 
 
-def broker_ids(admin: AdminClient) -> set[int]:
+def broker_ids(admin: Admin) -> set[int]:
     """The brokers in the cluster's metadata: the live ones (a dead broker drops out once it is fenced)."""
-    return set(admin.list_topics(timeout=TIMEOUT).brokers)
+    return set(admin.metadata().brokers)
 
 
-def ensure_topics(admin: AdminClient, wanted: dict[str, int], replication: int) -> dict[str, str]:
+def ensure_topics(admin: Admin, wanted: dict[str, int], replication: int) -> dict[str, str]:
     """Create the topics in `wanted` (name → partitions) that do not exist; check those that do.
 
     Returns name → "created" | "exists". A topic that exists with another partition count raises
     TopicLayoutError: the subsection → partition map would silently be wrong. So does one with fewer replicas
     than `replication`: created while brokers were down, it would stay less safe than the rest for good.
     """
-    existing = admin.list_topics(timeout=TIMEOUT).topics
+    existing = admin.metadata().topics
     _check_partitions({name: len(existing[name].partitions) for name in wanted if name in existing}, wanted)
     _check_replication({name: _replication(existing[name]) for name in wanted if name in existing}, replication)
     missing = [NewTopic(name, partitions, replication) for name, partitions in wanted.items() if name not in existing]
     outcome = {name: "exists" for name in wanted if name in existing}
-    for name, future in (admin.create_topics(missing, operation_timeout=TIMEOUT) if missing else {}).items():
+    created = admin.client.create_topics(missing, operation_timeout=admin.timeout) if missing else {}
+    for name, future in created.items():
         try:
-            future.result(timeout=TIMEOUT)
+            admin.result(future, f"creating topic {name}")
             outcome[name] = "created"
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent creator is fine
-                raise ClusterError(f"creating topic {name} failed: {exc.args[0]}") from exc
+        except ClusterError as exc:
+            if not failed_with(exc, KafkaError.TOPIC_ALREADY_EXISTS):  # a concurrent creator is fine
+                raise
             outcome[name] = "exists"
     wait_for_leaders(admin, wanted)
     return outcome
@@ -132,11 +70,11 @@ def _check_partitions(actual: dict[str, int], wanted: dict[str, int]) -> None:
         )
 
 
-def under_replicated(admin: AdminClient) -> dict[str, int]:
+def under_replicated(admin: Admin) -> dict[str, int]:
     """Topic → how many of its partitions have fewer in-sync replicas than replicas (a broker down or behind)."""
     counts = {
         name: sum(len(p.isrs) < len(p.replicas) for p in topic.partitions.values())
-        for name, topic in admin.list_topics(timeout=TIMEOUT).topics.items()
+        for name, topic in admin.metadata().topics.items()
     }
     return {name: count for name, count in counts.items() if count}
 
@@ -155,7 +93,7 @@ def _check_replication(actual: dict[str, int], wanted: int) -> None:
         )
 
 
-def wait_for_leaders(admin: AdminClient, wanted: dict[str, int], timeout: float = TIMEOUT) -> None:
+def wait_for_leaders(admin: Admin, wanted: dict[str, int], timeout: float | None = None) -> None:
     """Wait until every partition of every topic in `wanted` has a leader — as every broker sees it — so that
     producers and consumers can start at once.
 
@@ -163,10 +101,11 @@ def wait_for_leaders(admin: AdminClient, wanted: dict[str, int], timeout: float 
     broker: a consumer that subscribed right after the creator's broker knew the topic was told
     UNKNOWN_TOPIC_OR_PART by another. So: twice as many ready listings in a row as there are brokers.
     """
+    timeout = admin.timeout if timeout is None else timeout
     deadline = time.monotonic() + timeout
     ready_in_a_row = 0
     while True:
-        metadata = admin.list_topics(timeout=TIMEOUT)
+        metadata = admin.metadata()
         topics = metadata.topics
         ready = all(
             name in topics and topics[name].partitions and all(p.leader >= 0 for p in topics[name].partitions.values())
@@ -193,12 +132,12 @@ class PartitionInfo:
     isr: tuple[int, ...]
 
 
-def describe_partitions(admin: AdminClient, topics: list[str] | None = None) -> list[PartitionInfo]:
+def describe_partitions(admin: Admin, topics: list[str] | None = None) -> list[PartitionInfo]:
     """Leader, replicas and in-sync replicas of every partition (all non-internal topics by default)."""
     listing: list[tuple[dict[str, Any], list[str]]] = []
 
     def all_listed() -> bool:
-        metadata = admin.list_topics(timeout=TIMEOUT).topics
+        metadata = admin.metadata().topics
         names = sorted(name for name in metadata if not name.startswith("__")) if topics is None else topics
         listing[:] = [(metadata, names)]
         return all(name in metadata for name in names)
@@ -215,9 +154,9 @@ def describe_partitions(admin: AdminClient, topics: list[str] | None = None) -> 
     ]
 
 
-def list_topics(admin: AdminClient, include_internal: bool = False) -> dict[str, int]:
+def list_topics(admin: Admin, include_internal: bool = False) -> dict[str, int]:
     """Topic name → partition count, sorted by name."""
-    metadata = admin.list_topics(timeout=TIMEOUT).topics
+    metadata = admin.metadata().topics
     return {
         name: len(metadata[name].partitions)
         for name in sorted(metadata)
@@ -225,15 +164,15 @@ def list_topics(admin: AdminClient, include_internal: bool = False) -> dict[str,
     }
 
 
-def list_groups(admin: AdminClient) -> dict[str, str]:
+def list_groups(admin: Admin) -> dict[str, str]:
     """Consumer group id → state (Stable, Empty, …)."""
     return {group_id: state for group_id, (_, state) in list_groups_with_protocol(admin).items()}
 
 
-def list_groups_with_protocol(admin: AdminClient) -> dict[str, tuple[str, str]]:
+def list_groups_with_protocol(admin: Admin) -> dict[str, tuple[str, str]]:
     """Consumer group id → (protocol, state): protocol 'consumer' (KIP-848) or 'classic'."""
-    listing = _retrying(
-        admin, lambda a: _Complete(a.list_consumer_groups(request_timeout=TIMEOUT)), "listing consumer groups"
+    listing = admin.request(
+        lambda a: _Complete(a.list_consumer_groups(request_timeout=admin.timeout)), "listing consumer groups"
     )
     return {
         g.group_id: (_protocol_name(g.type), _state_name(g.state))
@@ -309,9 +248,9 @@ def _partitions(assignment: Any) -> tuple[tuple[str, int], ...] | None:
     return tuple(sorted((tp.topic, tp.partition) for tp in assignment.topic_partitions))
 
 
-def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
+def describe_group(admin: Admin, group_id: str) -> GroupDescription:
     """Members and their assignment, and per partition: committed offset, end offset, lag."""
-    described = _retrying(admin, _describe_request(group_id), f"describing {group_id}")
+    described = admin.request(_describe_request(group_id), f"describing {group_id}")
     members = [
         MemberInfo(
             m.member_id,
@@ -324,8 +263,7 @@ def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
     ]
     owner = {tp: m.member_id for m in members for tp in m.partitions}
     request = [ConsumerGroupTopicPartitions(group_id)]
-    offsets = _retrying(
-        admin,
+    offsets = admin.request(
         lambda a: a.list_consumer_group_offsets(request, request_timeout=COORDINATOR_REQUEST_TIMEOUT)[group_id],
         "listing offsets",
     )
@@ -342,7 +280,7 @@ def describe_group(admin: AdminClient, group_id: str) -> GroupDescription:
     )
 
 
-def end_offsets(admin: AdminClient, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+def end_offsets(admin: Admin, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
     """The log-end offset (next offset to be written) of each partition."""
     if not partitions:
         return {}
@@ -350,10 +288,10 @@ def end_offsets(admin: AdminClient, partitions: list[tuple[str, int]]) -> dict[t
 
     def all_offsets(a: AdminClient) -> Any:
         # one future per partition; gathered into one so that a moving leader retries the whole request
-        futures = a.list_offsets(request, request_timeout=TIMEOUT)
+        futures = a.list_offsets(request, request_timeout=admin.timeout)
         return _Gathered({(tp.topic, tp.partition): f for tp, f in futures.items()})
 
-    return _retrying(admin, all_offsets, "listing end offsets")
+    return admin.request(all_offsets, "listing end offsets")
 
 
 class _Complete:
@@ -392,14 +330,14 @@ class ResetPlan:
     kept: list[str]
 
 
-def plan_reset(admin: AdminClient, keep: str) -> ResetPlan:
+def plan_reset(admin: Admin, keep: str) -> ResetPlan:
     """Every topic and group whose name does not match the glob `keep`; internal topics are never touched."""
     topics = list_topics(admin)
     groups = list_groups(admin)
     doomed_groups = [g for g in groups if not fnmatch.fnmatchcase(g, keep)]
     busy: dict[str, int] = {}
     for group_id in doomed_groups:
-        described = _retrying(admin, _describe_request(group_id), f"describing {group_id}")
+        described = admin.request(_describe_request(group_id), f"describing {group_id}")
         if described.members:
             busy[group_id] = len(described.members)
     return ResetPlan(
@@ -410,34 +348,34 @@ def plan_reset(admin: AdminClient, keep: str) -> ResetPlan:
     )
 
 
-def apply_reset(admin: AdminClient, plan: ResetPlan) -> None:
+def apply_reset(admin: Admin, plan: ResetPlan) -> None:
     """Delete what the plan says; groups first, so no group is left pointing at deleted topics."""
     for group_id in plan.delete_groups:
         _delete_group(admin, group_id)
     if plan.delete_topics:
-        for name, future in admin.delete_topics(plan.delete_topics, operation_timeout=TIMEOUT).items():
+        for name, future in admin.client.delete_topics(plan.delete_topics, operation_timeout=admin.timeout).items():
             try:
-                _result(future, f"deleting topic {name}")
+                admin.result(future, f"deleting topic {name}")
             except ClusterError as exc:
-                if not _failed_with(exc, KafkaError.UNKNOWN_TOPIC_OR_PART):  # deleted meanwhile: as asked
+                if not failed_with(exc, KafkaError.UNKNOWN_TOPIC_OR_PART):  # deleted meanwhile: as asked
                     raise
         _wait_until_unlisted(admin, set(plan.delete_topics))
 
 
-def _failed_with(error: ClusterError, code: int) -> bool:
+def failed_with(error: ClusterError, code: int) -> bool:
     """Whether the Kafka error behind `error` has this code."""
     cause = error.__cause__
     return isinstance(cause, KafkaException) and cause.args[0].code() == code
 
 
 def _describe_request(group_id: str) -> Callable[[AdminClient], Any]:
-    """One group's describe request, for `_retrying` (which may send it through a fresh client)."""
+    """One group's describe request, for `Admin.request` (which may send it through a fresh client)."""
     return lambda admin: admin.describe_consumer_groups([group_id], request_timeout=COORDINATOR_REQUEST_TIMEOUT)[
         group_id
     ]
 
 
-def _delete_group(admin: AdminClient, group_id: str) -> None:
+def _delete_group(admin: Admin, group_id: str) -> None:
     """Delete one group, again while its coordinator moves: right after a broker restart the coordinator
     of a group may still be changing hands, and the first answer is NOT_COORDINATOR (notebook 06 in CI)."""
 
@@ -445,20 +383,20 @@ def _delete_group(admin: AdminClient, group_id: str) -> None:
         return a.delete_consumer_groups([group_id], request_timeout=COORDINATOR_REQUEST_TIMEOUT)[group_id]
 
     try:
-        _retrying(admin, delete, f"deleting group {group_id}")
+        admin.request(delete, f"deleting group {group_id}")
     except ClusterError as exc:
-        if not _failed_with(exc, KafkaError.GROUP_ID_NOT_FOUND):  # a retry after a delete that landed: as asked
+        if not failed_with(exc, KafkaError.GROUP_ID_NOT_FOUND):  # a retry after a delete that landed: as asked
             raise
 
 
-def _wait_until_unlisted(admin: AdminClient, doomed: set[str]) -> None:
+def _wait_until_unlisted(admin: Admin, doomed: set[str]) -> None:
     """Deletion reaches each broker's metadata a moment apart, and each metadata request may go to another
     broker: wait until twice as many listings in a row as there are brokers no longer show the topics."""
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + admin.timeout
     clean_in_a_row = 0
     while clean_in_a_row < 2 * broker_count(admin):
-        listed = doomed & set(admin.list_topics(timeout=TIMEOUT).topics)
+        listed = doomed & set(admin.metadata().topics)
         clean_in_a_row = 0 if listed else clean_in_a_row + 1
         if listed and time.monotonic() >= deadline:
-            raise ClusterError(f"topics still listed {TIMEOUT:.0f} s after their deletion: {sorted(listed)}")
+            raise ClusterError(f"topics still listed {admin.timeout:.0f} s after their deletion: {sorted(listed)}")
         time.sleep(0.2)

@@ -23,7 +23,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from labkit.checks import is_int
-from labkit.errors import DeliveryError
+from labkit.errors import ConfigError, DeliveryError
 from labkit.kafka.clients import base_config
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class ReliableProducer:
 
     def __init__(self, bootstrap_servers: str, client_id: str, lanes: int = 1, **overrides: Any) -> None:
         if not is_int(lanes) or not 1 <= lanes <= 32:
-            raise ValueError(f"lanes must be an integer from 1 to 32, got {lanes!r}")
+            raise ConfigError(f"lanes must be an integer from 1 to 32, got {lanes!r}")
         self._config = base_config(
             bootstrap_servers,
             client_id,

@@ -19,8 +19,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import KafkaError, Producer
+from confluent_kafka.admin import NewTopic
+
+from labkit.errors import ClusterError
+from labkit.kafka.admin import failed_with
+from labkit.kafka.clients import Admin
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +51,15 @@ class Settling:
         return f"{outcome} after {self.seconds:.1f} s ({self.probes} probes, slowest {self.slowest_ms:,.0f} ms)"
 
 
-def ensure_probe_topic(admin: AdminClient, replication: int) -> None:
+def ensure_probe_topic(admin: Admin, replication: int) -> None:
     """Create PROBE_TOPIC (1 partition) unless it exists."""
-    if PROBE_TOPIC in admin.list_topics(timeout=10).topics:
+    if PROBE_TOPIC in admin.metadata().topics:
         return
-    for future in admin.create_topics([NewTopic(PROBE_TOPIC, 1, replication)]).values():
+    for future in admin.client.create_topics([NewTopic(PROBE_TOPIC, 1, replication)]).values():
         try:
-            future.result(timeout=30)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            admin.result(future, f"creating {PROBE_TOPIC}")
+        except ClusterError as exc:
+            if not failed_with(exc, KafkaError.TOPIC_ALREADY_EXISTS):
                 raise
 
 
@@ -70,8 +74,7 @@ def probe_ms(producer: Producer, timeout: float) -> float:
 
 
 def wait_until_responsive(
-    admin: AdminClient,
-    bootstrap_servers: str,
+    admin: Admin,
     replication: int,
     quick_ms: float = QUICK_MS,
     in_a_row: int = IN_A_ROW,
@@ -83,7 +86,7 @@ def wait_until_responsive(
     ensure_probe_topic(admin, replication)
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap_servers,
+            "bootstrap.servers": admin.bootstrap_servers,
             "acks": "all",
             "linger.ms": 0,
             "socket.nagle.disable": True,

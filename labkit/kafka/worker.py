@@ -19,29 +19,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from labkit.errors import DeliveryError
+from labkit.errors import ConfigError, DeliveryError, MessageError
 from labkit.kafka.clients import base_config
+from labkit.kafka.ledger import Partition, PartitionLedger
 from labkit.kafka.producer import ReliableProducer
+from labkit.kafka.watchdog import UnfetchedWatchdog
+from labkit.settings import Tuning
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Message]], None]
-Partition = tuple[str, int]
-
-
-@dataclass
-class _Unconfirmed:
-    """A handled batch whose output is not yet acknowledged: the producer's mark after it, its offsets."""
-
-    mark: int
-    first: dict[Partition, int]  # where to seek back to if its output fails
-    next: dict[Partition, int]  # what to commit once it is acknowledged
 
 
 @dataclass(frozen=True)
@@ -59,7 +51,10 @@ class BatchWorker:
     `producer` is the one the handler produces with (None for a handler that produces nothing). `assignor`:
     cooperative-sticky moves only the partitions that must move on a rebalance, but balances the total count
     only; a group that reads several topics unevenly loaded wants `range` (each topic split evenly).
-    `group_protocol`: see `group_config`.
+    `group_protocol`: see `group_config`. `tuning`: the classic groups' session and the watchdog's wait.
+
+    What each partition has in flight lives in `ledger` (labkit.kafka.ledger), the check for partitions never
+    fetched in `watchdog` (labkit.kafka.watchdog).
     """
 
     def __init__(
@@ -77,7 +72,9 @@ class BatchWorker:
         commit_interval: float = 0.5,
         assignor: str = "cooperative-sticky",
         group_protocol: str = "consumer",
+        tuning: Tuning | None = None,
     ) -> None:
+        tuning = tuning or Tuning()
         self.config = base_config(
             bootstrap_servers,
             client_id,
@@ -85,7 +82,7 @@ class BatchWorker:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
         )
-        self.config.update(group_config(group_protocol, assignor))
+        self.config.update(group_config(group_protocol, assignor, tuning))
         self.topics = topics
         self.client_id = client_id
         self.handler = handler
@@ -96,22 +93,15 @@ class BatchWorker:
         self.ack_timeout = ack_timeout
         self.commit_interval = commit_interval
         self._last_commit = 0.0
-        self._uncommitted: dict[Partition, int] = {}  # acknowledged, not yet committed
         self.stop_event = threading.Event()
         self.processed = 0
-        self.assignment: set[Partition] = set()
+        self.ledger = PartitionLedger()
+        self.watchdog = UnfetchedWatchdog(client_id, tuning.unfetched_after)
         self.rebalances: list[Rebalance] = []
         self.commit_failures = 0
         self.rewinds = 0  # times unconfirmed batches were handled again after a delivery failure
-        self._unconfirmed: deque[_Unconfirmed] = deque()
-        self._handled: dict[Partition, int] = {}  # next offset to read, per partition confirmed since assigned
-        self._assigned_at: dict[Partition, float] = {}  # monotonic time of each partition's assignment
-        self._checked: set[Partition] = set()  # partitions already checked for never being fetched
-        self._next_check = 0.0
-        self.unstuck = 0  # partitions found assigned but never fetched, and sought to their start offset
         self._pause_wanted = threading.Event()  # pause(): fetch nothing, stay in the group
         self._paused_now = threading.Event()  # the loop has paused every assigned partition
-        self._paused: set[Partition] = set()  # the partitions the loop has paused
         self._thread: threading.Thread | None = None
 
     # -- thread control ----------------------------------------------------------------------------------------
@@ -145,23 +135,37 @@ class BatchWorker:
     def paused(self) -> bool:
         return self._paused_now.is_set()
 
+    @property
+    def assignment(self) -> frozenset[Partition]:
+        """The partitions this member owns now (read from any thread)."""
+        return self.ledger.assignment
+
     # -- the loop ----------------------------------------------------------------------------------------------
     def run(self) -> None:
+        """Subscribe, loop over `_step` until stopped, then `_finish`."""
         consumer = Consumer(self.config)  # created here, not in __init__: no network work before the loop runs
         consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         try:
             while not self.stop_event.is_set():
-                self._follow_pause(consumer)
-                batch = [m for m in self._next_messages(consumer) if not _is_error(m)]
-                if batch:
-                    self._handle(consumer, batch)
-                self._settle(consumer, wait=len(self._unconfirmed) >= self.max_in_flight)
-                self._check_unfetched(consumer)
-            self._settle(consumer, wait=True, everything=True)
-            self._final_commit(consumer)
-            self._leave(consumer)
+                self._step(consumer)
+            self._finish(consumer)
         finally:
             consumer.close()
+
+    def _step(self, consumer: Consumer) -> None:
+        """Follow pause/resume, handle the next batch, commit what is acknowledged, look for stuck partitions."""
+        self._follow_pause(consumer)
+        batch = [m for m in self._next_messages(consumer) if not _is_error(m)]
+        if batch:
+            self._handle(consumer, batch)
+        self._settle(consumer, wait=self.ledger.in_flight >= self.max_in_flight)
+        self.watchdog.check(consumer, self.ledger, time.monotonic())
+
+    def _finish(self, consumer: Consumer) -> None:
+        """Wait for every batch's acknowledgement, commit it all, leave the group."""
+        self._settle(consumer, wait=True, everything=True)
+        self._final_commit(consumer)
+        self._leave(consumer)
 
     def _leave(self, consumer: Consumer) -> None:
         """Leave the group before closing: unsubscribe, then serve the revocation (its commit included) until
@@ -181,16 +185,17 @@ class BatchWorker:
     def _follow_pause(self, consumer: Consumer) -> None:
         """Pause or resume as asked from another thread, on the consumer's own thread. While paused, a partition
         assigned since is paused too."""
+        paused = self.ledger.paused
         if self._pause_wanted.is_set():
-            new = self.assignment - self._paused
+            new = self.ledger.assignment - paused
             if new:
                 consumer.pause([TopicPartition(t, p) for t, p in sorted(new)])
-                self._paused |= new
+                paused |= new
             self._paused_now.set()
         elif self._paused_now.is_set():
-            if self._paused:  # revoked partitions left it in _forget: what remains is still assigned
-                consumer.resume([TopicPartition(t, p) for t, p in sorted(self._paused)])
-            self._paused.clear()
+            if paused:  # revoked partitions left it in ledger.forget: what remains is still assigned
+                consumer.resume([TopicPartition(t, p) for t, p in sorted(paused)])
+            paused.clear()
             self._paused_now.clear()
 
     def _next_messages(self, consumer: Consumer) -> list[Message]:
@@ -215,55 +220,44 @@ class BatchWorker:
             self.stop_event.wait(1.0)  # back off before the retry
             return
         self.processed += len(batch)
-        mark = self.producer.mark() if self.producer is not None else 0
-        self._unconfirmed.append(_Unconfirmed(mark, first, following))
+        self.ledger.handled(self.producer.mark() if self.producer is not None else 0, first, following)
 
     def _settle(self, consumer: Consumer, wait: bool, everything: bool = False) -> None:
         """Commit the oldest batches whose output is acknowledged. `wait`: block (up to ack_timeout) until at
         least the oldest one is — or all of them, with `everything`. A failed delivery rewinds them all."""
-        confirmed: dict[Partition, int] = {}
+        confirmed = False
         try:
-            while self._unconfirmed:
-                oldest = self._unconfirmed[0]
+            while (mark := self.ledger.oldest_mark) is not None:
                 patience = self.ack_timeout if wait and (everything or not confirmed) else 0.0
-                if self.producer is not None and not self.producer.acknowledged(oldest.mark, patience):
+                if self.producer is not None and not self.producer.acknowledged(mark, patience):
                     if patience:
                         raise DeliveryError(f"no acknowledgement in {self.ack_timeout:.0f} s")
                     break
-                confirmed.update(self._unconfirmed.popleft().next)
+                self.ledger.confirm_oldest()
+                confirmed = True
         except DeliveryError as error:
             self._rewind(consumer, error)
-        if confirmed:
-            self._handled.update(confirmed)
-            self._uncommitted.update(confirmed)
-        if self._uncommitted and time.monotonic() - self._last_commit >= self.commit_interval:
+        if self.ledger.has_uncommitted and time.monotonic() - self._last_commit >= self.commit_interval:
             self._commit_async(consumer)
 
     def _commit_async(self, consumer: Consumer) -> None:
         """Commit what was acknowledged since the last commit, at most every `commit_interval` s: each commit is
         a replicated write to __consumer_offsets, and the brokers' CPU is what limits this machine. A later
         commit only means a longer redelivery after a crash, never a loss."""
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]
-        self._uncommitted.clear()
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self.ledger.take_uncommitted().items()]
         self._last_commit = time.monotonic()
         self._commit(consumer, offsets, asynchronous=True)
 
     def _rewind(self, consumer: Consumer, error: DeliveryError) -> None:
         """Handle every unconfirmed batch again, from the oldest one's first offsets."""
-        first: dict[Partition, int] = {}
-        for batch in self._unconfirmed:
-            for key, offset in batch.first.items():
-                first.setdefault(key, offset)
-        log.warning("%s: %s; handling %d batch(es) again", self.client_id, error, len(self._unconfirmed))
-        self._unconfirmed.clear()
+        log.warning("%s: %s; handling %d batch(es) again", self.client_id, error, self.ledger.in_flight)
         self.rewinds += 1
-        _seek(consumer, {key: offset for key, offset in first.items() if key in self.assignment})
+        _seek(consumer, self.ledger.rewind())
 
-    def _commit_sync(self, consumer: Consumer, partitions: list[Partition]) -> KafkaError | None:
-        """Commit what was confirmed on these partitions and wait for the answer (revocation, shutdown)."""
-        offsets = [TopicPartition(t, p, self._handled[(t, p)]) for t, p in partitions if (t, p) in self._handled]
-        for key in partitions:
-            self._uncommitted.pop(key, None)
+    def _commit_sync(self, consumer: Consumer, partitions: list[Partition] | None = None) -> KafkaError | None:
+        """Commit what was confirmed on these partitions (all by default) and wait for the answer (revocation,
+        shutdown)."""
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self.ledger.committable(partitions).items()]
         return self._commit(consumer, offsets, asynchronous=False) if offsets else None
 
     def _final_commit(self, consumer: Consumer, attempts: int = 5) -> None:
@@ -272,7 +266,7 @@ class BatchWorker:
         with the old one is refused with STALE_MEMBER_EPOCH. Serving the consumer's callbacks (a poll, whose
         message is dropped: it was never handled, so its offset is not committed) takes the new epoch."""
         for _ in range(attempts):
-            error = self._commit_sync(consumer, list(self._handled))
+            error = self._commit_sync(consumer)
             if error is None or error.code() not in _STALE_MEMBER:
                 return
             consumer.poll(0.2)
@@ -293,133 +287,59 @@ class BatchWorker:
             return error
         return None
 
-    def _check_unfetched(self, consumer: Consumer) -> None:
-        """A partition assigned UNFETCHED_AFTER s ago from which not one message was read, although messages wait
-        there, is sought to its start offset (the group's commit, else the log start) and a warning says so.
-
-        A safeguard: in 1 of ~12 broker-kill fault runs a partition stayed assigned to a live member without one
-        message fetched from it, for minutes, with no error reported. It reads only what librdkafka already
-        knows (positions, the watermarks of the last fetch response) and asks the coordinator for commits only
-        for partitions that look stuck, in one request: the loop is never held up by a broker that is down.
-        """
-        now = time.monotonic()
-        if now < self._next_check:
-            return
-        self._next_check = now + UNFETCHED_AFTER / 3
-        due = [
-            p
-            for p, at in self._assigned_at.items()
-            if now - at >= UNFETCHED_AFTER and p not in self._checked and p not in self._paused
-        ]
-        if not due:
-            return
-        self._checked |= set(due)
-        unread = [tp for tp in consumer.position([TopicPartition(t, p) for t, p in due]) if tp.offset < 0]
-        watermarks = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, cached=True) for tp in unread}
-        # Unknown watermarks (never a fetch response), or messages in the log: the commit says whether they wait.
-        suspects = [tp for tp in unread if _may_wait(*watermarks[(tp.topic, tp.partition)])]
-        if not suspects:
-            return
-        try:
-            committed = consumer.committed(suspects, timeout=COMMITTED_TIMEOUT)
-        except KafkaException as error:  # no coordinator right now: check these again later
-            log.info("%s: checking unfetched partitions failed (%s); will retry", self.client_id, error)
-            self._checked -= {(tp.topic, tp.partition) for tp in suspects}
-            return
-        for tp in committed:
-            low, high = watermarks[(tp.topic, tp.partition)]
-            start = tp.offset if tp.offset >= 0 else (low if low >= 0 else OFFSET_BEGINNING)
-            if high >= 0 and high <= start:
-                continue  # everything in the log was handled before this assignment: nothing waits
-            log.warning(
-                "%s: %s[%d] assigned %.0f s ago, none fetched (high watermark %s): seeking to %d",
-                self.client_id,
-                tp.topic,
-                tp.partition,
-                now - self._assigned_at[(tp.topic, tp.partition)],
-                high if high >= 0 else "unknown",
-                start,
-            )
-            consumer.seek(TopicPartition(tp.topic, tp.partition, start))
-            self.unstuck += 1
-
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         assigned = _keys(partitions)
-        self.assignment |= set(assigned)
-        now = time.monotonic()
-        self._assigned_at.update(dict.fromkeys(assigned, now))
-        self._checked -= set(assigned)
+        self.ledger.assign(assigned, time.monotonic())
         self._record("assigned", assigned)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = _keys(partitions)
         self._settle(consumer, wait=True, everything=True)
         self._commit_sync(consumer, revoked)  # commit on revoke: the next owner starts after our last batch
-        self._forget(revoked)
+        self.ledger.forget(revoked)
         self._record("revoked", revoked)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Lost (session expired): another member may own them already, so committing could move its offsets.
         lost = _keys(partitions)
-        self._forget(lost)
+        self.ledger.forget(lost)
         self._record("lost", lost)
 
     def _record(self, kind: str, partitions: list[Partition]) -> None:
         if partitions:  # the consumer protocol also calls back with nothing to report
             self.rebalances.append(Rebalance(time.time(), kind, tuple(sorted(partitions))))
 
-    def _forget(self, partitions: list[Partition]) -> None:
-        self.assignment -= set(partitions)
-        self._paused -= set(partitions)
-        for key in partitions:
-            self._assigned_at.pop(key, None)
-            self._handled.pop(key, None)
-            self._uncommitted.pop(key, None)
-            for batch in self._unconfirmed:
-                batch.first.pop(key, None)
-                batch.next.pop(key, None)
-
 
 # The classic client-side assignor → the KIP-848 server-side assignor that splits partitions the same way:
 # `uniform` spreads the total evenly and moves only what must move (like cooperative-sticky); `range` gives
 # every member the same partition numbers of each topic it reads.
 SERVER_ASSIGNORS = {"cooperative-sticky": "uniform", "range": "range"}
-# Classic groups: a crashed member's partitions move on after this long without a heartbeat. The brokers'
-# group.min.session.timeout.ms (labkit/cluster/broker.py) admits it.
-CLASSIC_SESSION_TIMEOUT_MS = 2_500
-CLASSIC_HEARTBEAT_INTERVAL_MS = 500
 
 
-def group_config(group_protocol: str, assignor: str) -> dict[str, str | int]:
+def group_config(group_protocol: str, assignor: str, tuning: Tuning | None = None) -> dict[str, str | int]:
     """A consumer's group settings under either protocol.
 
     `consumer` (KIP-848): the group coordinator computes the assignment with a server-side assignor, sets the
     session timeout and heartbeat interval (brokers' group.consumer.* settings), and a member that joins or
     leaves moves only the partitions that must move while the others keep consuming. `classic`: the members
-    assign among themselves in a join/sync round, with their own session timeout.
+    assign among themselves in a join/sync round, with their own session timeout (`tuning`).
     """
+    tuning = tuning or Tuning()
     if assignor not in SERVER_ASSIGNORS:
-        raise ValueError(f"assignor must be one of {sorted(SERVER_ASSIGNORS)}, got {assignor!r}")
+        raise ConfigError(f"assignor must be one of {sorted(SERVER_ASSIGNORS)}, got {assignor!r}")
     if group_protocol == "consumer":
         return {"group.protocol": "consumer", "group.remote.assignor": SERVER_ASSIGNORS[assignor]}
     if group_protocol == "classic":
         return {
             "group.protocol": "classic",
             "partition.assignment.strategy": assignor,
-            "session.timeout.ms": CLASSIC_SESSION_TIMEOUT_MS,
-            "heartbeat.interval.ms": CLASSIC_HEARTBEAT_INTERVAL_MS,
+            "session.timeout.ms": tuning.classic_session_timeout_ms,
+            "heartbeat.interval.ms": tuning.classic_heartbeat_interval_ms,
         }
-    raise ValueError(f"group_protocol must be 'consumer' or 'classic', got {group_protocol!r}")
+    raise ConfigError(f"group_protocol must be 'consumer' or 'classic', got {group_protocol!r}")
 
 
 LEAVE_TIMEOUT = 10.0  # seconds a stopping consumer serves its revocation before it closes anyway
-UNFETCHED_AFTER = 15.0  # seconds a partition may stay assigned with messages waiting and none fetched (see above)
-COMMITTED_TIMEOUT = 2.0  # seconds the safeguard may wait for the coordinator's committed offsets
-
-
-def _may_wait(low: int, high: int) -> bool:
-    """From the cached watermarks: unknown (no fetch response for it yet) or a non-empty log."""
-    return high < 0 or high > low
 
 
 _STALE_MEMBER = {KafkaError.STALE_MEMBER_EPOCH, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.FENCED_MEMBER_EPOCH}
@@ -438,7 +358,7 @@ def position(message: Message) -> tuple[str, int, int]:
     """Topic, partition and offset of a consumed record (never None there: only error events lack them)."""
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     if topic is None or partition is None or offset is None:
-        raise ValueError(f"not a consumed record: {message.error()}")
+        raise MessageError(f"not a consumed record: {message.error()}")
     return topic, partition, offset
 
 

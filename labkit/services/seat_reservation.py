@@ -6,13 +6,10 @@ from confluent_kafka import Message
 
 from labkit.errors import MessageError
 from labkit.kafka.producer import ReliableProducer
-from labkit.kafka.worker import BatchWorker
 from labkit.messages import ReserveSeats, SeatReserved, decode, encode
-from labkit.naming import SEAT_RESERVATION_SERVICE, KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
+from labkit.naming import SEAT_RESERVATION_SERVICE, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.services.dead_letter import park
 from labkit.store.inventory import SeatInventory
-
-REPLY_LANES = 1  # see SENDER_LANES in labkit/lab.py: more lanes cost the brokers more than they save
 
 
 class SeatReservationService:
@@ -55,27 +52,3 @@ class SeatReservationService:
             self.producer.send(
                 topic, encode(reply), PartitionKeyBuilder.booking_with_id(self.event_id, reply.booking_id), partition
             )
-
-
-def seat_reservation_worker(
-    bootstrap_servers: str,
-    event_id: int,
-    inventory: SeatInventory,
-    instance_id: str,
-    batch_size: int = 500,
-    group_protocol: str = "consumer",
-) -> tuple[BatchWorker, ReliableProducer]:
-    """A consumer of the seat-reservation group with its own producer (closed by the caller after the worker)."""
-    producer = ReliableProducer(bootstrap_servers, f"{instance_id}-producer", lanes=REPLY_LANES)
-    service = SeatReservationService(event_id, inventory, producer)
-    worker = BatchWorker(
-        bootstrap_servers,
-        KafkaConsumerGroupBuilder.seat_reservation_service(event_id),
-        [KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)],
-        instance_id,
-        service.handle_batch,
-        producer,
-        batch_size=batch_size,
-        group_protocol=group_protocol,
-    )
-    return worker, producer

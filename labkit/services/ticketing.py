@@ -2,122 +2,27 @@
 
 from __future__ import annotations
 
-import functools
-import threading
-import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Message
 
+from labkit.booking import Booking, OutcomeBoard
 from labkit.checks import is_int
-from labkit.errors import EventNotSetUpError, MessageError
+from labkit.errors import ConfigError, EventNotSetUpError, MessageError
+from labkit.kafka.clients import Admin
 from labkit.kafka.producer import ReliableProducer
-from labkit.kafka.worker import BatchWorker
 from labkit.messages import ReserveSeats, SeatReservationFailed, SeatReserved, decode, encode, now_ms
-from labkit.naming import TICKETING_SERVICE, KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
+from labkit.naming import TICKETING_SERVICE, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.partitioning import SectionBasedPartitionStrategy
 from labkit.seating import SeatingConfig
 from labkit.services.dead_letter import park
 from labkit.settings import parse_event_id
-from labkit.store.bookings import TERMINAL, BookingStore
+from labkit.store.bookings import BookingStore
 from labkit.store.inventory import MAX_QUANTITY
 
 ORDER_FIELDS = {"section", "subsection", "quantity", "seats", "buyer_id", "allow_split"}
-
-
-class OutcomeBoard:
-    """Wakes `Booking.wait()` callers in this process as soon as a ticketing consumer records their outcome."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def event(self, booking_id: str) -> threading.Event:
-        with self._lock:
-            return self._events.setdefault(booking_id, threading.Event())
-
-    def notify(self, booking_ids: Sequence[str]) -> None:
-        """Wake the waiters of these bookings; bookings nobody waits for leave nothing behind."""
-        with self._lock:
-            for booking_id in booking_ids:
-                event = self._events.get(booking_id)
-                if event is not None:
-                    event.set()
-
-    def forget(self, booking_id: str) -> None:
-        with self._lock:
-            self._events.pop(booking_id, None)
-
-
-GroupMembers = Callable[[int], Mapping[str, int]]  # event id → members of each of its consumer groups
-
-
-def idle_groups_hint(members: Mapping[str, int]) -> str | None:
-    """What to do when a group of the event has no member (nobody would answer a booking), else None."""
-    idle = [group for group, count in members.items() if count == 0]
-    if not idle:
-        return None
-    return (
-        f"no consumer is running in {', '.join(idle)}: start them with lab.start_consumers() in a notebook, "
-        "or `labkit consumers start` (make c-start) in a shell"
-    )
-
-
-@dataclass
-class Booking:
-    """A handle on one booking. `wait()` until it is RESERVED or FAILED, then read seats / reason / price."""
-
-    booking_id: str
-    event_id: int
-    section: str
-    subsection: int
-    partition: int
-    _store: BookingStore = field(repr=False)
-    _board: OutcomeBoard = field(repr=False)
-    status: str = "PENDING"
-    seats: list[str] = field(default_factory=list)
-    reason: str | None = None
-    total_price: int = 0
-    latency_ms: float | None = None
-    _members: Callable[[], Mapping[str, int]] | None = field(default=None, repr=False)  # for wait()'s timeout
-
-    def refresh(self) -> Booking:
-        record = self._store.record(self.event_id, self.booking_id)
-        if record is not None:
-            self.status, self.seats, self.reason = record.status, list(record.seats), record.reason
-            self.total_price, self.latency_ms = record.total_price, record.latency_ms
-        return self
-
-    @property
-    def done(self) -> bool:
-        return self.status in TERMINAL
-
-    def wait(self, timeout: float = 10.0) -> Booking:
-        """Block until the outcome is recorded (by a consumer thread here, or a consumer process elsewhere)."""
-        event = self._board.event(self.booking_id)
-        deadline = time.monotonic() + timeout
-        try:
-            while not self.refresh().done:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"booking {self.booking_id} still {self.status} after {timeout} s{self._why()}")
-                event.wait(min(remaining, 0.1))  # woken at once in-process; re-reads Redis for other processes
-        finally:
-            self._board.forget(self.booking_id)
-        return self
-
-    def _why(self) -> str:
-        """Whether anyone consumes the event: its requests wait in Kafka until someone does."""
-        if self._members is None:
-            return ""
-        members = self._members()
-        hint = idle_groups_hint(members)
-        if hint is not None:
-            return f"; {hint} (the request waits in Kafka meanwhile)"
-        return "; consumers are running: " + ", ".join(f"{group} has {n}" for group, n in members.items())
 
 
 class TicketingService:
@@ -128,11 +33,11 @@ class TicketingService:
         store: BookingStore,
         producer: ReliableProducer,
         board: OutcomeBoard,
+        admin: Admin | None = None,
         max_quantity: int = MAX_QUANTITY,
-        group_members: GroupMembers | None = None,
     ) -> None:
-        """`group_members` lets a booking that times out say whether any consumer was running."""
-        self.group_members = group_members
+        """`admin` lets a booking that times out say whether any consumer was running."""
+        self.admin = admin
         self.store = store
         self.producer = producer
         self.board = board
@@ -184,7 +89,7 @@ class TicketingService:
         for index, order in enumerate(orders):
             unknown = set(order) - ORDER_FIELDS
             if unknown:
-                raise ValueError(f"order {index}: unknown field(s) {sorted(unknown)}; allowed: {sorted(ORDER_FIELDS)}")
+                raise ConfigError(f"order {index}: unknown field(s) {sorted(unknown)}; allowed: {sorted(ORDER_FIELDS)}")
             section, subsection = order.get("section"), order.get("subsection")
             try:
                 partition = strategy.get_partition_for_subsection(section, subsection, event_id)  # type: ignore[arg-type]
@@ -198,8 +103,8 @@ class TicketingService:
                     order.get("buyer_id", "lab"),
                     order.get("allow_split", True),
                 )
-            except ValueError as error:
-                raise ValueError(error if len(orders) == 1 else f"order {index}: {error}") from None
+            except ConfigError as error:
+                raise ConfigError(error if len(orders) == 1 else f"order {index}: {error}") from None
             planned.append((request, partition))
         self.store.add_pending(planned)
         topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
@@ -216,7 +121,7 @@ class TicketingService:
                     partition,
                     self.store,
                     self.board,
-                    _members=None if self.group_members is None else functools.partial(self.group_members, event_id),
+                    self.admin,
                 )
             )
         return bookings
@@ -233,9 +138,9 @@ class TicketingService:
         allow_split: bool,
     ) -> ReserveSeats:
         if (quantity is None) == (seats is None):
-            raise ValueError("give either quantity (best available) or seats (manual seat ids), not both or neither")
+            raise ConfigError("give either quantity (best available) or seats (manual seat ids), not both or neither")
         if not isinstance(buyer_id, str) or not buyer_id:
-            raise ValueError(f"buyer_id must be a non-empty string, got {buyer_id!r}")
+            raise ConfigError(f"buyer_id must be a non-empty string, got {buyer_id!r}")
         common: dict[str, Any] = {
             "booking_id": str(uuid.uuid4()),
             "event_id": event_id,
@@ -246,16 +151,18 @@ class TicketingService:
         }
         if seats is None:
             if not is_int(quantity) or not 1 <= quantity <= self.max_quantity:
-                raise ValueError(f"quantity must be an integer from 1 to {self.max_quantity}, got {quantity!r}")
+                raise ConfigError(f"quantity must be an integer from 1 to {self.max_quantity}, got {quantity!r}")
             return ReserveSeats(mode="best_available", quantity=quantity, allow_split=bool(allow_split), **common)
         if isinstance(seats, str) or not 1 <= len(seats) <= self.max_quantity:
-            raise ValueError(f"seats must be a list of 1 to {self.max_quantity} seat ids like 'A-1-3-5', got {seats!r}")
+            raise ConfigError(
+                f"seats must be a list of 1 to {self.max_quantity} seat ids like 'A-1-3-5', got {seats!r}"
+            )
         for seat_id in seats:
             ref = seating.parse_seat_id(seat_id)
             if (ref.section, ref.subsection) != (section, subsection):
-                raise ValueError(f"seat {seat_id} is not in subsection {section}-{subsection}")
+                raise ConfigError(f"seat {seat_id} is not in subsection {section}-{subsection}")
         if len(set(seats)) != len(seats):
-            raise ValueError(f"seats must be distinct, got {list(seats)}")
+            raise ConfigError(f"seats must be distinct, got {list(seats)}")
         return ReserveSeats(mode="manual", quantity=len(seats), seat_ids=tuple(seats), **common)
 
 
@@ -283,32 +190,3 @@ class ReplyHandler:
             replies.append(reply)
         self.store.record_outcomes(replies, now_ms())  # dead letters: the worker commits once they are acknowledged
         self.board.notify([r.booking_id for r in replies])
-
-
-def ticketing_worker(
-    bootstrap_servers: str,
-    event_id: int,
-    store: BookingStore,
-    board: OutcomeBoard,
-    instance_id: str,
-    group_protocol: str = "consumer",
-) -> tuple[BatchWorker, ReliableProducer]:
-    producer = ReliableProducer(bootstrap_servers, f"{instance_id}-producer")
-    handler = ReplyHandler(event_id, store, producer, board)
-    worker = BatchWorker(
-        bootstrap_servers,
-        KafkaConsumerGroupBuilder.ticketing_service(event_id),
-        [
-            KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id),
-            KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(event_id),
-        ],
-        instance_id,
-        handler.handle_batch,
-        producer,
-        # range: every consumer gets a quarter of *each* reply topic (and the same partition numbers of both).
-        # cooperative-sticky balances only the total: two of four consumers could hold all of the (almost empty)
-        # seat-reservation-failed topic while the other two did all the work.
-        assignor="range",
-        group_protocol=group_protocol,
-    )
-    return worker, producer

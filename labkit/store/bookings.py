@@ -10,6 +10,7 @@ import redis
 
 from labkit.messages import ReserveSeats, SeatReservationFailed, SeatReserved
 from labkit.store import keys
+from labkit.store.client import text
 from labkit.store.scripts import LuaScript
 
 PENDING, RESERVED, FAILED = "PENDING", "RESERVED", "FAILED"
@@ -141,7 +142,7 @@ class BookingStore:
         ids = self.client.lrange(keys.booking_ids(event_id), 0, -1)
         pipe = self.client.pipeline(transaction=False)
         for booking_id in ids:
-            pipe.hgetall(keys.booking(event_id, _text(booking_id)))
+            pipe.hgetall(keys.booking(event_id, text(booking_id)))
         return [BookingRecord.parse(_decode(h)) for h in pipe.execute() if h]
 
     def stats(self, event_id: int) -> dict[str, int]:
@@ -156,10 +157,5 @@ def _by_event(event_ids: list[int]) -> dict[int, list[int]]:
     return groups
 
 
-def _text(value: bytes | str) -> str:
-    """redis-py types replies as bytes or str; labkit's client (no decode_responses) gives bytes."""
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _decode(mapping: dict[Any, Any]) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in mapping.items()}
+    return {text(k): text(v) for k, v in mapping.items()}

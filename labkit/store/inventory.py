@@ -19,6 +19,7 @@ from labkit.messages import (
 )
 from labkit.seating import SeatingConfig
 from labkit.store import keys
+from labkit.store.client import text
 from labkit.store.scripts import LuaScript
 
 MAX_QUANTITY = 4  # per booking, by default: the spec's ticket limit
@@ -119,7 +120,7 @@ class SeatInventory:
             assert seating is not None
             available, reserved = int(result[-2]), int(result[-1])
             for k, (index, request, _) in enumerate(members):
-                outcome, fresh = _text(result[3 * k + 1]), _text(result[3 * k + 2]) == "new"
+                outcome, fresh = text(result[3 * k + 1]), text(result[3 * k + 2]) == "new"
                 done[index] = Reservation(request, _reply(request, outcome, seating, available, reserved), fresh)
         return [done[i] for i in range(len(requests))]
 
@@ -133,7 +134,7 @@ class SeatInventory:
             return fail(INVALID_REQUEST, f"event {r.event_id} is not set up")
         try:
             seating.subsection_index(r.section, r.subsection)
-        except ValueError as exc:
+        except ConfigError as exc:
             return fail(INVALID_REQUEST, str(exc))
         if not 1 <= r.quantity <= self.max_quantity:
             return fail(INVALID_REQUEST, f"quantity must be from 1 to {self.max_quantity}, got {r.quantity}")
@@ -143,7 +144,7 @@ class SeatInventory:
         for seat_id in r.seat_ids:
             try:
                 ref = seating.parse_seat_id(seat_id)
-            except ValueError as exc:
+            except ConfigError as exc:
                 return fail(INVALID_SEAT, str(exc))
             if (ref.section, ref.subsection) != (r.section, r.subsection):
                 return fail(INVALID_SEAT, f"seat {seat_id} is not in subsection {r.section}-{r.subsection}")
@@ -171,12 +172,12 @@ class SeatInventory:
         replies = pipe.execute()
         rows = []
         for k, (section, subsection) in enumerate(subs):
-            states, outcomes = _text(replies[2 * k] or b""), replies[2 * k + 1]
+            states, outcomes = text(replies[2 * k] or b""), replies[2 * k + 1]
             owner = {}
             for booking_id, outcome in outcomes.items():
-                parts = _text(outcome).split("|")
+                parts = text(outcome).split("|")
                 if parts[0] == "R":
-                    owner.update({int(p): _text(booking_id) for p in parts[1].split(",")})
+                    owner.update({int(p): text(booking_id) for p in parts[1].split(",")})
             for pos, state in enumerate(states, start=1):
                 ref = seating.seat_at(section, subsection, pos)
                 rows.append(
@@ -206,11 +207,7 @@ class SeatInventory:
             if subsection_id is None
             else keys.subsection_counters(event_id, subsection_id)
         )
-        return {_text(k): int(v) for k, v in self.client.hgetall(key).items()}
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+        return {text(k): int(v) for k, v in self.client.hgetall(key).items()}
 
 
 def _reply(

@@ -1,0 +1,52 @@
+"""What tests share beyond fixtures: a small venue, reading a topic back, a thread's partitions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import Consumer
+
+from labkit import Lab, SeatingConfig
+from labkit.kafka.clients import base_config
+from labkit.messages import decode
+from labkit.settings import Settings
+
+SMALL_VENUE = SeatingConfig(sections="AB", subsections=2, rows=4, seats_per_row=5)  # 20 seats per subsection
+
+
+def read_all(settings: Settings, topic: str, count: int, timeout: float = 60.0) -> list[object]:
+    """Decode the first `count` messages of a topic (all partitions) with a throwaway group."""
+    consumer = Consumer(
+        base_config(
+            settings.kafka_bootstrap_servers or "",
+            "test-reader",
+            group_id=f"test-{uuid.uuid4()}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+    )
+    consumer.subscribe([topic])
+    found: list[object] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                found.append(decode(message.value()))
+    finally:
+        consumer.close()
+    assert len(found) == count, f"{len(found)} of {count} messages on {topic}"
+    return found
+
+
+def assignments(lab: Lab, service: str) -> dict[str, set[tuple[str, int]]]:
+    """Each running consumer thread's partitions now, replayed from its rebalance history (Lab.rebalances)."""
+    owned: dict[str, set[tuple[str, int]]] = {}
+    for row in lab.rebalances().query("service == @service").itertuples():
+        mine = owned.setdefault(row.client_id, set())
+        if row.kind == "assigned":
+            mine |= set(row.partitions)
+        else:
+            mine -= set(row.partitions)
+    return owned
