@@ -28,6 +28,7 @@ from labkit.errors import (
     MessageError,
     StateError,
     TopicLayoutError,
+    WaitTimeout,
 )
 from labkit.infrastructure import event_topics, setup_event_infrastructure, setup_event_infrastructure_sync
 from labkit.lab import Lab
@@ -69,6 +70,7 @@ __all__ = [
     "StateError",
     "TopicLayoutError",
     "Tuning",
+    "WaitTimeout",
     "dashboard",
     "event_topics",
     "setup_event_infrastructure",

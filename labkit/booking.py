@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from labkit.errors import WaitTimeout
 from labkit.events import group_member_counts
 from labkit.kafka.clients import Admin
 from labkit.store.bookings import TERMINAL, BookingStore
@@ -84,7 +85,7 @@ class Booking:
             while not self.refresh().done:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"booking {self.booking_id} still {self.status} after {timeout} s{self._why()}")
+                    raise WaitTimeout(f"booking {self.booking_id} still {self.status} after {timeout} s{self._why()}")
                 event.wait(min(remaining, 0.1))  # woken at once in-process; re-reads Redis for other processes
         finally:
             self._board.forget(self.booking_id)

@@ -24,7 +24,7 @@ from labkit.dashboard_view import (
     seat_map_html,
     seat_state,
 )
-from labkit.errors import ConfigError
+from labkit.errors import ConfigError, WaitTimeout
 from labkit.lab import Lab
 from labkit.load import send_burst
 from labkit.partition_panel import partition_panel_html, read_partition_cells
@@ -194,7 +194,7 @@ class Dashboard:
                 return not self._pending
 
         if not poll(none_pending, timeout - (time.monotonic() - started)):
-            raise TimeoutError(f"{len(self._pending)} bookings of the dashboard still pending after {timeout} s")
+            raise WaitTimeout(f"{len(self._pending)} bookings of the dashboard still pending after {timeout} s")
 
     def _on_subsection(self, _: Any = None) -> None:
         self._load_seat_options()

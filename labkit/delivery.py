@@ -24,7 +24,7 @@ import pandas as pd
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from labkit.checks import is_int, is_number
-from labkit.errors import ConfigError
+from labkit.errors import ConfigError, WaitTimeout
 from labkit.kafka.clients import base_config
 from labkit.latency_summary import LatencySummary, summarize_latency
 from labkit.reading import LogRecord
@@ -135,7 +135,7 @@ class NumberedWriter:
         if self._thread.is_alive():
             self._stop.set()
             self._thread.join(10)
-            raise TimeoutError(f"acks={self.report.acks}: {self.written} of {self._count} sent after {timeout} s")
+            raise WaitTimeout(f"acks={self.report.acks}: {self.written} of {self._count} sent after {timeout} s")
         if self.error is not None:
             raise self.error
         return self.report
@@ -245,5 +245,5 @@ def produce_once(
     producer.produce(topic, b"probe", partition=partition, on_delivery=delivered)
     producer.flush(timeout)
     if not answer:
-        raise TimeoutError(f"no answer from {topic}[{partition}] within {timeout} s")
+        raise WaitTimeout(f"no answer from {topic}[{partition}] within {timeout} s")
     return answer[0]

@@ -7,12 +7,13 @@
     │   └── EventBusyError           the event's consumer groups still have members: stop its consumers first
     ├── CallError (TypeError)        a call with keyword arguments missing or unknown (an exercise's check)
     ├── MessageError (ValueError)    a Kafka message that cannot be decoded (parked on the dead-letter topic)
+    ├── WaitTimeout (TimeoutError)   what a call waits for did not happen in time: the text says what
     ├── ClusterError                 the embedded cluster cannot be started, reached or stopped
     ├── TopicLayoutError             an existing topic does not have the layout the event needs
     └── DeliveryError                produced messages were not acknowledged: their batch must not be committed
 
 labkit raises no other exception on purpose. Where a caller catches ValueError for a bad argument, ConfigError,
-StateError and MessageError still are ValueErrors.
+StateError and MessageError still are ValueErrors; where it catches TimeoutError, WaitTimeout is one.
 """
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "MessageError",
     "StateError",
     "TopicLayoutError",
+    "WaitTimeout",
 ]
 
 
@@ -60,6 +62,10 @@ class CallError(LabkitError, TypeError):
 
 class MessageError(LabkitError, ValueError):
     """A message that cannot be decoded; the text says what is wrong (it becomes the dead-letter reason)."""
+
+
+class WaitTimeout(LabkitError, TimeoutError):
+    """A wait ran out of time (outcomes, a group settling, a pause): what was awaited, and how long."""
 
 
 class ClusterError(LabkitError):

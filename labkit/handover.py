@@ -28,6 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from labkit.consumers import ConsumerProcess, ConsumerProcesses
+from labkit.errors import WaitTimeout
 from labkit.kafka.admin import describe_group
 from labkit.lab import Lab
 from labkit.load import BookingStream, wait_all
@@ -126,7 +127,7 @@ def run_handovers(
             if running.failure is not None:
                 raise running.failure
             if running.sent < count:
-                raise TimeoutError(
+                raise WaitTimeout(
                     f"the stream's {running.count} bookings ran out before {count} were sent: the group took longer "
                     f"to settle between steps than {STREAM_CAP} steps of {per_step} allow"
                 )
@@ -160,7 +161,7 @@ def run_handovers(
         stream.stop()
         left = wait_all(lab, event_id, stream.booking_ids, timeout)
         if left:
-            raise TimeoutError(f"{left} booking(s) got no outcome within {timeout} s")
+            raise WaitTimeout(f"{left} booking(s) got no outcome within {timeout} s")
     finally:
         if stream is not None:
             stream.stop()

@@ -25,7 +25,7 @@ from labkit.booking import Booking
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.warmup import WarmUp
 from labkit.consumer_threads import ConsumerThreads
-from labkit.errors import ClusterError, ConfigError, EventBusyError, LabkitError
+from labkit.errors import ClusterError, ConfigError, EventBusyError, LabkitError, WaitTimeout
 from labkit.events import EventDeletion, delete_event, group_member_counts, list_events
 from labkit.infrastructure import create_event_topics, event_topics
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
@@ -234,7 +234,7 @@ class Lab:
             return not left
 
         if not poll(gone, timeout):
-            raise TimeoutError(f"{timeout:.0f} s after their deletion, still listed: {left}")
+            raise WaitTimeout(f"{timeout:.0f} s after their deletion, still listed: {left}")
 
     def _ensure_registered(self, event_id: int) -> TicketingService:
         """An event set up elsewhere (another process) is learned once: venue from Redis, partitions from Kafka."""
@@ -268,7 +268,7 @@ class Lab:
         `resume_consumers`. Returns once every thread has paused."""
         self._threads.pause(service)
         if not poll(lambda: self._threads.paused(service), timeout):
-            raise TimeoutError(f"the {service} consumers did not pause within {timeout} s")
+            raise WaitTimeout(f"the {service} consumers did not pause within {timeout} s")
 
     def resume_consumers(self, service: str) -> None:
         """The paused consumer threads of `service` fetch again, from where they stopped."""
@@ -432,7 +432,7 @@ class Lab:
         topic): the groups have settled after a start or a removal."""
         if not poll(lambda: self._threads.settled(self._partition_count), timeout):
             state = self.consumers().to_dict("records")
-            raise TimeoutError(f"consumer groups did not settle within {timeout} s: {state}")
+            raise WaitTimeout(f"consumer groups did not settle within {timeout} s: {state}")
 
     def _partition_count(self, topic: str) -> int | None:
         if topic not in self._partition_counts:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import redis
 
 from labkit.checks import is_int, is_number
-from labkit.errors import ConfigError, LabkitError
+from labkit.errors import ConfigError, LabkitError, WaitTimeout
 from labkit.lab import Lab
 from labkit.polling import poll
 from labkit.services.ticketing import Booking
@@ -167,7 +167,7 @@ class BookingStream:
         """Wait until every booking is sent; re-raise what ended the stream early."""
         self._thread.join(timeout)
         if self._thread.is_alive():
-            raise TimeoutError(f"the stream sent {self.sent} of {self.count} bookings in {timeout} s")
+            raise WaitTimeout(f"the stream sent {self.sent} of {self.count} bookings in {timeout} s")
         if self.failure is not None:
             raise self.failure
 

@@ -27,7 +27,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from labkit.errors import StateError
+from labkit.errors import StateError, WaitTimeout
 from labkit.latency_summary import LatencySummary, check_load, summarize_latency
 
 # librdkafka's own log lines (a request timed out …) to logging, not stderr (as in labkit.kafka.clients)
@@ -94,7 +94,7 @@ class PlainPipe:
         while self._probes < self.partitions:
             if time.monotonic() > deadline:
                 self.close()
-                raise TimeoutError(f"the plain pipe's probes arrived on {self._probes} of {self.partitions} partitions")
+                raise WaitTimeout(f"the plain pipe's probes arrived on {self._probes} of {self.partitions} partitions")
             self._source.poll(0.05)
         return self
 

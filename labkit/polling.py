@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from labkit.errors import WaitTimeout
+
 T = TypeVar("T")
 
 
@@ -31,9 +33,10 @@ def wait_until(
     timeout: float,
     what: str,
     between: Callable[[], None] | None = None,
-    error: type[Exception] = TimeoutError,
+    error: type[Exception] = WaitTimeout,
     interval: float = 0.1,
 ) -> None:
-    """`poll` until `condition` holds; `error` (TimeoutError by default) naming `what` if `timeout` s pass first."""
+    """`poll` until `condition` holds; `error` (WaitTimeout, a TimeoutError, by default) naming `what` if
+    `timeout` s pass first."""
     if not poll(condition, timeout, interval, between):
         raise error(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from labkit.errors import WaitTimeout
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.load import wait_all
 
@@ -56,7 +57,7 @@ def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.
         ids += [b.booking_id for b in lab.book_many(orders[first : first + CHUNK], event_id=event_id)]
     left = wait_all(lab, event_id, ids, timeout)
     if left:
-        raise TimeoutError(f"{left} of the rush's {len(ids)} bookings got no outcome within {timeout:.0f} s")
+        raise WaitTimeout(f"{left} of the rush's {len(ids)} bookings got no outcome within {timeout:.0f} s")
     return Rush(ids)
 
 

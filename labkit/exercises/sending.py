@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from labkit.errors import WaitTimeout
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.kafka.admin import end_offsets
 from labkit.load import wait_all
@@ -64,7 +65,7 @@ def skewed_burst(
     ids = [b.booking_id for b in sent]
     left = wait_all(lab, event_id, ids, timeout)
     if left:
-        raise TimeoutError(f"{left} of the burst's {len(ids)} bookings got no outcome within {timeout:.0f} s")
+        raise WaitTimeout(f"{left} of the burst's {len(ids)} bookings got no outcome within {timeout:.0f} s")
     return SkewedBurst(lab, event_id, topic, {p: ends[(topic, p)] for p in partitions}, ids)
 
 
