@@ -37,11 +37,18 @@ from bench import pipe
 from bench.cpu import CpuMeter
 from labkit import Lab, SeatingConfig
 from labkit.cluster.local import LocalCluster
-from labkit.consumers import ConsumerProcesses
-from labkit.latency import Sweep, compare_with_pipe, one_at_a_time, open_loop, open_loop_samples, sustainable_rate
-from labkit.latency_summary import settled_after, summarize_latency, window_p99s
-from labkit.load import send_burst, wait_for_outcomes
-from labkit.pipe import PlainPipe
+from labkit.experiments.latency import (
+    Sweep,
+    compare_with_pipe,
+    one_at_a_time,
+    open_loop,
+    open_loop_samples,
+    sustainable_rate,
+)
+from labkit.experiments.load import send_burst, wait_for_outcomes
+from labkit.measurement.latency_stats import settled_after, summarize_latency, window_p99s
+from labkit.measurement.pipe import PlainPipe
+from labkit.services.consumer_processes import ConsumerProcesses
 from labkit.services.workers import SERVICES
 
 ARTIFACTS = Path("artifacts/bench")

@@ -33,9 +33,9 @@ from labkit import Lab
 from labkit.cluster.broker import BrokerTuning
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.warmup import compiled_between, compiler_cpu_seconds, cpu_seconds
-from labkit.latency import open_loop_samples
-from labkit.latency_summary import LatencySummary, settled_after, summarize_latency, window_p99s
-from labkit.pipe import PlainPipe
+from labkit.experiments.latency import open_loop_samples
+from labkit.measurement.latency_stats import LatencySummary, settled_after, summarize_latency, window_p99s
+from labkit.measurement.pipe import PlainPipe
 from labkit.settings import Settings
 
 ARTIFACTS = Path("artifacts/bench")

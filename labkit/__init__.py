@@ -1,22 +1,29 @@
 """labkit: a Jupyter-driven lab for event-driven messaging with Apache Kafka, around a real ticketing system.
 
-The public API is what `__all__` lists, plus these modules, which the notebooks use and which keep their names:
-`labkit.load` (send_burst, BookingStream, wait_all), `labkit.latency` (open_loop, sweep, compare_with_pipe,
-sustainable_rate), `labkit.pipe` (PlainPipe: the baseline without labkit's code),
-`labkit.analysis` (summarize, format_summary, messages_per_partition), `labkit.audit` (audit),
-`labkit.consumers` (ConsumerProcesses), `labkit.polling` (wait_until), `labkit.handover` (run_handovers,
-plot_handovers), and the experiments' helpers of notebooks 07 to 10: `labkit.topics` (create_topic,
-experiment_topic, topic configs), `labkit.delivery` (NumberedWriter, compare, produce_once), `labkit.reading`
-(read_topic, offsets_at, log_ranges, GroupReader), `labkit.replay` (the bookings view from the reply topics),
-`labkit.offsets` (group_offsets, parse_group_table), `labkit.segments` (kafka-dump-log's batches),
-`labkit.forwarding` (ForwarderOptions, ForwarderProcess), `labkit.forwarder_cost` (measure_forwarder),
-`labkit.arrivals` (ArrivalClock), `labkit.keys` (murmur2, default_partition, write_records, order_report),
-`labkit.compaction` (COMPACTED, latest_by_key, wait_until_compacted) and `labkit.hot_partition` (drain_rate).
-Everything else is internal and may change.
+The layers, lowest first; a module imports only from its own layer and those below (tests/test_layers.py):
+
+    core — the ticketing system, what a deployment would run
+      errors, checks, settings, polling    the foundation
+      domain/        the spec's names, the venue, partitioning, the messages, a booking
+      store/ kafka/ measurement/           Redis keyspace and scripts; confluent-kafka wrappers; the plain pipe
+      cluster/       the embedded brokers and Redis, their warm-up, where they are, Kafka's own tools
+      runtime        the composition root: clients built once from Settings
+      services/      ticketing, seat-reservation, their workers, events' topics, consumers as threads/processes
+    lab — for learners and measurements, never imported by the core
+      lab            Lab, the notebooks' facade
+      experiments/   loads, latency, readers, forwarders, keys, compaction: what the notebooks measure with
+      widgets/       the ipywidgets booking dashboard
+      exercises/     check / hint / solution for every notebook
+      cli/           the `labkit` command
+
+The public API is `__all__` below, `labkit.exercises` and the modules of `labkit.experiments`; the rest is internal.
 """
 
-from labkit.booking import Booking
 from labkit.cluster.local import LocalCluster
+from labkit.domain.booking import Booking
+from labkit.domain.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
+from labkit.domain.partitioning import SectionBasedPartitionStrategy
+from labkit.domain.seating import SeatingConfig, SeatRef
 from labkit.errors import (
     CallError,
     ClusterError,
@@ -30,19 +37,16 @@ from labkit.errors import (
     TopicLayoutError,
     WaitTimeout,
 )
-from labkit.infrastructure import event_topics, setup_event_infrastructure, setup_event_infrastructure_sync
 from labkit.lab import Lab
-from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
-from labkit.partitioning import SectionBasedPartitionStrategy
 from labkit.runtime import Runtime
-from labkit.seating import SeatingConfig, SeatRef
+from labkit.services.event_topics import event_topics, setup_event_infrastructure, setup_event_infrastructure_sync
 from labkit.settings import Settings, Tuning
 
 
 def dashboard(lab: Lab, event_id: int = 1, refresh_interval: float = 0.25, burst_size: int = 100):  # type: ignore[no-untyped-def]
-    """The ipywidgets booking dashboard of `labkit.booking_dashboard` (imported here lazily: the CLI needs no
+    """The ipywidgets booking dashboard of `labkit.widgets.booking_dashboard` (imported here lazily: the CLI needs no
     widgets). Show it as a cell's value; `close()` stops its refresher thread."""
-    from labkit.booking_dashboard import Dashboard
+    from labkit.widgets.booking_dashboard import Dashboard
 
     return Dashboard(lab, event_id, refresh_interval, burst_size)
 

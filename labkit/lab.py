@@ -21,23 +21,23 @@ import pandas as pd
 import redis
 from IPython.display import HTML
 
-from labkit.booking import Booking
 from labkit.cluster.local import LocalCluster
+from labkit.cluster.tools import run_tool
 from labkit.cluster.warmup import WarmUp
-from labkit.consumer_threads import ConsumerThreads
+from labkit.domain.booking import Booking
+from labkit.domain.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
+from labkit.domain.seating import SeatingConfig
 from labkit.errors import ClusterError, ConfigError, EventBusyError, LabkitError, WaitTimeout
-from labkit.events import EventDeletion, delete_event, group_member_counts, list_events
-from labkit.infrastructure import create_event_topics, event_topics
+from labkit.experiments.partition_panel import PartitionCell, partition_panel_html, read_partition_cells
 from labkit.kafka.admin import describe_group, describe_partitions, list_topics
 from labkit.kafka.clients import Admin
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.settling import Settling
-from labkit.kafka_tools import run_tool
-from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
-from labkit.partition_panel import PartitionCell, partition_panel_html, read_partition_cells
 from labkit.polling import poll
 from labkit.runtime import Runtime
-from labkit.seating import SeatingConfig
+from labkit.services.consumer_threads import ConsumerThreads
+from labkit.services.event_catalog import EventDeletion, delete_event, group_member_counts, list_events
+from labkit.services.event_topics import create_event_topics, event_topics
 from labkit.services.ticketing import TicketingService
 from labkit.services.workers import SEAT_RESERVATION, TICKETING, check_consumer_counts
 from labkit.settings import Settings, parse_event_id

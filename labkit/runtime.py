@@ -17,8 +17,8 @@ from types import TracebackType
 
 import redis
 
-from labkit.booking import OutcomeBoard
-from labkit.endpoints import kafka_bootstrap, redis_url
+from labkit.cluster.endpoints import kafka_bootstrap, redis_url
+from labkit.domain.booking import OutcomeBoard
 from labkit.kafka.clients import Admin, AdminRetry
 from labkit.settings import Settings
 from labkit.store.bookings import BookingStore

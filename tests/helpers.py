@@ -8,8 +8,8 @@ import uuid
 from confluent_kafka import Consumer
 
 from labkit import Lab, SeatingConfig
+from labkit.domain.messages import decode
 from labkit.kafka.clients import base_config
-from labkit.messages import decode
 from labkit.settings import Settings
 
 SMALL_VENUE = SeatingConfig(sections="AB", subsections=2, rows=4, seats_per_row=5)  # 20 seats per subsection

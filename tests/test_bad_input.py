@@ -19,8 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from labkit import KafkaTopicBuilder, Lab, SeatingConfig, Settings
-from labkit.kafka.clients import base_config
-from labkit.messages import (
+from labkit.domain.messages import (
     INVALID_REQUEST,
     INVALID_SEAT,
     MAX_MESSAGE_BYTES,
@@ -33,6 +32,7 @@ from labkit.messages import (
     encode,
     now_ms,
 )
+from labkit.kafka.clients import base_config
 from labkit.polling import wait_until
 from labkit.services.dead_letter import KEPT_BYTES
 from labkit.store.inventory import SeatInventory

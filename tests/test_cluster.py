@@ -28,11 +28,11 @@ from labkit.cluster.processes import (
     port_is_free,
 )
 from labkit.cluster.processes import state as process_state
+from labkit.domain.naming import KafkaTopicBuilder
+from labkit.domain.seating import SeatingConfig
 from labkit.errors import ClusterError, ConfigError, TopicLayoutError
 from labkit.kafka.clients import Admin
-from labkit.naming import KafkaTopicBuilder
 from labkit.polling import wait_until
-from labkit.seating import SeatingConfig
 from labkit.settings import java_home_from_env
 
 KAFKA_PORT, REDIS_PORT = 21092, 21379

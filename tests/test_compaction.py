@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from labkit.compaction import COMPACTED, latest_by_key, wait_until_compacted
-from labkit.keys import KeyedRecord, write_records
-from labkit.reading import LogRecord, read_topic
+from labkit.experiments.compaction import COMPACTED, latest_by_key, wait_until_compacted
+from labkit.experiments.keyed import KeyedRecord, write_records
+from labkit.experiments.reading import LogRecord, read_topic
+from labkit.experiments.scratch_topics import create_topic, experiment_topic, set_topic_config
 from labkit.settings import Settings
-from labkit.topics import create_topic, experiment_topic, set_topic_config
 
 
 def test_latest_by_key_takes_the_last_record_in_log_order_and_none_for_a_tombstone() -> None:

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from labkit import dashboard_view as view
+from labkit.widgets import seat_view as view
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labkit.cluster.local import LocalCluster
-from labkit.delivery import (
+from labkit.experiments.producer_acks import (
     NumberedWriter,
     WriteReport,
     compare,
@@ -17,12 +17,12 @@ from labkit.delivery import (
     produce_once,
     producer_config,
 )
+from labkit.experiments.reading import read_topic
+from labkit.experiments.scratch_topics import create_topic, experiment_topic
 from labkit.kafka.admin import describe_partitions
 from labkit.kafka.clients import Admin
 from labkit.polling import wait_until
-from labkit.reading import read_topic
 from labkit.settings import Settings
-from labkit.topics import create_topic, experiment_topic
 
 
 def test_compare_counts_lost_twice_refused_and_unreported() -> None:

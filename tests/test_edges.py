@@ -12,7 +12,7 @@ import pytest
 
 import labkit
 from labkit import Lab
-from labkit.load import BookingStream, parse_quantity_range, send_burst
+from labkit.experiments.load import BookingStream, parse_quantity_range, send_burst
 from tests.helpers import SMALL_VENUE
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from labkit import KafkaTopicBuilder, Lab, Settings
 from labkit.errors import ConfigError, EventBusyError
-from labkit.events import list_events
 from labkit.kafka.admin import list_groups, list_topics
+from labkit.services.event_catalog import list_events
 from tests.helpers import SMALL_VENUE
 
 

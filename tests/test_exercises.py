@@ -15,8 +15,7 @@ import pytest
 from confluent_kafka import Producer
 
 from labkit import Lab, SeatingConfig, exercises
-from labkit.analysis import messages_per_partition
-from labkit.delivery import ACKS, NumberedWriter
+from labkit.domain.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.errors import ConfigError
 from labkit.exercises import (
     consumers,
@@ -32,13 +31,14 @@ from labkit.exercises import (
 )
 from labkit.exercises.kit import Exercise, ____, correct, wrong
 from labkit.exercises.progress import Progress
+from labkit.experiments.booking_summary import messages_per_partition
+from labkit.experiments.keyed import KeyedRecord, write_records
+from labkit.experiments.load import send_burst, wait_all
+from labkit.experiments.producer_acks import ACKS, NumberedWriter
+from labkit.experiments.scratch_topics import create_topic, experiment_topic
 from labkit.kafka.clients import base_config
-from labkit.keys import KeyedRecord, write_records
-from labkit.load import send_burst, wait_all
-from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.polling import wait_until
 from labkit.settings import Settings
-from labkit.topics import create_topic, experiment_topic
 
 # The default venue's partition map (10 sections × 10 subsections, partition = subsection index) with 10 seats
 # per subsection, so that selling one out takes a few bookings.

@@ -23,14 +23,14 @@ import pytest
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Lab, LocalCluster, Settings
-from labkit.analysis import messages_per_partition
-from labkit.audit import audit
-from labkit.consumers import ConsumerProcess, ConsumerProcesses
 from labkit.errors import DeliveryError
+from labkit.experiments.audit import audit
+from labkit.experiments.booking_summary import messages_per_partition
+from labkit.experiments.load import BookingStream, wait_all
 from labkit.kafka.admin import describe_group
 from labkit.kafka.clients import base_config
-from labkit.load import BookingStream, wait_all
 from labkit.polling import wait_until
+from labkit.services.consumer_processes import ConsumerProcess, ConsumerProcesses
 from tests.helpers import assignments
 
 pytestmark = pytest.mark.faults

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from labkit.delivery import NumberedWriter, numbers_in_log
-from labkit.forwarder_cost import cost_table, measure_forwarder
-from labkit.forwarding import FENCED_EXIT, ForwarderOptions, ForwarderProcess, Mode
-from labkit.naming import group_name
+from labkit.domain.naming import group_name
+from labkit.experiments.forwarder_cost import cost_table, measure_forwarder
+from labkit.experiments.forwarding import FENCED_EXIT, ForwarderOptions, ForwarderProcess, Mode
+from labkit.experiments.producer_acks import NumberedWriter, numbers_in_log
+from labkit.experiments.reading import log_ranges, read_topic
+from labkit.experiments.scratch_topics import create_topic, experiment_topic
 from labkit.polling import wait_until
-from labkit.reading import log_ranges, read_topic
 from labkit.settings import Settings
-from labkit.topics import create_topic, experiment_topic
 
 TIMEOUT = 90
 

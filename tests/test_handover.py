@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from labkit.handover import measure, plot_handovers
+from labkit.experiments.handover import measure, plot_handovers
 
 pytestmark = pytest.mark.unit
 

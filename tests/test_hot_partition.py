@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from labkit.hot_partition import drain_rate, owner_of
+from labkit.experiments.hot_partition import drain_rate, owner_of
 
 T0 = pd.Timestamp("2026-12-03 12:00:00")
 

@@ -7,11 +7,11 @@ import re
 import pytest
 
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Lab, Settings
+from labkit.cluster.tools import TOOLS, run_tool, tool, with_address
+from labkit.domain.messages import DeadLetter
 from labkit.errors import ConfigError
+from labkit.experiments.load import wait_all
 from labkit.kafka import admin as kafka_admin
-from labkit.kafka_tools import TOOLS, run_tool, tool, with_address
-from labkit.load import wait_all
-from labkit.messages import DeadLetter
 from tests.helpers import SMALL_VENUE, read_all
 
 BOOTSTRAP = "127.0.0.1:9092,127.0.0.1:9093"

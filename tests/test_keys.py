@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.keys import (
+from labkit.experiments.keyed import (
     KeyedRecord,
     default_partition,
     murmur2,
@@ -13,9 +13,9 @@ from labkit.keys import (
     partition_layout,
     write_records,
 )
-from labkit.reading import LogRecord, read_topic
+from labkit.experiments.reading import LogRecord, read_topic
+from labkit.experiments.scratch_topics import create_topic, experiment_topic
 from labkit.settings import Settings
-from labkit.topics import create_topic, experiment_topic
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from labkit.latency import Run, Sweep, check_load, summarize_latency, sustainable_rate, sweep
-from labkit.latency_summary import LatencySummary, settled_after, window_p99s, windows
+from labkit.experiments.latency import Run, Sweep, check_load, summarize_latency, sustainable_rate, sweep
+from labkit.measurement.latency_stats import LatencySummary, settled_after, window_p99s, windows
 
 
 def run_with(p99_by_rate: dict[float, float]) -> tuple[Run, list[tuple[float, float]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.load import FIRST_CHUNK, LAST_CHUNK, burst_chunks
+from labkit.experiments.load import FIRST_CHUNK, LAST_CHUNK, burst_chunks
 
 
 @pytest.mark.parametrize("count", [1, 99, 100, 101, 250, 1_000, 4_099, 20_000, 123_457])

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from labkit.messages import (
+from labkit.domain.messages import (
     MAX_MESSAGE_BYTES,
     DeadLetter,
     MessageError,

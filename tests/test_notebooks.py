@@ -18,9 +18,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from labkit.cluster.local import ClusterState, LocalCluster
-from labkit.events import partition_count
 from labkit.kafka.clients import Admin
 from labkit.polling import poll
+from labkit.services.event_catalog import partition_count
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "notebooks"

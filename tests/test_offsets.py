@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from labkit import Lab
-from labkit.delivery import NumberedWriter
-from labkit.naming import group_name
-from labkit.offsets import group_offsets, parse_group_table
-from labkit.reading import GroupReader
-from labkit.topics import create_topic, experiment_topic
+from labkit.domain.naming import group_name
+from labkit.experiments.group_offsets import group_offsets, parse_group_table
+from labkit.experiments.producer_acks import NumberedWriter
+from labkit.experiments.reading import GroupReader
+from labkit.experiments.scratch_topics import create_topic, experiment_topic
 
 DESCRIBED = """
 Consumer group 'g' has no active members.

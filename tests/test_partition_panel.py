@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import re
 
-from labkit.partition_panel import UNKNOWN_COLOUR, PartitionCell, lag_colour, partition_panel_html, short_owner
-from labkit.seating import SeatingConfig
+from labkit.domain.seating import SeatingConfig
+from labkit.experiments.partition_panel import (
+    UNKNOWN_COLOUR,
+    PartitionCell,
+    lag_colour,
+    partition_panel_html,
+    short_owner,
+)
 
 VENUE = SeatingConfig(sections="AB", subsections=2, rows=4, seats_per_row=5)
 

@@ -8,15 +8,15 @@ import uuid
 import pytest
 from confluent_kafka import Producer
 
-from labkit.delivery import NumberedWriter
+from labkit.domain.naming import group_name
 from labkit.errors import ClusterError
+from labkit.experiments.group_offsets import group_offsets
+from labkit.experiments.keyed import KeyedRecord, write_records
+from labkit.experiments.producer_acks import NumberedWriter
+from labkit.experiments.reading import GroupReader, log_ranges, offsets_at, read_topic, records_frame
+from labkit.experiments.scratch_topics import create_topic, experiment_topic
 from labkit.kafka.clients import base_config
-from labkit.keys import KeyedRecord, write_records
-from labkit.naming import group_name
-from labkit.offsets import group_offsets
-from labkit.reading import GroupReader, log_ranges, offsets_at, read_topic, records_frame
 from labkit.settings import Settings
-from labkit.topics import create_topic, experiment_topic
 
 
 def write(settings: Settings, topic: str, count: int, partition: int | None = None) -> None:

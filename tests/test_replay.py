@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from labkit import Lab
-from labkit.messages import SeatReservationFailed, SeatReserved, encode
-from labkit.reading import LogRecord
-from labkit.replay import bookings_view, read_replies, replies_frame, store_view, view_differences
+from labkit.domain.messages import SeatReservationFailed, SeatReserved, encode
+from labkit.experiments.reading import LogRecord
+from labkit.experiments.replay import bookings_view, read_replies, replies_frame, store_view, view_differences
 from tests.helpers import SMALL_VENUE
 
 A, B = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"

@@ -14,10 +14,10 @@ import pytest
 from confluent_kafka import Producer
 
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Lab, Settings
-from labkit.audit import audit
+from labkit.domain.messages import DeadLetter, ReserveSeats, encode, now_ms
+from labkit.experiments.audit import audit
+from labkit.experiments.load import wait_all
 from labkit.kafka.clients import base_config
-from labkit.load import wait_all
-from labkit.messages import DeadLetter, ReserveSeats, encode, now_ms
 from labkit.polling import wait_until
 from tests.helpers import SMALL_VENUE, assignments, read_all
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 import pytest
 
 from labkit import Lab
+from labkit.domain.naming import group_name
+from labkit.experiments.reading import GroupReader
+from labkit.experiments.scratch_topics import (
+    broker_config,
+    create_topic,
+    experiment_topic,
+    set_topic_config,
+    topic_config,
+)
 from labkit.kafka.admin import describe_partitions, list_topics
 from labkit.kafka.clients import Admin
-from labkit.naming import group_name
 from labkit.polling import wait_until
-from labkit.reading import GroupReader
 from labkit.settings import Settings
-from labkit.topics import broker_config, create_topic, experiment_topic, set_topic_config, topic_config
 from tests.helpers import SMALL_VENUE
 
 

@@ -12,7 +12,7 @@ from labkit.cluster.local import ClusterState, LocalCluster
 from labkit.cluster.warmup import compiled_between, compiler_cpu_seconds, warm_up
 from labkit.kafka.admin import list_topics
 from labkit.kafka.clients import Admin
-from labkit.pipe import PlainPipe
+from labkit.measurement.pipe import PlainPipe
 
 
 def broker_pids(home: Path) -> list[int]:

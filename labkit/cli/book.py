@@ -7,11 +7,11 @@ import sys
 
 from tqdm import tqdm
 
-from labkit.analysis import format_summary, summarize
-from labkit.booking import idle_groups_hint
 from labkit.cli.common import event_id_arg, positive_count_arg
+from labkit.experiments.booking_summary import format_summary, summarize
+from labkit.experiments.load import parse_quantity_range, send_burst, wait_all
 from labkit.lab import Lab
-from labkit.load import parse_quantity_range, send_burst, wait_all
+from labkit.services.booking_tracker import idle_groups_hint
 from labkit.settings import Settings
 
 

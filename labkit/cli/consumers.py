@@ -8,8 +8,8 @@ import time
 
 from labkit.cli.common import consumer_count_arg, table
 from labkit.cli.groups import print_event_groups
-from labkit.consumers import ConsumerProcesses, run
 from labkit.runtime import Runtime
+from labkit.services.consumer_processes import ConsumerProcesses, run
 from labkit.services.workers import SERVICES
 from labkit.settings import Settings
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from labkit.analysis import messages_per_partition
 from labkit.cli.book import book_and_summarize
 from labkit.cli.cluster import print_status, start_cluster
 from labkit.cli.common import brokers_arg, consumer_count_arg, event_id_arg, positive_count_arg
 from labkit.cli.consumers import stop_processes
 from labkit.cli.groups import print_event_groups
 from labkit.cluster.local import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT
-from labkit.consumers import ConsumerProcesses
+from labkit.domain.naming import KafkaTopicBuilder
+from labkit.domain.seating import SeatingConfig
+from labkit.experiments.booking_summary import messages_per_partition
 from labkit.lab import Lab
-from labkit.naming import KafkaTopicBuilder
-from labkit.seating import SeatingConfig
+from labkit.services.consumer_processes import ConsumerProcesses
 from labkit.settings import Settings
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from labkit.cli.common import table
+from labkit.domain.naming import KafkaConsumerGroupBuilder
 from labkit.kafka import admin as kafka_admin
 from labkit.kafka.clients import Admin
-from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.runtime import Runtime
 from labkit.settings import Settings
 

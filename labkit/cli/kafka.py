@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Sequence
 
 from labkit.cli.common import table
-from labkit.kafka_tools import tool_command, tools_table
+from labkit.cluster.tools import tool_command, tools_table
 from labkit.settings import Settings
 
 KAFKA_USAGE = "usage: labkit kafka TOOL [ARGS...]   (labkit kafka --list shows the tools)"

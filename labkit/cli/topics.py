@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from labkit.cli.common import event_id_arg, table
-from labkit.events import PARTITION_BUDGET, delete_event, list_events
-from labkit.infrastructure import setup_event_infrastructure_sync
 from labkit.kafka import admin as kafka_admin
 from labkit.runtime import Runtime
+from labkit.services.event_catalog import PARTITION_BUDGET, delete_event, list_events
+from labkit.services.event_topics import setup_event_infrastructure_sync
 from labkit.settings import Settings
 
 

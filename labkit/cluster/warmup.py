@@ -3,7 +3,7 @@
 A broker's JVM starts interpreting Kafka's code and compiles the hot paths while it serves. With the C2
 compiler (labkit's setting, README "Why these settings") that takes tens of seconds of one core, and until it
 has settled a round trip takes seconds. So `labkit cluster up` and `Lab.up()` drive a small plain pipe
-(`labkit.pipe`, its own two 10-partition topics, deleted after) through the fresh cluster in short open-loop
+(`labkit.measurement.pipe`, its own two 10-partition topics, deleted after) through the fresh cluster in short open-loop
 windows, until the brokers' compiler threads have gone quiet, or a time limit passed.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit.pipe import PlainPipe
+from labkit.measurement.pipe import PlainPipe
 
 WARMUP_RATE = 300.0  # messages/s through the pipe: enough to exercise batching, little enough to stay quick
 WARMUP_WINDOW = 5.0  # seconds per window; after each, the compilers' CPU and the window's p99 are checked

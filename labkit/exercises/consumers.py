@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from labkit.domain.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
+from labkit.domain.partitioning import SectionBasedPartitionStrategy
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.kafka.admin import GroupDescription, describe_group
-from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
-from labkit.partitioning import SectionBasedPartitionStrategy
 from labkit.polling import poll
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from labkit.errors import WaitTimeout
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.load import wait_all
+from labkit.experiments.load import wait_all
 
 if TYPE_CHECKING:
     from labkit.lab import Lab

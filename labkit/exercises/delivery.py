@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from labkit.delivery import ACKS, WriteReport, numbers_in_log
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.reading import read_topic
+from labkit.experiments.producer_acks import ACKS, WriteReport, numbers_in_log
+from labkit.experiments.reading import read_topic
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
@@ -63,8 +63,10 @@ lost_writes = Exercise(
         'that its topic (`topics[acks]`) does not hold: `{"0": …, "1": …, "all": …}`.'
     ),
     hints=(
-        "read each topic from offset 0: labkit.reading.read_topic(lab.bootstrap_servers, topic) returns its records",
-        "labkit.delivery.numbers_in_log(records) counts the numbers in them; a set difference does the rest",
+        "read each topic from offset 0: labkit.experiments.reading.read_topic(lab.bootstrap_servers, topic)"
+        " returns its records",
+        "labkit.experiments.producer_acks.numbers_in_log(records) counts the numbers in them;"
+        " a set difference does the rest",
         "a record sent but never reported delivered is not lost: the producer knew it had failed",
     ),
     judge=_judge,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.keys import partition_layout
-from labkit.reading import log_ranges
+from labkit.experiments.keyed import partition_layout
+from labkit.experiments.reading import log_ranges
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
@@ -57,7 +57,8 @@ hashed_layout = Exercise(
         'partitions that hold no record and those that hold two or more: {"empty": …, "two or more": …}.'
     ),
     hints=(
-        "labkit.reading.log_ranges(lab.bootstrap_servers, topic) gives each partition's start and end offsets",
+        "labkit.experiments.reading.log_ranges(lab.bootstrap_servers, topic) gives each partition's start and end"
+        " offsets",
         "the topic was written once from offset 0, so a partition's end offset is how many records it holds",
         "count the partitions whose end is 0, and those whose end is 2 or more",
     ),

@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 
 from confluent_kafka.admin import ConfigResource
 
-from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.kafka.admin import broker_count, describe_partitions, list_topics
-from labkit.naming import (
+from labkit.domain.naming import (
     SEAT_RESERVATION_SERVICE,
     TICKETING_SERVICE,
     KafkaConsumerGroupBuilder,
     KafkaTopicBuilder,
     topic_name,
 )
+from labkit.exercises.kit import Exercise, Verdict, correct, wrong
+from labkit.kafka.admin import broker_count, describe_partitions, list_topics
 
 if TYPE_CHECKING:
     from labkit.lab import Lab

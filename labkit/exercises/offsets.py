@@ -1,16 +1,16 @@
 """Notebook 08's exercise: where a replay of "the last seconds" starts — offsets found by time.
 
 The check asks the brokers for `seat-reserved`'s offsets at the moment (offsets_for_times, through
-`labkit.reading.offsets_at`) and names every partition the answer gets wrong.
+`labkit.experiments.reading.offsets_at`) and names every partition the answer gets wrong.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from labkit.domain.naming import KafkaTopicBuilder
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.naming import KafkaTopicBuilder
-from labkit.reading import log_ranges, offsets_at
+from labkit.experiments.reading import log_ranges, offsets_at
 
 if TYPE_CHECKING:
     from labkit.lab import Lab

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from labkit.domain.naming import KafkaTopicBuilder
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.kafka.admin import end_offsets, list_topics
-from labkit.naming import KafkaTopicBuilder
 
 if TYPE_CHECKING:
     from labkit.lab import Lab

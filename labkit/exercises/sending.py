@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from labkit.domain.naming import KafkaTopicBuilder
+from labkit.domain.partitioning import SectionBasedPartitionStrategy
 from labkit.errors import WaitTimeout
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
+from labkit.experiments.load import wait_all
 from labkit.kafka.admin import end_offsets
-from labkit.load import wait_all
-from labkit.naming import KafkaTopicBuilder
-from labkit.partitioning import SectionBasedPartitionStrategy
 
 if TYPE_CHECKING:
     from labkit.lab import Lab

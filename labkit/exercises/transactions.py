@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.reading import read_topic
+from labkit.experiments.reading import read_topic
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
@@ -46,7 +46,7 @@ aborted_records = Exercise(
         "committed? Read it with both isolation levels."
     ),
     hints=(
-        "labkit.reading.read_topic(lab.bootstrap_servers, topic, isolation=…) reads it from offset 0",
+        "labkit.experiments.reading.read_topic(lab.bootstrap_servers, topic, isolation=…) reads it from offset 0",
         'isolation="read_uncommitted" returns aborted records too; "read_committed" skips them',
         "the commit and abort markers are not records: neither isolation level returns them",
     ),

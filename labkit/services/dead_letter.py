@@ -12,10 +12,10 @@ import logging
 
 from confluent_kafka import Message
 
+from labkit.domain.messages import MAX_MESSAGE_BYTES, DeadLetter, encode
+from labkit.domain.naming import KafkaTopicBuilder
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import position
-from labkit.messages import MAX_MESSAGE_BYTES, DeadLetter, encode
-from labkit.naming import KafkaTopicBuilder
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from confluent_kafka import Message
 
+from labkit.domain.messages import ReserveSeats, SeatReserved, decode, encode
+from labkit.domain.naming import SEAT_RESERVATION_SERVICE, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.errors import MessageError
 from labkit.kafka.producer import ReliableProducer
-from labkit.messages import ReserveSeats, SeatReserved, decode, encode
-from labkit.naming import SEAT_RESERVATION_SERVICE, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.services.dead_letter import park
 from labkit.store.inventory import SeatInventory
 

@@ -8,15 +8,16 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from labkit.booking import Booking, OutcomeBoard
 from labkit.checks import is_int
+from labkit.domain.booking import Booking, OutcomeBoard
+from labkit.domain.messages import ReserveSeats, SeatReservationFailed, SeatReserved, decode, encode, now_ms
+from labkit.domain.naming import TICKETING_SERVICE, KafkaTopicBuilder, PartitionKeyBuilder
+from labkit.domain.partitioning import SectionBasedPartitionStrategy
+from labkit.domain.seating import SeatingConfig
 from labkit.errors import ConfigError, EventNotSetUpError, MessageError
 from labkit.kafka.clients import Admin
 from labkit.kafka.producer import ReliableProducer
-from labkit.messages import ReserveSeats, SeatReservationFailed, SeatReserved, decode, encode, now_ms
-from labkit.naming import TICKETING_SERVICE, KafkaTopicBuilder, PartitionKeyBuilder
-from labkit.partitioning import SectionBasedPartitionStrategy
-from labkit.seating import SeatingConfig
+from labkit.services.booking_tracker import StoreTracker
 from labkit.services.dead_letter import park
 from labkit.settings import parse_event_id
 from labkit.store.bookings import BookingStore
@@ -37,7 +38,7 @@ class TicketingService:
         max_quantity: int = MAX_QUANTITY,
     ) -> None:
         """`admin` lets a booking that times out say whether any consumer was running."""
-        self.admin = admin
+        self.tracker = StoreTracker(store, board, admin)
         self.store = store
         self.producer = producer
         self.board = board
@@ -113,16 +114,7 @@ class TicketingService:
             key = PartitionKeyBuilder.section_based(event_id, f"{request.section}-{request.subsection}", partition)
             self.producer.send(topic, encode(request), key, partition)
             bookings.append(
-                Booking(
-                    request.booking_id,
-                    event_id,
-                    request.section,
-                    request.subsection,
-                    partition,
-                    self.store,
-                    self.board,
-                    self.admin,
-                )
+                Booking(request.booking_id, event_id, request.section, request.subsection, partition, self.tracker)
             )
         return bookings
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from labkit.checks import is_int
+from labkit.domain.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.errors import ConfigError
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker, Handler
-from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.runtime import Runtime
 from labkit.services.seat_reservation import SeatReservationService
 from labkit.services.ticketing import ReplyHandler

@@ -8,13 +8,12 @@ from typing import Any
 
 import redis
 
-from labkit.messages import ReserveSeats, SeatReservationFailed, SeatReserved
-from labkit.store import keys
+from labkit.domain.booking import FAILED, PENDING, RESERVED
+from labkit.domain.messages import ReserveSeats, SeatReservationFailed, SeatReserved
+from labkit.store import keyspace
 from labkit.store.client import text
 from labkit.store.scripts import LuaScript
 
-PENDING, RESERVED, FAILED = "PENDING", "RESERVED", "FAILED"
-TERMINAL = (RESERVED, FAILED)
 OUTCOME_FIELDS = ("status", "seats", "reason", "latency_ms")
 
 
@@ -64,7 +63,7 @@ class BookingStore:
         pipe = self.client.pipeline(transaction=True)
         for request, partition in requests:
             pipe.hset(
-                keys.booking(request.event_id, request.booking_id),
+                keyspace.booking(request.event_id, request.booking_id),
                 mapping={
                     "booking_id": request.booking_id,
                     "event_id": request.event_id,
@@ -81,8 +80,8 @@ class BookingStore:
             )
         for event_id, indexes in _by_event([request.event_id for request, _ in requests]).items():
             booking_ids = [requests[i][0].booking_id for i in indexes]
-            pipe.rpush(keys.booking_ids(event_id), *booking_ids)
-            pipe.hincrby(keys.ticketing_stats(event_id), "sent", len(booking_ids))
+            pipe.rpush(keyspace.booking_ids(event_id), *booking_ids)
+            pipe.hincrby(keyspace.ticketing_stats(event_id), "sent", len(booking_ids))
         pipe.execute()
 
     def record_outcomes(self, replies: list[SeatReserved | SeatReservationFailed], completed_at: float) -> list[bool]:
@@ -97,12 +96,12 @@ class BookingStore:
             args: list[str | float] = [completed_at]
             for index in indexes:
                 reply = replies[index]
-                booking_keys.append(keys.booking(event_id, reply.booking_id))
+                booking_keys.append(keyspace.booking(event_id, reply.booking_id))
                 if isinstance(reply, SeatReserved):
                     args += [RESERVED, ",".join(reply.seats), reply.total_price, ""]
                 else:
                     args += [FAILED, "", 0, reply.reason]
-            calls.append(([keys.ticketing_stats(event_id), *booking_keys], args))
+            calls.append(([keyspace.ticketing_stats(event_id), *booking_keys], args))
         recorded = [False] * len(replies)
         for indexes, results in zip(by_event.values(), self._record.run_many(self.client, calls), strict=True):
             for index, result in zip(indexes, results, strict=True):
@@ -110,7 +109,7 @@ class BookingStore:
         return recorded
 
     def get(self, event_id: int, booking_id: str) -> dict[str, str]:
-        return _decode(self.client.hgetall(keys.booking(event_id, booking_id)))
+        return _decode(self.client.hgetall(keyspace.booking(event_id, booking_id)))
 
     def record(self, event_id: int, booking_id: str) -> BookingRecord | None:
         """The booking, or None once its event was torn down."""
@@ -124,7 +123,7 @@ class BookingStore:
         """status, seats, reason, latency_ms of each booking (None for unknown fields), one pipelined read."""
         pipe = self.client.pipeline(transaction=False)
         for booking_id in booking_ids:
-            pipe.hmget(keys.booking(event_id, booking_id), OUTCOME_FIELDS)
+            pipe.hmget(keyspace.booking(event_id, booking_id), OUTCOME_FIELDS)
         return [
             {name: (v.decode() if v else None) for name, v in zip(OUTCOME_FIELDS, values, strict=True)}
             for values in pipe.execute()
@@ -134,19 +133,19 @@ class BookingStore:
         """When each booking's outcome was recorded (ms since the epoch), None while it is PENDING."""
         pipe = self.client.pipeline(transaction=False)
         for booking_id in booking_ids:
-            pipe.hget(keys.booking(event_id, booking_id), "completed_at")
+            pipe.hget(keyspace.booking(event_id, booking_id), "completed_at")
         return [float(v) if v else None for v in pipe.execute()]
 
     def all(self, event_id: int) -> list[BookingRecord]:
         """Every booking of the event, in the order they were made (one pipelined read)."""
-        ids = self.client.lrange(keys.booking_ids(event_id), 0, -1)
+        ids = self.client.lrange(keyspace.booking_ids(event_id), 0, -1)
         pipe = self.client.pipeline(transaction=False)
         for booking_id in ids:
-            pipe.hgetall(keys.booking(event_id, text(booking_id)))
+            pipe.hgetall(keyspace.booking(event_id, text(booking_id)))
         return [BookingRecord.parse(_decode(h)) for h in pipe.execute() if h]
 
     def stats(self, event_id: int) -> dict[str, int]:
-        return {k: int(v) for k, v in _decode(self.client.hgetall(keys.ticketing_stats(event_id))).items()}
+        return {k: int(v) for k, v in _decode(self.client.hgetall(keyspace.ticketing_stats(event_id))).items()}
 
 
 def _by_event(event_ids: list[int]) -> dict[int, list[int]]:

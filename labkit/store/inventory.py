@@ -9,16 +9,16 @@ from typing import Any
 
 import redis
 
-from labkit.errors import ConfigError, EventNotSetUpError
-from labkit.messages import (
+from labkit.domain.messages import (
     INVALID_REQUEST,
     INVALID_SEAT,
     ReserveSeats,
     SeatReservationFailed,
     SeatReserved,
 )
-from labkit.seating import SeatingConfig
-from labkit.store import keys
+from labkit.domain.seating import SeatingConfig
+from labkit.errors import ConfigError, EventNotSetUpError
+from labkit.store import keyspace
 from labkit.store.client import text
 from labkit.store.scripts import LuaScript
 
@@ -50,14 +50,14 @@ class SeatInventory:
         stored = self.seating(event_id)
         if stored is not None and stored != seating:
             raise ConfigError(f"event {event_id} already has another seating ({stored}); use a new event id")
-        self.client.set(keys.seating(event_id), json.dumps(asdict(seating)), nx=True)
+        self.client.set(keyspace.seating(event_id), json.dumps(asdict(seating)), nx=True)
         self._seating[event_id] = seating
         calls = [
             (
                 [
-                    keys.seats(event_id, f"{s}-{n}"),
-                    keys.subsection_counters(event_id, f"{s}-{n}"),
-                    keys.event_counters(event_id),
+                    keyspace.seats(event_id, f"{s}-{n}"),
+                    keyspace.subsection_counters(event_id, f"{s}-{n}"),
+                    keyspace.event_counters(event_id),
                 ],
                 [seating.seats_per_subsection],
             )
@@ -68,7 +68,7 @@ class SeatInventory:
     def seating(self, event_id: int) -> SeatingConfig | None:
         """The event's venue (cached after the first read), or None for an event never set up."""
         if self._seating.get(event_id) is None:
-            raw = self.client.get(keys.seating(event_id))
+            raw = self.client.get(keyspace.seating(event_id))
             self._seating[event_id] = SeatingConfig(**json.loads(raw)) if raw else None
         return self._seating[event_id]
 
@@ -107,10 +107,10 @@ class SeatInventory:
             calls.append(
                 (
                     [
-                        keys.seats(event_id, sub),
-                        keys.outcomes(event_id, sub),
-                        keys.subsection_counters(event_id, sub),
-                        keys.event_counters(event_id),
+                        keyspace.seats(event_id, sub),
+                        keyspace.outcomes(event_id, sub),
+                        keyspace.subsection_counters(event_id, sub),
+                        keyspace.event_counters(event_id),
                     ],
                     args,
                 )
@@ -167,8 +167,8 @@ class SeatInventory:
         subs = [(s, n) for s, n in seating.subsection_ids() if section in (None, s) and subsection in (None, n)]
         pipe = self.client.pipeline(transaction=False)
         for s, n in subs:
-            pipe.get(keys.seats(event_id, f"{s}-{n}"))
-            pipe.hgetall(keys.outcomes(event_id, f"{s}-{n}"))
+            pipe.get(keyspace.seats(event_id, f"{s}-{n}"))
+            pipe.hgetall(keyspace.outcomes(event_id, f"{s}-{n}"))
         replies = pipe.execute()
         rows = []
         for k, (section, subsection) in enumerate(subs):
@@ -198,14 +198,14 @@ class SeatInventory:
         subsections = [f"{s}-{n}" for s, n in self.require_seating(event_id).subsection_ids()]
         pipe = self.client.pipeline(transaction=False)
         for subsection_id in subsections:
-            pipe.hget(keys.subsection_counters(event_id, subsection_id), "available")
+            pipe.hget(keyspace.subsection_counters(event_id, subsection_id), "available")
         return {sid: int(v or 0) for sid, v in zip(subsections, pipe.execute(), strict=True)}
 
     def counters(self, event_id: int, subsection_id: str | None = None) -> dict[str, int]:
         key = (
-            keys.event_counters(event_id)
+            keyspace.event_counters(event_id)
             if subsection_id is None
-            else keys.subsection_counters(event_id, subsection_id)
+            else keyspace.subsection_counters(event_id, subsection_id)
         )
         return {text(k): int(v) for k, v in self.client.hgetall(key).items()}
 

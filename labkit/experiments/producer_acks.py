@@ -2,7 +2,7 @@
 
 A NumberedWriter sends the numbers 0, 1, 2 … as record values, open loop at a steady rate, and keeps what each
 delivery report told it: delivered (with the latency from the *scheduled* send) or failed (with the error).
-Read the topic back (`labkit.reading.read_topic`) and `compare` says, per writer, what was lost (reported
+Read the topic back (`labkit.experiments.reading.read_topic`) and `compare` says, per writer, what was lost (reported
 delivered, not in the log), written twice, or refused.
 
 - acks=0: the producer is told "delivered" once the request is on the socket; the broker never answers.
@@ -25,9 +25,9 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from labkit.checks import is_int, is_number
 from labkit.errors import ConfigError, WaitTimeout
+from labkit.experiments.reading import LogRecord
 from labkit.kafka.clients import base_config
-from labkit.latency_summary import LatencySummary, summarize_latency
-from labkit.reading import LogRecord
+from labkit.measurement.latency_stats import LatencySummary, summarize_latency
 
 Acks = Literal["0", "1", "all"]
 ACKS: tuple[Acks, ...] = ("0", "1", "all")

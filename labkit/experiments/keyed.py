@@ -21,8 +21,8 @@ import pandas as pd
 
 from labkit.checks import is_int
 from labkit.errors import ConfigError
+from labkit.experiments.reading import LogRecord
 from labkit.kafka.producer import ReliableProducer
-from labkit.reading import LogRecord
 
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF

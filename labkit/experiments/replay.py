@@ -2,7 +2,7 @@
 
 The seat-reservation service's replies (`seat-reserved`, `seat-reservation-failed`) say, per booking id, what
 happened to it. Read from offset 0 they rebuild the ticketing service's view — booking → status, seats,
-reason — without asking Redis; read from a moment (`labkit.reading.offsets_at`) they replay only what came
+reason — without asking Redis; read from a moment (`labkit.experiments.reading.offsets_at`) they replay only what came
 since. A booking answered twice (at-least-once) has two replies with the same answer: the view keeps one.
 """
 
@@ -12,10 +12,10 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from labkit.domain.messages import SeatReservationFailed, SeatReserved, decode
+from labkit.domain.naming import KafkaTopicBuilder
 from labkit.errors import MessageError
-from labkit.messages import SeatReservationFailed, SeatReserved, decode
-from labkit.naming import KafkaTopicBuilder
-from labkit.reading import LogRecord, Start, offsets_at, read_topic
+from labkit.experiments.reading import LogRecord, Start, offsets_at, read_topic
 
 REPLY_COLUMNS = ["topic", "partition", "offset", "timestamp", "booking_id", "status", "seats", "reason"]
 VIEW_COLUMNS = ["booking_id", "status", "seats", "reason"]
@@ -40,7 +40,7 @@ def read_replies(bootstrap_servers: str, event_id: int, since_ms: int | None = N
 
 
 def replies_frame(records: Iterable[LogRecord]) -> pd.DataFrame:
-    """Records of the reply topics, decoded strictly (labkit.messages): a malformed one raises MessageError."""
+    """Records of the reply topics, decoded strictly (labkit.domain.messages): a malformed one raises MessageError."""
     rows = []
     for record in records:
         reply = decode(record.value)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import redis
 
+from labkit.domain.naming import KafkaConsumerGroupBuilder
 from labkit.errors import EventBusyError
 from labkit.kafka.admin import ResetPlan, apply_reset, describe_group, list_groups, list_topics
 from labkit.kafka.clients import Admin
-from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.polling import poll
-from labkit.store import keys
+from labkit.store import keyspace
 
 # Partitions (leaders, before replication) past which this machine's brokers slow down noticeably.
 PARTITION_BUDGET = 1_000
@@ -116,7 +116,7 @@ def delete_event(admin: Admin, client: redis.Redis, event_id: int, wait_for_memb
     apply_reset(admin, ResetPlan(present_topics, present_groups, busy_groups={}, kept=[]))
     removed = 0
     batch: list[bytes] = []
-    for key in client.scan_iter(match=f"{keys.event_prefix(event_id)}:*", count=1000):
+    for key in client.scan_iter(match=f"{keyspace.event_prefix(event_id)}:*", count=1000):
         batch.append(key)
         if len(batch) >= 1000:
             removed += client.unlink(*batch)

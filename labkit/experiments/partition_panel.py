@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import redis
 
+from labkit.domain.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
+from labkit.domain.seating import SeatingConfig
 from labkit.kafka.admin import describe_group, end_offsets
 from labkit.kafka.clients import Admin
-from labkit.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
-from labkit.seating import SeatingConfig
-from labkit.store import keys
+from labkit.store import keyspace
 
 # lag → colour: none, a little, a batch's worth, a backlog
 LAG_COLOURS = ((0, "#e8f5e9"), (1, "#fff59d"), (50, "#ffb74d"), (500, "#e57373"))
@@ -112,7 +112,7 @@ def read_partition_cells(
     ends = end_offsets(admin, [(topic, index) for index in range(len(subsections))])
     pipe = client.pipeline(transaction=False)
     for subsection_id in subsections:
-        pipe.hget(keys.subsection_counters(event_id, subsection_id), "available")
+        pipe.hget(keyspace.subsection_counters(event_id, subsection_id), "available")
     left = [int(v) if v is not None else None for v in pipe.execute()]
     cells = []
     for index, (subsection_id, seats_left) in enumerate(zip(subsections, left, strict=True)):

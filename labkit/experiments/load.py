@@ -10,11 +10,11 @@ from collections.abc import Callable
 import redis
 
 from labkit.checks import is_int, is_number
+from labkit.domain.booking import FAILED, RESERVED, TERMINAL
 from labkit.errors import ConfigError, LabkitError, WaitTimeout
 from labkit.lab import Lab
 from labkit.polling import poll
 from labkit.services.ticketing import Booking
-from labkit.store.bookings import FAILED, RESERVED, TERMINAL
 from labkit.store.inventory import MAX_QUANTITY
 
 

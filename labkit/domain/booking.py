@@ -1,16 +1,21 @@
-"""A booking as its sender sees it: a handle to wait on, and the board that wakes the waiters in this process."""
+"""A booking as its sender sees it: a handle to wait on, and the board that wakes the waiters in this process.
+
+A Booking knows nothing of Kafka or Redis: it asks a `BookingTracker` (the ticketing service's, in
+`labkit.services.booking_tracker`) for its recorded outcome, for a wake-up, and why it is late.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from labkit.errors import WaitTimeout
-from labkit.events import group_member_counts
-from labkit.kafka.clients import Admin
-from labkit.store.bookings import TERMINAL, BookingStore
+
+PENDING, RESERVED, FAILED = "PENDING", "RESERVED", "FAILED"
+TERMINAL = (RESERVED, FAILED)
 
 
 class OutcomeBoard:
@@ -37,15 +42,35 @@ class OutcomeBoard:
             self._events.pop(booking_id, None)
 
 
-def idle_groups_hint(members: Mapping[str, int]) -> str | None:
-    """What to do when a group of the event has no member (nobody would answer a booking), else None."""
-    idle = [group for group, count in members.items() if count == 0]
-    if not idle:
-        return None
-    return (
-        f"no consumer is running in {', '.join(idle)}: start them with lab.start_consumers() in a notebook, "
-        "or `labkit consumers start` (make c-start) in a shell"
-    )
+class RecordedOutcome(Protocol):
+    """What the ticketing service recorded of a booking."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def seats(self) -> Sequence[str]: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def total_price(self) -> int: ...
+    @property
+    def latency_ms(self) -> float | None: ...
+
+
+class BookingTracker(Protocol):
+    """What a Booking asks of the service that sent it."""
+
+    def outcome(self, event_id: int, booking_id: str) -> RecordedOutcome | None:
+        """The booking as recorded now (None if nothing is recorded)."""
+
+    def wait_for_news(self, booking_id: str, seconds: float) -> None:
+        """Block at most `seconds`, less if the booking's outcome is recorded in this process meanwhile."""
+
+    def stop_waiting(self, booking_id: str) -> None:
+        """The waiter is gone: forget its wake-up."""
+
+    def why_pending(self, event_id: int) -> str:
+        """A sentence on why the event's bookings may stay PENDING ('' if nothing can be said)."""
 
 
 @dataclass
@@ -57,17 +82,15 @@ class Booking:
     section: str
     subsection: int
     partition: int
-    _store: BookingStore = field(repr=False)
-    _board: OutcomeBoard = field(repr=False)
-    _admin: Admin | None = field(repr=False)  # wait()'s timeout says whether anyone consumes the event
-    status: str = "PENDING"
+    _tracker: BookingTracker = field(repr=False)
+    status: str = PENDING
     seats: list[str] = field(default_factory=list)
     reason: str | None = None
     total_price: int = 0
     latency_ms: float | None = None
 
     def refresh(self) -> Booking:
-        record = self._store.record(self.event_id, self.booking_id)
+        record = self._tracker.outcome(self.event_id, self.booking_id)
         if record is not None:
             self.status, self.seats, self.reason = record.status, list(record.seats), record.reason
             self.total_price, self.latency_ms = record.total_price, record.latency_ms
@@ -79,24 +102,15 @@ class Booking:
 
     def wait(self, timeout: float = 10.0) -> Booking:
         """Block until the outcome is recorded (by a consumer thread here, or a consumer process elsewhere)."""
-        event = self._board.event(self.booking_id)
         deadline = time.monotonic() + timeout
         try:
             while not self.refresh().done:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise WaitTimeout(f"booking {self.booking_id} still {self.status} after {timeout} s{self._why()}")
-                event.wait(min(remaining, 0.1))  # woken at once in-process; re-reads Redis for other processes
+                    why = self._tracker.why_pending(self.event_id)
+                    raise WaitTimeout(f"booking {self.booking_id} still {self.status} after {timeout} s{why}")
+                # woken at once in-process; re-reads the record for other processes' consumers
+                self._tracker.wait_for_news(self.booking_id, min(remaining, 0.1))
         finally:
-            self._board.forget(self.booking_id)
+            self._tracker.stop_waiting(self.booking_id)
         return self
-
-    def _why(self) -> str:
-        """Whether anyone consumes the event: its requests wait in Kafka until someone does."""
-        if self._admin is None:
-            return ""
-        members = group_member_counts(self._admin, self.event_id)
-        hint = idle_groups_hint(members)
-        if hint is not None:
-            return f"; {hint} (the request waits in Kafka meanwhile)"
-        return "; consumers are running: " + ", ".join(f"{group} has {n}" for group, n in members.items())

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pandas as pd
 
 from labkit.errors import ClusterError
+from labkit.experiments.reading import log_ranges
 from labkit.kafka.admin import describe_group
 from labkit.kafka.clients import Admin
-from labkit.reading import log_ranges
 
 NUMERIC = ("PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "NEW-OFFSET")
 

@@ -27,14 +27,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
-from labkit.consumers import ConsumerProcess, ConsumerProcesses
+from labkit.domain.naming import KafkaConsumerGroupBuilder
+from labkit.domain.seating import SeatingConfig
 from labkit.errors import WaitTimeout
+from labkit.experiments.load import BookingStream, wait_all
 from labkit.kafka.admin import describe_group
 from labkit.lab import Lab
-from labkit.load import BookingStream, wait_all
-from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.polling import wait_until
-from labkit.seating import SeatingConfig
+from labkit.services.consumer_processes import ConsumerProcess, ConsumerProcesses
 from labkit.services.workers import SEAT_RESERVATION
 
 WINDOW = 5.0  # seconds after a step whose bookings count towards its pause

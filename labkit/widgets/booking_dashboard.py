@@ -16,7 +16,15 @@ import ipywidgets as w
 from IPython.display import HTML
 
 from labkit.checks import is_int, is_number
-from labkit.dashboard_view import (
+from labkit.domain.booking import RESERVED, TERMINAL
+from labkit.errors import ConfigError, WaitTimeout
+from labkit.experiments.load import send_burst
+from labkit.experiments.partition_panel import partition_panel_html, read_partition_cells
+from labkit.lab import Lab
+from labkit.polling import poll
+from labkit.services.ticketing import Booking
+from labkit.settings import parse_event_id
+from labkit.widgets.seat_view import (
     counters_html,
     outcome_line,
     outcomes_per_second,
@@ -24,14 +32,6 @@ from labkit.dashboard_view import (
     seat_map_html,
     seat_state,
 )
-from labkit.errors import ConfigError, WaitTimeout
-from labkit.lab import Lab
-from labkit.load import send_burst
-from labkit.partition_panel import partition_panel_html, read_partition_cells
-from labkit.polling import poll
-from labkit.services.ticketing import Booking
-from labkit.settings import parse_event_id
-from labkit.store.bookings import RESERVED, TERMINAL
 
 RATE_WINDOW = 3.0  # seconds of outcome counts behind the bookings/s figure
 LATENCY_WINDOW = 200  # latest outcomes of this dashboard's own bookings behind the latency figures

@@ -1,7 +1,7 @@
 """Consumers as threads of this process (a notebook's kernel, a test): the Lab's way to run the services.
 
-Beside `labkit.consumers.ConsumerProcesses`, and built by the same `build_worker`. Each thread finishes its batch,
-commits and leaves its group when stopped; `stop_all` joins them all.
+Beside `labkit.services.consumer_processes.ConsumerProcesses`, and built by the same `build_worker`. Each thread
+finishes its batch, commits and leaves its group when stopped; `stop_all` joins them all.
 """
 
 from __future__ import annotations

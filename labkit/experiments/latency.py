@@ -20,10 +20,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
+from labkit.experiments.load import wait_all
 from labkit.lab import Lab
-from labkit.latency_summary import LatencySummary, check_load, summarize_latency
-from labkit.load import wait_all
-from labkit.pipe import PlainPipe
+from labkit.measurement.latency_stats import LatencySummary, check_load, summarize_latency
+from labkit.measurement.pipe import PlainPipe
 
 __all__ = [
     "LatencySummary",
@@ -190,8 +190,9 @@ def compare_with_pipe(
     stop_above_p99_ms: float = 2000.0,
     seed: int | None = None,
 ) -> Sweep:
-    """labkit's open-loop curve on `event_id` (its consumers running) beside the plain pipe's (`labkit.pipe`) on
-    the same cluster at the same rates, one pipe per partition count; the pipes' topics are deleted after.
+    """labkit's open-loop curve on `event_id` (its consumers running) beside the plain pipe's
+    (`labkit.measurement.pipe`) on the same cluster at the same rates, one pipe per partition count; the pipes'
+    topics are deleted after.
 
     The budget counts from the call, so it includes opening the pipes (each creates its topics and settles its
     groups: seconds). The runs alternate by rate, so every curve meets the cluster in the same state.

@@ -28,10 +28,10 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from labkit.errors import StateError, WaitTimeout
-from labkit.latency_summary import LatencySummary, check_load, summarize_latency
+from labkit.measurement.latency_stats import LatencySummary, check_load, summarize_latency
 
 # librdkafka's own log lines (a request timed out …) to logging, not stderr (as in labkit.kafka.clients)
-PIPE_LOG = logging.getLogger("labkit.pipe.librdkafka")
+PIPE_LOG = logging.getLogger("labkit.measurement.pipe.librdkafka")
 PIPE_LOG.setLevel(logging.ERROR)
 PIPE_LOG.addHandler(logging.NullHandler())
 RECORD_BYTES = 200  # about the size of a reserve-seats message

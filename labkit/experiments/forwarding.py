@@ -16,7 +16,8 @@ the dead member's session). With `effects_key` it also applies an effect outside
 `INCR <key>:applied` (counts every time it was applied) and `SADD <key>:numbers` (idempotent: a set keeps each
 record's number once). Kafka's transaction does not cover either: an aborted record's effect stays applied.
 
-Run it with `python -m labkit.forwarding …` (`ForwarderProcess` does), so that it can be SIGKILLed like a crash.
+Run it with `python -m labkit.experiments.forwarding …` (`ForwarderProcess` does), so that it can be SIGKILLed
+like a crash.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class ForwarderOptions:
         return self.transactional_id or f"{self.group}-forwarder"
 
     def argv(self) -> list[str]:
-        """The options as `python -m labkit.forwarding` flags (`--every-ms 100`), the unset ones left out."""
+        """The options as `python -m labkit.experiments.forwarding` flags (`--every-ms 100`), unset ones left out."""
         return [
             arg
             for option in fields(self)
@@ -100,7 +101,9 @@ class ForwarderProcess:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file, "ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "labkit.forwarding", *options.argv()], stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "labkit.experiments.forwarding", *options.argv()],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     @property
@@ -235,7 +238,9 @@ class _Forwarder:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labkit.forwarding", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m labkit.experiments.forwarding", description=__doc__.splitlines()[0]
+    )
     for option in fields(ForwarderOptions):  # the dataclass's annotations are strings ("int | None")
         parser.add_argument(
             _flag(option.name),

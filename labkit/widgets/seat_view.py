@@ -1,6 +1,6 @@
 """The booking dashboard's rendering: pure functions from plain data to HTML, testable without Redis or a browser.
 
-`labkit.booking_dashboard` reads Redis and the brokers and puts these strings into its widgets. The CSS class
+`labkit.widgets.booking_dashboard` reads Redis and the brokers and puts these strings into its widgets. The CSS class
 names (`labkit-seat-<state>`, `labkit-counter-<name>`, `labkit-rate`) are what the browser test looks for.
 """
 

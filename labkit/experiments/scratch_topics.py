@@ -18,10 +18,10 @@ from confluent_kafka.admin import (
 )
 
 from labkit.checks import is_int
+from labkit.domain.naming import topic_name
 from labkit.errors import ConfigError
 from labkit.kafka.admin import broker_ids, wait_for_leaders
 from labkit.kafka.clients import Admin
-from labkit.naming import topic_name
 
 
 def create_topic(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from labkit.checks import is_int
+from labkit.domain.seating import SeatingConfig
 from labkit.errors import ConfigError
-from labkit.seating import SeatingConfig
 from labkit.settings import parse_event_id
 
 

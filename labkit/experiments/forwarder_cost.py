@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from labkit.arrivals import ArrivalClock
-from labkit.delivery import NumberedWriter
-from labkit.forwarding import ForwarderOptions, ForwarderProcess
-from labkit.latency_summary import LatencySummary, summarize_latency
+from labkit.experiments.arrivals import ArrivalClock
+from labkit.experiments.forwarding import ForwarderOptions, ForwarderProcess
+from labkit.experiments.producer_acks import NumberedWriter
+from labkit.measurement.latency_stats import LatencySummary, summarize_latency
 from labkit.polling import wait_until
 
 

@@ -1,7 +1,7 @@
 """Figures of a latency run: percentiles from scheduled send times and outcome times, nothing else.
 
-Apart from `labkit.latency` (which drives labkit) so that `labkit.pipe`, the baseline written without labkit's
-Kafka code, is measured with the same arithmetic.
+Apart from `labkit.experiments.latency` (which drives labkit) so that `labkit.measurement.pipe`, the baseline
+written without labkit's Kafka code, is measured with the same arithmetic.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """When each numbered record becomes readable: a consumer in a thread of its own that notes the first time it
-reads each number (values written by `labkit.delivery.NumberedWriter`).
+reads each number (values written by `labkit.experiments.producer_acks.NumberedWriter`).
 
 With `read_committed` (the default), a record written in a transaction becomes readable only when the transaction
 commits, so the figure includes the forwarder's commit; from a writer's scheduled send to here is a latency that
@@ -14,8 +14,8 @@ import time
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from labkit.errors import ClusterError
+from labkit.experiments.reading import Isolation, reader_config
 from labkit.polling import wait_until
-from labkit.reading import Isolation, reader_config
 
 
 class ArrivalClock:

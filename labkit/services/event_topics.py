@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 
 from labkit.cluster.local import LocalCluster, broker_name
+from labkit.domain.naming import KafkaTopicBuilder
+from labkit.domain.seating import SeatingConfig
 from labkit.errors import ClusterError
 from labkit.kafka.admin import broker_ids, ensure_topics
 from labkit.kafka.settling import Settling, wait_until_responsive
-from labkit.naming import KafkaTopicBuilder
 from labkit.runtime import Runtime
-from labkit.seating import SeatingConfig
 from labkit.settings import Settings, parse_event_id
 
 DEAD_LETTER_PARTITIONS = 1  # parked messages are few and read by people: one ordered log is easiest to read

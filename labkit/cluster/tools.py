@@ -14,9 +14,9 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from labkit.cluster.endpoints import kafka_bootstrap
 from labkit.cluster.jars import read_classpath, services_dir
 from labkit.cluster.java import find_java
-from labkit.endpoints import kafka_bootstrap
 from labkit.errors import ConfigError
 from labkit.settings import Settings
 

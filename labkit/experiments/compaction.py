@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from labkit.experiments.reading import LogRecord, read_topic
 from labkit.polling import wait_until
-from labkit.reading import LogRecord, read_topic
 
 COMPACTED: dict[str, str] = {
     "cleanup.policy": "compact",

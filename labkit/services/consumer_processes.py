@@ -16,11 +16,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.cluster.endpoints import kafka_bootstrap, redis_url
 from labkit.cluster.processes import is_running, kill_now, start_detached, stop
-from labkit.endpoints import kafka_bootstrap, redis_url
+from labkit.domain.naming import KafkaConsumerGroupBuilder
 from labkit.errors import ClusterError
 from labkit.kafka.admin import describe_group, list_groups
-from labkit.naming import KafkaConsumerGroupBuilder
 from labkit.polling import poll
 from labkit.runtime import Runtime
 from labkit.services.workers import build_worker, check_consumer_counts, check_service

@@ -1,0 +1,1 @@
+"""The ticketing system's domain: the spec's names, the venue, partitioning, the messages and a booking."""

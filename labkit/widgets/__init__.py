@@ -1,0 +1,1 @@
+"""The ipywidgets booking dashboard and its pure HTML rendering."""
