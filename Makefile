@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LABKIT := $(BIN)/labkit
 
-.PHONY: install demo test lint lab bench up down status c-start c-status c-tail c-stop clean
+.PHONY: install demo test check lint lab bench up down status c-start c-status c-tail c-stop clean
 
 # Everything into .venv (re-run when pyproject.toml changes), plus the Kafka jars via Maven.
 install: $(VENV)/.installed
@@ -20,9 +20,13 @@ $(VENV)/.installed: pyproject.toml services/kafka/pom.xml
 demo: install
 	$(LABKIT) demo
 
-# Lint first (seconds), then every test.
+# Lint first (seconds), then every test: unit, integration, notebooks, faults, the browser test.
 test: lint
 	$(BIN)/python -m pytest
+
+# The edit loop, under a minute: lint, types and the unit tests (no cluster).
+check: lint
+	$(BIN)/python -m pytest -m unit -q
 
 lint: install
 	$(BIN)/ruff check labkit tests bench

@@ -1,9 +1,5 @@
-"""The test run's embedded cluster (3 brokers + Redis on their own ports), shared by the tests in `tests/` and
-by the committed notebooks that `--nbval-lax` re-runs from `notebooks/`.
-
-nbval items take no fixtures, and their kernel starts when the notebook's first cell is set up: a hook starts
-the cluster first and points LABKIT_HOME at it, so `Lab().up()` in the notebook finds it running.
-"""
+"""The test run's embedded cluster (3 brokers + Redis on their own ports), started on first use and shared by
+every test of the run; notebooks' kernels find it through LABKIT_HOME (tests/test_notebooks.py)."""
 
 from __future__ import annotations
 
@@ -57,24 +53,6 @@ class SessionCluster:
 
 
 SESSION_CLUSTER = SessionCluster(TEST_CLUSTER_HOME)
-
-
-def _is_notebook_cell(item: pytest.Item) -> bool:
-    return Path(str(item.fspath)).suffix == ".ipynb"
-
-
-@pytest.hookimpl(tryfirst=True)  # before tests/conftest.py marks unmarked items
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if _is_notebook_cell(item):
-            item.add_marker(pytest.mark.notebooks)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if _is_notebook_cell(item):
-        SESSION_CLUSTER.get()
-        os.environ["LABKIT_HOME"] = str(TEST_CLUSTER_HOME)  # inherited by the kernel nbval starts next
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

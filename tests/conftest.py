@@ -42,15 +42,14 @@ def module_event_id() -> int:
     return next(_event_ids)
 
 
+KINDS = ("unit", "integration", "notebooks", "browser")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use the cluster are `integration`, the others `unit`, unless marked otherwise."""
-    for item in items:
-        if any(item.get_closest_marker(m) for m in ("integration", "notebooks", "browser", "unit")):
-            continue
-        fixtures = getattr(item, "fixturenames", ())
-        item.add_marker(
-            pytest.mark.integration if "cluster" in fixtures or "settings" in fixtures else pytest.mark.unit
-        )
+    """Every test says what kind it is, with exactly one of KINDS: `make check` runs the unit tests alone."""
+    wrong = [item.nodeid for item in items if sum(bool(item.get_closest_marker(k)) for k in KINDS) != 1]
+    if wrong:
+        raise pytest.UsageError(f"mark each of these with exactly one of {', '.join(KINDS)}: {wrong}")
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ def live_consumer(settings: Settings, event_id: int) -> Iterator[tuple[Consumer,
         consumer.close()
 
 
+@pytest.mark.integration
 def test_describe_shows_a_live_members_assignment_committed_offset_and_lag(
     admin: Admin, live_consumer: tuple[Consumer, str, str]
 ) -> None:
@@ -59,6 +60,7 @@ def test_describe_shows_a_live_members_assignment_committed_offset_and_lag(
     assert description.total_lag == 6
 
 
+@pytest.mark.integration
 def test_reset_keeps_event_1_and_refuses_a_group_with_members(
     settings: Settings, admin: Admin, event_id: int, live_consumer: tuple[Consumer, str, str]
 ) -> None:
@@ -76,6 +78,7 @@ def test_reset_keeps_event_1_and_refuses_a_group_with_members(
     assert busy_group in kafka_admin.list_groups(admin)
 
 
+@pytest.mark.integration
 def test_reset_deletes_an_empty_group(settings: Settings, admin: Admin, event_id: int) -> None:
     setup_event_infrastructure_sync(event_id, settings=settings)
     group = KafkaConsumerGroupBuilder.ticketing_service(event_id)
@@ -98,6 +101,7 @@ def test_reset_deletes_an_empty_group(settings: Settings, admin: Admin, event_id
     assert group not in kafka_admin.list_groups(admin)
 
 
+@pytest.mark.integration
 def test_a_reset_of_topics_and_groups_deleted_meanwhile_succeeds(admin: Admin, event_id: int) -> None:
     """Another client (a test, a notebook) may delete them between the plan and its application."""
     gone = kafka_admin.ResetPlan([f"test-admin-{event_id}-never-made"], [f"test-admin-{event_id}-no-group"], {}, [])
@@ -108,6 +112,7 @@ def test_a_reset_of_topics_and_groups_deleted_meanwhile_succeeds(admin: Admin, e
     }
 
 
+@pytest.mark.integration
 def test_a_renewed_admin_asks_through_a_fresh_client_from_then_on(settings: Settings) -> None:
     """What Admin.request does after a request went unanswered: its later calls go through a new client."""
     with Admin(settings.kafka_bootstrap_servers or "", client_id="test-renew") as admin:
@@ -118,6 +123,7 @@ def test_a_renewed_admin_asks_through_a_fresh_client_from_then_on(settings: Sett
         assert kafka_admin.list_groups(admin) is not None and fresh.list_topics(timeout=10).brokers  # answering
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("cause", "failing_for", "step"),
     [
@@ -135,6 +141,7 @@ def test_the_retry_policy_asks_again_renews_or_gives_up(
     assert AdminRetry(total=30.0, attempt=10.0).next_step(cause, failing_for) == step
 
 
+@pytest.mark.unit
 def test_reconciliation_names_what_each_member_still_has_to_give_up_or_take() -> None:
     t = "reserve-seats"
     group = GroupDescription(

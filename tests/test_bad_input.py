@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from confluent_kafka import KafkaError, Message, Producer
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -109,6 +110,7 @@ def corpus(event_id: int) -> list[tuple[str, bytes | None, str]]:
     ]
 
 
+@pytest.mark.integration
 def test_the_bad_input_corpus_ends_parked_or_refused_and_kills_nothing(
     lab: Lab, settings: Settings, event_id: int
 ) -> None:
@@ -171,6 +173,7 @@ JSON_VALUES = st.recursive(
 )
 
 
+@pytest.mark.unit
 @given(st.binary(max_size=512))
 def test_any_bytes_decode_or_raise_message_error(data: bytes) -> None:
     try:
@@ -179,6 +182,7 @@ def test_any_bytes_decode_or_raise_message_error(data: bytes) -> None:
         assert str(error)  # says what is wrong
 
 
+@pytest.mark.unit
 @given(st.dictionaries(st.sampled_from(list(request(1))) | st.text(max_size=12), JSON_VALUES, max_size=14))
 def test_any_json_object_decodes_or_raises_message_error(body: dict[str, Any]) -> None:
     try:
@@ -187,6 +191,7 @@ def test_any_json_object_decodes_or_raises_message_error(body: dict[str, Any]) -
         assert str(error)
 
 
+@pytest.mark.unit
 @given(field=st.sampled_from(sorted(set(request(1)) - {"schema", "type"})), value=JSON_VALUES)
 def test_a_request_with_one_field_replaced_decodes_or_raises_message_error(field: str, value: Any) -> None:
     body = {**request(1), field: value}
@@ -204,6 +209,7 @@ def _outcome(data: bytes, decoder: Callable[[bytes], Any]) -> tuple[str, Any]:
         return "refused", str(error)
 
 
+@pytest.mark.unit
 @given(
     st.one_of(
         st.builds(lambda field, value: {**request(1), field: value}, st.sampled_from(sorted(request(1))), JSON_VALUES),
@@ -226,6 +232,7 @@ def test_msgspec_and_the_python_checks_accept_and_refuse_the_same_messages(body:
     assert _outcome(data, decode) == _outcome(data, lambda d: decode_in_python(d, None))
 
 
+@pytest.mark.unit
 def test_the_corpus_decodes_the_same_in_c_and_in_python() -> None:
     for name, data, _ in corpus(1):
         if data is not None and len(data) <= MAX_MESSAGE_BYTES:
@@ -251,6 +258,7 @@ def _reserve_seats(event_id: int, spec: tuple[Any, ...]) -> ReserveSeats:
     return ReserveSeats(booking_id, event_id, "t", "A", sub, "manual", len(seats), seats)
 
 
+@pytest.mark.integration
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     batches=st.lists(st.lists(REQUESTS, min_size=1, max_size=6), min_size=1, max_size=6),

@@ -29,6 +29,7 @@ def cluster_env(settings: Settings) -> dict[str, str]:
     }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
@@ -60,6 +61,7 @@ def test_bad_arguments_exit_non_zero_naming_the_problem_without_a_traceback(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.unit
 def test_status_without_a_cluster_exits_1_and_says_how_to_start_one(tmp_path: Path) -> None:
     result = run("cluster", "status", env={"LABKIT_HOME": str(tmp_path)})
     assert result.returncode == 1
@@ -67,6 +69,7 @@ def test_status_without_a_cluster_exits_1_and_says_how_to_start_one(tmp_path: Pa
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.unit
 def test_up_with_kafka_bootstrap_servers_set_starts_nothing(tmp_path: Path) -> None:
     result = run("cluster", "up", env={"LABKIT_HOME": str(tmp_path), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"})
     assert result.returncode == 0
@@ -74,6 +77,7 @@ def test_up_with_kafka_bootstrap_servers_set_starts_nothing(tmp_path: Path) -> N
     assert not (tmp_path / "cluster.json").exists()
 
 
+@pytest.mark.integration
 def test_status_and_env_of_the_running_cluster(cluster: ClusterState, cluster_home: Path) -> None:
     status = run("cluster", "status", env={"LABKIT_HOME": str(cluster_home)})
     assert status.returncode == 0, status.stderr
@@ -87,6 +91,7 @@ def test_status_and_env_of_the_running_cluster(cluster: ClusterState, cluster_ho
     ]
 
 
+@pytest.mark.integration
 def test_topics_create_list_and_groups(settings: Settings, event_id: int) -> None:
     env = cluster_env(settings)
     created = run("topics", "create", "--event-id", str(event_id), env=env)
@@ -102,6 +107,7 @@ def test_topics_create_list_and_groups(settings: Settings, event_id: int) -> Non
     assert missing.returncode == 0 and "0 member(s)" in missing.stdout
 
 
+@pytest.mark.integration
 def test_topics_reset_dry_run_deletes_nothing(settings: Settings, event_id: int) -> None:
     env = cluster_env(settings)
     assert run("topics", "create", "--event-id", str(event_id), env=env).returncode == 0
@@ -112,6 +118,7 @@ def test_topics_reset_dry_run_deletes_nothing(settings: Settings, event_id: int)
     assert KafkaTopicBuilder.dead_letter__services_to_operator(event_id) in run("topics", "list", env=env).stdout
 
 
+@pytest.mark.integration
 def test_book_with_nobody_consuming_says_so_at_once_and_sends_nothing(
     lab: Lab, settings: Settings, event_id: int
 ) -> None:

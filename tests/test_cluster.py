@@ -94,28 +94,33 @@ def test_down_stops_every_process_and_frees_the_ports(solo: LocalCluster) -> Non
     assert not solo.status().running
 
 
+@pytest.mark.unit
 def test_status_without_a_cluster_says_how_to_start_one(tmp_path: Path) -> None:
     with pytest.raises(ClusterError, match="labkit cluster up"):
         LocalCluster(tmp_path).status()
 
 
+@pytest.mark.unit
 def test_jars_not_fetched_says_how_to_fetch(tmp_path: Path) -> None:
     with pytest.raises(ClusterError, match="not fetched yet: run `labkit cluster fetch`"):
         read_classpath(tmp_path)
 
 
+@pytest.mark.unit
 def test_jars_gone_from_the_maven_cache_are_reported(tmp_path: Path) -> None:
     classpath_file(tmp_path).write_text(f"{tmp_path}/gone.jar")
     with pytest.raises(ClusterError, match="gone from the Maven cache"):
         read_classpath(tmp_path)
 
 
+@pytest.mark.unit
 def test_no_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ClusterError, match=r"Java not found.*JDK 17"):
         find_java(Settings.from_env({}).java_home)
 
 
+@pytest.mark.unit
 def test_java_older_than_17_is_a_clear_error(tmp_path: Path) -> None:
     java = tmp_path / "bin" / "java"
     java.parent.mkdir()
@@ -125,6 +130,7 @@ def test_java_older_than_17_is_a_clear_error(tmp_path: Path) -> None:
         find_java(Settings.from_env({"JAVA_HOME": str(tmp_path)}).java_home)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -139,6 +145,7 @@ def test_bad_layouts_are_refused_before_anything_starts(tmp_path: Path, kwargs: 
         LocalCluster(tmp_path).up(**kwargs)
 
 
+@pytest.mark.unit
 def test_port_probe_sees_a_listening_socket() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -146,6 +153,7 @@ def test_port_probe_sees_a_listening_socket() -> None:
         assert not port_is_free(sock.getsockname()[1])
 
 
+@pytest.mark.unit
 def test_the_ephemeral_range_is_read_from_the_kernel_and_defaults_when_unreadable(tmp_path: Path) -> None:
     source = tmp_path / "ip_local_port_range"
     source.write_text("40000\t50000\n")
@@ -153,6 +161,7 @@ def test_the_ephemeral_range_is_read_from_the_kernel_and_defaults_when_unreadabl
     assert ephemeral_port_range(tmp_path / "missing") == range(32768, 61000)
 
 
+@pytest.mark.integration
 def test_the_test_clusters_ports_lie_below_the_ephemeral_range(cluster: ClusterState) -> None:
     """CI once failed when a probe of JupyterLab's port, still closed, connected to itself (it echoed the request)."""
     ports = {f"broker {b.node_id}": b.port for b in cluster.brokers}
@@ -163,6 +172,7 @@ def test_the_test_clusters_ports_lie_below_the_ephemeral_range(cluster: ClusterS
     assert ephemeral_ports({"a broker": ephemeral_port_range().start}) == {"a broker": ephemeral_port_range().start}
 
 
+@pytest.mark.unit
 def test_storage_is_formatted_with_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
     """Random ids are base64url: one in 64 starts with '-', which the storage tool once read as an option."""
     spec = BrokerSpec(node_id=1, port=KAFKA_PORT, controller_port=KAFKA_PORT + 100, data_dir=tmp_path / "node-1")
@@ -270,6 +280,7 @@ def test_a_partial_outage_is_named_and_served_and_replication_never_shrinks(
         wait_until(lambda: not lab.partitions(1).under_replicated.any(), 60, "the restarted broker in every ISR")
 
 
+@pytest.mark.unit
 def test_a_process_counts_as_exited_only_once_it_is_gone_or_its_pid_is_something_else() -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from labkit.experiments.compaction import COMPACTED, latest_by_key, wait_until_compacted
 from labkit.experiments.keyed import KeyedRecord, write_records
 from labkit.experiments.reading import LogRecord, read_topic
@@ -11,6 +13,7 @@ from labkit.experiments.scratch_topics import create_topic, experiment_topic, se
 from labkit.settings import Settings
 
 
+@pytest.mark.unit
 def test_latest_by_key_takes_the_last_record_in_log_order_and_none_for_a_tombstone() -> None:
     records = [
         LogRecord("t", 0, 1, 0, "a", b"2"),
@@ -20,6 +23,7 @@ def test_latest_by_key_takes_the_last_record_in_log_order_and_none_for_a_tombsto
     assert latest_by_key(records) == {"a": b"2", "b": None}
 
 
+@pytest.mark.integration
 def test_the_cleaner_keeps_one_record_per_key_and_the_tombstone(settings: Settings, event_id: int) -> None:
     bootstrap = settings.kafka_bootstrap_servers or ""
     topic = experiment_topic(event_id, "compacted")

@@ -25,6 +25,7 @@ from labkit.polling import wait_until
 from labkit.settings import Settings
 
 
+@pytest.mark.unit
 def test_compare_counts_lost_twice_refused_and_unreported() -> None:
     report = WriteReport("1", "t", scheduled_ms=[0.0] * 5, sent_ms=[0.0] * 5, delivered_ms=[1.0, 2.0, 3.0, None, None])
     report.failed[3] = "_MSG_TIMED_OUT"
@@ -46,6 +47,7 @@ def test_compare_counts_lost_twice_refused_and_unreported() -> None:
     assert timed.since(1.0).scheduled_ms == [1000.0, 1500.0] and timed.since(1.0).latency().p50_ms == 1.0
 
 
+@pytest.mark.unit
 def test_only_acks_all_is_idempotent_and_a_wrong_acks_is_named() -> None:
     assert producer_config("b:1", "all", "c")["enable.idempotence"] is True
     assert producer_config("b:1", "1", "c")["enable.idempotence"] is False
@@ -57,6 +59,7 @@ def test_only_acks_all_is_idempotent_and_a_wrong_acks_is_named() -> None:
         NumberedWriter("b:1", "t", "all", 10, 10, first=-1)
 
 
+@pytest.mark.integration
 def test_writers_of_each_acks_are_told_what_the_log_holds(settings: Settings, event_id: int) -> None:
     bootstrap = settings.kafka_bootstrap_servers or ""
     topic = experiment_topic(event_id, "acks")
@@ -71,6 +74,7 @@ def test_writers_of_each_acks_are_told_what_the_log_holds(settings: Settings, ev
     assert set(numbers_in_log(read_topic(bootstrap, topic))) == set(range(65)), "the values from `first`"
 
 
+@pytest.mark.integration
 @pytest.mark.faults
 def test_a_write_below_min_insync_replicas_is_refused_with_the_brokers_answer(
     settings: Settings, admin: Admin, cluster_home: Path, event_id: int

@@ -16,6 +16,7 @@ from labkit.experiments.load import BookingStream, parse_quantity_range, send_bu
 from tests.helpers import SMALL_VENUE
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -106,6 +107,7 @@ CALLS: list[tuple[str, Callable[[Lab, int], Any], type[Exception], str]] = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(("name", "call", "error", "message"), CALLS, ids=[c[0] for c in CALLS])
 def test_bad_arguments_to_the_public_api_name_the_problem(
     lab: Lab, event_id: int, name: str, call: Callable[[Lab, int], Any], error: type[Exception], message: str
@@ -117,6 +119,7 @@ def test_bad_arguments_to_the_public_api_name_the_problem(
     assert lab.consumers().empty
 
 
+@pytest.mark.integration
 def test_a_dashboard_burst_outside_its_range_is_refused(lab: Lab, event_id: int) -> None:
     lab.setup_event(event_id, SMALL_VENUE)
     board = labkit.dashboard(lab, event_id=event_id)

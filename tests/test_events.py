@@ -10,6 +10,8 @@ from labkit.kafka.admin import list_groups, list_topics
 from labkit.services.event_catalog import list_events
 from tests.helpers import SMALL_VENUE
 
+pytestmark = pytest.mark.integration
+
 
 def test_an_event_is_listed_refused_while_consumed_then_deleted_as_a_unit(lab: Lab, event_id: int) -> None:
     lab.setup_event(event_id, SMALL_VENUE)

@@ -204,6 +204,7 @@ def test_rush_reference_whole_requests_first_come_first_served() -> None:
 
 
 # -- on the cluster -------------------------------------------------------------------------------------------
+@pytest.mark.integration
 def test_own_topic_is_checked_on_the_cluster(lab: Lab) -> None:
     event_id = lab.new_event(SMALL)
     check = names.own_topic.evaluate
@@ -221,6 +222,7 @@ def test_own_topic_is_checked_on_the_cluster(lab: Lab) -> None:
     assert topic not in lab.kafka_tool("kafka-topics", "--list").split()
 
 
+@pytest.mark.integration
 def test_predict_lag_and_who_moves_are_checked_against_the_brokers(lab: Lab) -> None:
     event_id = lab.new_event(TEN_SEATS)
     lab.start_consumers(ticketing=1, seat_reservation=2, event_id=event_id)
@@ -262,6 +264,7 @@ def test_predict_lag_and_who_moves_are_checked_against_the_brokers(lab: Lab) -> 
     assert all(b.wait(60).done for b in earlier)
 
 
+@pytest.mark.integration
 def test_rush_outcome_and_hot_partition_are_checked_against_the_store_and_the_log(lab: Lab) -> None:
     event_id = lab.new_event(TEN_SEATS)
     lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)
@@ -291,6 +294,7 @@ def test_rush_outcome_and_hot_partition_are_checked_against_the_store_and_the_lo
     )
 
 
+@pytest.mark.integration
 def test_first_sold_out_is_checked_against_the_stores(lab: Lab) -> None:
     event_id = lab.new_event(TEN_SEATS)
     lab.start_consumers(ticketing=1, seat_reservation=2, event_id=event_id)
@@ -318,6 +322,7 @@ def _answered_event(lab: Lab, bookings: int, seed: int) -> int:
     return event_id
 
 
+@pytest.mark.integration
 def test_redeliveries_are_counted_from_the_log(lab: Lab) -> None:
     event_id = _answered_event(lab, 12, seed=2)
     counts = recovery.redeliveries.reference(lab.bootstrap_servers, event_id)
@@ -340,6 +345,7 @@ def test_redeliveries_are_counted_from_the_log(lab: Lab) -> None:
     assert "the topic holds 13 replies" in short.message
 
 
+@pytest.mark.integration
 def test_lost_writes_are_counted_against_the_log(lab: Lab) -> None:
     event_id = lab.new_event(SMALL)
     topics = {acks: experiment_topic(event_id, f"acks-{acks}") for acks in ACKS}
@@ -360,6 +366,7 @@ def test_lost_writes_are_counted_against_the_log(lab: Lab) -> None:
     assert not shape.solved and '{"0": …, "1": …, "all": …}' in shape.message
 
 
+@pytest.mark.integration
 def test_replay_from_is_checked_against_offsets_for_times(lab: Lab) -> None:
     event_id = _answered_event(lab, 12, seed=3)
     since = int(time.time() * 1000) + 1
@@ -374,6 +381,7 @@ def test_replay_from_is_checked_against_offsets_for_times(lab: Lab) -> None:
     assert not offsets.replay_from.evaluate({0: 1}, lab=lab, event_id=event_id, since=since).solved
 
 
+@pytest.mark.integration
 def test_aborted_records_are_counted_with_both_isolation_levels(lab: Lab) -> None:
     event_id = lab.new_event(SMALL)
     topic = experiment_topic(event_id, "aborted")
@@ -393,6 +401,7 @@ def test_aborted_records_are_counted_with_both_isolation_levels(lab: Lab) -> Non
     assert "read_committed 2" in transactions.aborted_records.evaluate(1, lab=lab, topic=topic).message
 
 
+@pytest.mark.integration
 def test_hashed_layout_is_checked_against_the_log_end_offsets(lab: Lab) -> None:
     event_id = lab.new_event(SMALL)
     topic = experiment_topic(event_id, "hashed")

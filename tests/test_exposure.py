@@ -9,6 +9,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from labkit.cluster.local import ClusterState, LocalCluster
 
 ROOT = Path(__file__).parent.parent
@@ -47,6 +49,7 @@ def _address(hex_address: str, ipv6: bool) -> str:
     return f"{shown}:{int(port, 16)}"
 
 
+@pytest.mark.integration
 def test_every_embedded_server_listens_on_loopback_only(cluster: ClusterState, cluster_home: Path) -> None:
     cluster = LocalCluster(cluster_home).load() or cluster  # now: a test before this one may have restarted a broker
     pids = {b.pid for b in cluster.brokers if b.pid} | ({cluster.redis_pid} if cluster.redis_pid else set())
@@ -62,6 +65,7 @@ def test_every_embedded_server_listens_on_loopback_only(cluster: ClusterState, c
     } <= ports
 
 
+@pytest.mark.unit
 def test_the_repository_holds_no_credentials() -> None:
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     pattern = re.compile(

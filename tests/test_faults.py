@@ -33,7 +33,7 @@ from labkit.polling import wait_until
 from labkit.services.consumer_processes import ConsumerProcess, ConsumerProcesses
 from tests.helpers import assignments
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 PROTOCOLS = ("consumer", "classic")  # KIP-848 (labkit's default) and the classic group protocol, side by side
 

@@ -20,6 +20,7 @@ from labkit.settings import Settings
 TIMEOUT = 90
 
 
+@pytest.mark.unit
 def test_options_name_what_is_wrong() -> None:
     with pytest.raises(ValueError, match="mode must be one of at-least-once, transactional"):
         ForwarderOptions("b:1", "in", "out", "g", "exactly-once")  # type: ignore[arg-type]
@@ -42,6 +43,7 @@ def _written(bootstrap: str, topic: str) -> int:
     return sum(r.end for r in log_ranges(bootstrap, topic, isolation="read_uncommitted").values())
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("mode", ["transactional", "at-least-once"])
 def test_a_killed_forwarder_loses_nothing_and_only_the_transactional_one_never_duplicates(
     settings: Settings, event_id: int, tmp_path: Path, mode: Mode
@@ -69,6 +71,7 @@ def test_a_killed_forwarder_loses_nothing_and_only_the_transactional_one_never_d
         assert len(everything) == sum(committed.values()), "no transactions: both isolation levels read the same"
 
 
+@pytest.mark.integration
 def test_a_younger_instance_with_the_same_transactional_id_fences_the_older(
     settings: Settings, event_id: int, tmp_path: Path
 ) -> None:
@@ -93,6 +96,7 @@ def test_a_younger_instance_with_the_same_transactional_id_fences_the_older(
     assert sum(numbers_in_log(read_topic(bootstrap, target)).values()) == 600
 
 
+@pytest.mark.integration
 def test_measure_forwarder_drains_a_backlog_and_times_every_record(
     settings: Settings, event_id: int, tmp_path: Path
 ) -> None:

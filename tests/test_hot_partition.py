@@ -7,6 +7,8 @@ import pytest
 
 from labkit.experiments.hot_partition import drain_rate, owner_of
 
+pytestmark = pytest.mark.unit
+
 T0 = pd.Timestamp("2026-12-03 12:00:00")
 
 

@@ -19,6 +19,8 @@ from labkit.kafka.admin import describe_partitions, list_topics
 from labkit.kafka.clients import Admin
 from labkit.kafka.settling import IN_A_ROW, PROBE_TOPIC, wait_until_responsive
 
+pytestmark = pytest.mark.integration
+
 
 def test_event_topics_have_one_partition_per_subsection_replication_3_and_full_isr(
     settings: Settings, admin: Admin, event_id: int

@@ -17,12 +17,14 @@ from tests.helpers import SMALL_VENUE, read_all
 BOOTSTRAP = "127.0.0.1:9092,127.0.0.1:9093"
 
 
+@pytest.mark.unit
 def test_an_unknown_tool_is_named_with_the_ones_that_exist() -> None:
     with pytest.raises(ConfigError, match=r"no Kafka tool 'kafka-nope'; the tools are: .*kafka-consumer-groups"):
         tool("kafka-nope")
     assert tool("kafka-topics.sh") is TOOLS["kafka-topics"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("name", "args", "expected"),
     [

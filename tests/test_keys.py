@@ -18,6 +18,7 @@ from labkit.experiments.scratch_topics import create_topic, experiment_topic
 from labkit.settings import Settings
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "expected"),  # Apache Kafka's UtilsTest.testMurmur2
     [
@@ -33,12 +34,14 @@ def test_murmur2_matches_kafkas_own_test_vectors(text: str, expected: int) -> No
     assert murmur2(text.encode()) == expected
 
 
+@pytest.mark.unit
 def test_default_partition_is_positive_murmur2_modulo_the_partitions() -> None:
     assert default_partition("21", 7) == (-973932308 & 0x7FFFFFFF) % 7
     with pytest.raises(ValueError, match="partitions must be a positive integer"):
         default_partition("A-1", 0)
 
 
+@pytest.mark.unit
 def test_partition_layout_counts_empty_single_and_shared_partitions() -> None:
     layout = partition_layout({0: 2, 1: 1, 3: 4}, 5)
     assert layout == {"empty": 2, "exactly one": 1, "two or more": 2, "most in one": 4}
@@ -48,6 +51,7 @@ def _records(values: list[tuple[int, str]]) -> list[LogRecord]:
     return [LogRecord("t", partition, i, 0, None, value.encode()) for i, (partition, value) in enumerate(values)]
 
 
+@pytest.mark.unit
 def test_order_report_keeps_per_key_order_and_counts_steps_back_across_keys() -> None:
     sent = numbered_by_key(["a", "b"], 2)
     assert [r.value for r in sent] == [b"a:0:0", b"b:0:1", b"a:1:2", b"b:1:3"]
@@ -59,6 +63,7 @@ def test_order_report_keeps_per_key_order_and_counts_steps_back_across_keys() ->
     assert not shuffled.loc["a", "in send order"] and shuffled.loc["a", "steps back"] == 1
 
 
+@pytest.mark.integration
 def test_keyed_records_land_where_murmur2_says_and_explicit_ones_where_told(settings: Settings, event_id: int) -> None:
     bootstrap = settings.kafka_bootstrap_servers or ""
     topic = experiment_topic(event_id, "keyed")

@@ -9,6 +9,8 @@ import pytest
 from labkit.experiments.latency import Run, Sweep, check_load, summarize_latency, sustainable_rate, sweep
 from labkit.measurement.latency_stats import LatencySummary, settled_after, window_p99s, windows
 
+pytestmark = pytest.mark.unit
+
 
 def run_with(p99_by_rate: dict[float, float]) -> tuple[Run, list[tuple[float, float]]]:
     """A fake run that answers with the given p99 per rate, and the (rate, wait) of every call."""

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.unit
+
 PACKAGE = Path(__file__).parent.parent / "labkit"
 
 # Lowest first. A module belongs to the first entry whose prefix names it.
@@ -61,14 +63,12 @@ def labkit_imports(path: Path) -> set[str]:
     return found
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("module", [m for m in MODULES if m != "labkit"])
 def test_a_module_imports_only_its_layer_and_those_below(module: str) -> None:
     upward = sorted(i for i in labkit_imports(MODULES[module]) if layer_of(i) > layer_of(module))
     assert not upward, f"{module} (layer {layer_of(module)}) imports from layers above it: {upward}"
 
 
-@pytest.mark.unit
 def test_the_check_sees_a_core_module_that_imports_an_experiment(tmp_path: Path) -> None:
     offender = tmp_path / "offender.py"
     offender.write_text("from labkit.experiments.load import send_burst\nimport labkit\n")
@@ -77,7 +77,6 @@ def test_the_check_sees_a_core_module_that_imports_an_experiment(tmp_path: Path)
     assert all(layer_of(i) >= CORE for i in imported)
 
 
-@pytest.mark.unit
 def test_module_names_do_not_collide() -> None:
     """One name, one module: two `keys.py` are two things a reader must tell apart. The CLI's modules are named
     after the commands they add, and each exercises module after its lesson (`exercises.keys` in a notebook)."""

@@ -6,6 +6,8 @@ import pytest
 
 from labkit.experiments.load import FIRST_CHUNK, LAST_CHUNK, burst_chunks
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("count", [1, 99, 100, 101, 250, 1_000, 4_099, 20_000, 123_457])
 def test_chunks_add_up_to_the_burst_and_grow_from_the_first_to_the_last_size(count: int) -> None:

@@ -14,6 +14,8 @@ from labkit.domain.messages import (
     encode,
 )
 
+pytestmark = pytest.mark.unit
+
 BOOKING = str(uuid.uuid4())
 
 

@@ -5,6 +5,8 @@ import pytest
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, PartitionKeyBuilder
 from labkit.errors import ConfigError
 
+pytestmark = pytest.mark.unit
+
 SPEC_TOPICS = {  # the spec's exact names, one per line
     "reserve_seats__ticketing_to_seat_reservation": "event-id-1______reserve-seats______ticketing-service___to___seat-reservation-service",  # noqa: E501
     "seat_reserved__seat_reservation_to_ticketing": "event-id-1______seat-reserved______seat-reservation-service___to___ticketing-service",  # noqa: E501

@@ -1,13 +1,15 @@
 """Every notebook runs green twice in a row in one kernel under papermill, with CI-sized parameters, on the test
-cluster, and leaves no event, partition or labkit thread behind.
-
-nbval re-runs the committed notebooks as they are (see pyproject's addopts); this test runs them as a learner
-who re-runs a whole notebook would: every cell, then every cell again in the same kernel, a timeout per cell.
+cluster, and leaves no event, partition or labkit thread behind: as a learner who re-runs a whole notebook would,
+every cell, then every cell again in the same kernel, a timeout per cell. The cells marked `# NBVAL_CHECK_OUTPUT`
+print what must not change: their first run's output is compared with the committed one, run-to-run details
+masked (tests/output_masks.cfg). Two executions per notebook in all: the notebooks are the slowest tests.
 """
 
 from __future__ import annotations
 
+import configparser
 import copy
+import re
 import time
 import uuid
 from pathlib import Path
@@ -38,6 +40,7 @@ CI_PARAMETERS = {
     # 09 keeps its backlogs (10,000 records; 1,000 for 10-record transactions): over 2,000 the forwarders' start-up
     # weighed on the drain rates, and a CI run found 1,000-record transactions under half of at-least-once's rate
     "COST_SECONDS": 3,
+    "RUSH": 8000,  # 10: a drain of about half a second; one owner of the hot partition still bounds the rate
 }
 CELL_TIMEOUT = 180
 # The first cell of the doubled notebook: a cell still running 20 s before its timeout writes every thread's stack
@@ -88,12 +91,41 @@ def twice(path: Path, stacks: Path) -> nbformat.NotebookNode:
     return notebook
 
 
+CHECKED = "# NBVAL_CHECK_OUTPUT"
+MASKS = configparser.ConfigParser(interpolation=None)
+MASKS.read(Path(__file__).parent / "output_masks.cfg")
+
+
+def masked(text: str) -> str:
+    for section in MASKS.sections():
+        text = re.sub(MASKS[section]["regex"], MASKS[section]["replace"], text)
+    return text
+
+
+def printed(cell: nbformat.NotebookNode) -> str:
+    """What a cell printed and returned, as text (streams, then results), masked."""
+    parts = [o.text for o in cell.outputs if o.output_type == "stream"]
+    parts += [o.data["text/plain"] for o in cell.outputs if "text/plain" in o.get("data", {})]
+    return masked("".join(parts))
+
+
+def changed_outputs(committed: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> dict[str, tuple[str, str]]:
+    """The checked cells whose output differs from the committed one: cell id → (committed, now)."""
+    now = {c.id: c for c in executed.cells}
+    return {
+        c.id: (printed(c), printed(now[c.id]))
+        for c in committed.cells
+        if c.cell_type == "code" and CHECKED in c.source and printed(c) != printed(now[c.id])
+    }
+
+
 def cluster_pids(home: Path) -> tuple[set[int | None], int | None]:
     """The test cluster's broker pids and Redis pid."""
     status = LocalCluster(home).status()
     return {b.pid for b in status.brokers}, status.redis_pid
 
 
+@pytest.mark.unit
 def test_the_numbered_notebooks_are_01_to_10() -> None:
     assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 11)]
 
@@ -127,6 +159,8 @@ def test_notebook_runs_twice_in_one_kernel_and_leaves_nothing(
     assert all(c.execution_count for c in code), "every code cell ran"
     outputs = [o for c in code for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
+    changed = changed_outputs(nbformat.read(path, as_version=4), executed)
+    assert not changed, f"checked cells' outputs (committed, now) differ: {changed}"
     if path.stem == "05_dashboard":  # the dashboard's static snapshot shows sold seats
         html = [o.data["text/html"] for o in outputs if "text/html" in o.get("data", {})]
         assert any("labkit-seat-sold" in h for h in html)
@@ -139,3 +173,17 @@ def test_notebook_runs_twice_in_one_kernel_and_leaves_nothing(
     print(f"{path.name} twice: {time.monotonic() - started:.1f} s")
     if not stacks.read_text():
         stacks.unlink()  # no cell came near its timeout
+
+
+@pytest.mark.unit
+def test_a_checked_cells_output_is_compared_with_run_to_run_details_masked() -> None:
+    def notebook(text: str) -> nbformat.NotebookNode:
+        cell = new_code_cell(f"{CHECKED}\nprint(x)", id="c1")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        return nbformat.v4.new_notebook(cells=[cell, new_code_cell("print(1)", id="c2")])
+
+    committed = notebook("topic event-id-1 at 12:00:01, 3 ms\n")
+    assert not changed_outputs(committed, notebook("topic event-id-1 at 13:14:15, 41 ms\n"))
+    assert changed_outputs(committed, notebook("topic event-id-2 at 12:00:01, 3 ms\n")) == {
+        "c1": ("topic event-id-1 at HH:MM:SS, DURATION\n", "topic event-id-2 at HH:MM:SS, DURATION\n")
+    }

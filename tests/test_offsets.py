@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from labkit import Lab
 from labkit.domain.naming import group_name
 from labkit.experiments.group_offsets import group_offsets, parse_group_table
@@ -18,6 +20,7 @@ g     t     0          7               9               2    -            -     -
 """
 
 
+@pytest.mark.unit
 def test_kafka_consumer_groups_tables_are_parsed_with_missing_values_as_none() -> None:
     table = parse_group_table(DESCRIBED)
     assert list(table.PARTITION) == [0, 1]
@@ -25,6 +28,7 @@ def test_kafka_consumer_groups_tables_are_parsed_with_missing_values_as_none() -
     assert table.LAG.iloc[0] == 2 and table["CONSUMER-ID"].iloc[0] is None
 
 
+@pytest.mark.integration
 def test_labkit_and_kafka_consumer_groups_report_the_same_offsets_and_lag(lab: Lab, event_id: int) -> None:
     topic = experiment_topic(event_id, "lagging")
     group = group_name(event_id, "lagging-reader")

@@ -4,10 +4,13 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 import labkit
 from labkit.cluster.jars import kafka_version
+
+pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,7 +69,7 @@ def test_environment_yml_has_the_same_python_dependencies_as_pyproject_plus_java
     assert any(d.startswith("openjdk") and ">=17" in d for d in conda)
     assert "maven" in conda
     assert "python>=3.11" in conda
-    for name in ("confluent-kafka", "redis", "pandas", "jupyterlab", "ipywidgets", "papermill", "pytest", "nbval"):
+    for name in ("confluent-kafka", "redis", "pandas", "jupyterlab", "ipywidgets", "papermill", "pytest"):
         assert name in _requirement_names(wanted)
 
 

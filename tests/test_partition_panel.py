@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from labkit.domain.seating import SeatingConfig
 from labkit.experiments.partition_panel import (
     UNKNOWN_COLOUR,
@@ -12,6 +14,8 @@ from labkit.experiments.partition_panel import (
     partition_panel_html,
     short_owner,
 )
+
+pytestmark = pytest.mark.unit
 
 VENUE = SeatingConfig(sections="AB", subsections=2, rows=4, seats_per_row=5)
 

@@ -2,6 +2,8 @@ import pytest
 
 from labkit import SeatingConfig, SectionBasedPartitionStrategy
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("section", "subsection", "partition"), [("A", 1, 0), ("A", 2, 1), ("A", 10, 9), ("B", 1, 10), ("J", 10, 99)]

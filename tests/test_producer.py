@@ -14,6 +14,8 @@ from labkit.kafka import producer as producer_module
 from labkit.kafka.producer import ReliableProducer
 from labkit.polling import wait_until
 
+pytestmark = pytest.mark.unit
+
 
 class FakeProducer:
     """Acknowledges on poll/flush; `fail_next` makes the next produce() fail fatally, as librdkafka does."""

@@ -18,6 +18,8 @@ from labkit.experiments.scratch_topics import create_topic, experiment_topic
 from labkit.kafka.clients import base_config
 from labkit.settings import Settings
 
+pytestmark = pytest.mark.integration
+
 
 def write(settings: Settings, topic: str, count: int, partition: int | None = None) -> None:
     """The numbers 0 … count-1 into `topic` (one partition, or wherever the producer puts records without a key:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from labkit import Lab
 from labkit.domain.messages import SeatReservationFailed, SeatReserved, encode
 from labkit.experiments.reading import LogRecord
@@ -15,6 +17,7 @@ def record(offset: int, value: bytes, at: int) -> LogRecord:
     return LogRecord("t", 0, offset, at, None, value)
 
 
+@pytest.mark.unit
 def test_the_view_keeps_one_answer_per_booking_and_differences_are_named() -> None:
     reserved = SeatReserved(A, 1, "A", 1, ("A-1-1-2", "A-1-1-1"), 10, 8, 2)
     failed = SeatReservationFailed(B, 1, "A", 1, "SOLD_OUT", "no seats left")
@@ -34,6 +37,7 @@ def test_the_view_keeps_one_answer_per_booking_and_differences_are_named() -> No
     assert view_differences(view.iloc[:1], view) == [f"{B}: only in the store"]
 
 
+@pytest.mark.integration
 def test_replaying_the_reply_topics_gives_the_stores_view(lab: Lab, event_id: int) -> None:
     lab.setup_event(event_id, SMALL_VENUE)
     lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)

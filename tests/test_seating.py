@@ -2,6 +2,8 @@ import pytest
 
 from labkit import SeatingConfig, SeatRef
 
+pytestmark = pytest.mark.unit
+
 
 def test_default_venue_is_the_specs() -> None:
     venue = SeatingConfig.default()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from labkit import Lab
 from labkit.cluster.local import LocalCluster
 from labkit.experiments.producer_acks import NumberedWriter
@@ -27,6 +29,7 @@ DUMP = "Dumping /data/t-0/00000000000000000000.log\nLog starting offset: 0\n" + 
 )
 
 
+@pytest.mark.unit
 def test_a_dump_is_parsed_and_a_gap_in_a_producers_sequences_is_named() -> None:
     batches = parse_dump(DUMP)
     assert list(batches["count"]) == [3, 1, 1] and list(batches.producerId) == [7, 7, -1]
@@ -35,6 +38,7 @@ def test_a_dump_is_parsed_and_a_gap_in_a_producers_sequences_is_named() -> None:
     assert sequence_breaks(batches.iloc[[0, 2]]) == []  # a non-idempotent producer's batch (-1) is not checked
 
 
+@pytest.mark.integration
 def test_kafka_dump_log_shows_an_idempotent_producers_batches_without_a_gap(lab: Lab, event_id: int) -> None:
     topic = experiment_topic(event_id, "dumped")
     create_topic(lab.bootstrap_servers, topic)

@@ -21,6 +21,8 @@ from labkit.kafka.clients import base_config
 from labkit.polling import wait_until
 from tests.helpers import SMALL_VENUE, assignments, read_all
 
+pytestmark = pytest.mark.integration
+
 
 def assert_invariants(lab: Lab, event_id: int) -> None:
     """Every booking terminal; no seat in two bookings; seat states, owners and counters agree."""

@@ -8,6 +8,8 @@ from labkit import Settings
 from labkit.errors import ConfigError
 from labkit.kafka.worker import group_config
 
+pytestmark = pytest.mark.unit
+
 
 def test_defaults_follow_the_spec() -> None:
     settings = Settings.from_env({})

@@ -20,6 +20,8 @@ from labkit.polling import wait_until
 from labkit.settings import Settings
 from tests.helpers import SMALL_VENUE
 
+pytestmark = pytest.mark.integration
+
 
 def test_leaders_are_placed_and_configs_read_and_set(settings: Settings, admin: Admin, event_id: int) -> None:
     bootstrap = settings.kafka_bootstrap_servers or ""

@@ -14,6 +14,8 @@ from labkit.kafka.admin import list_topics
 from labkit.kafka.clients import Admin
 from labkit.measurement.pipe import PlainPipe
 
+pytestmark = pytest.mark.integration
+
 
 def broker_pids(home: Path) -> list[int]:
     """The brokers' pids now: the fault tests and notebook 06 restart brokers after the session's cluster started."""

@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 
+import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import NewTopic
 
@@ -14,6 +15,8 @@ from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
 from labkit.polling import wait_until
 from labkit.settings import Settings
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_batch_whose_output_fails_is_handled_again_and_only_then_committed(settings: Settings, admin: Admin) -> None:
