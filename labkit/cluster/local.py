@@ -255,6 +255,16 @@ class LocalCluster:
             self.last_warmup = warm_up(state.bootstrap_servers, pids, progress, replication=min(3, len(pids)))
         return state, True
 
+    def up_from_nothing(self, brokers: int, progress: Callable[[str], None]) -> bool:
+        """`up(brokers, warm=True)`, saying how the warm-up went; True only if nothing of the cluster was alive
+        before: a broker restarted after a crash (notebook 06's) belongs to a cluster someone else started."""
+        state = self.load()
+        was_alive = state is not None and self.status(state).anything_alive
+        _, started = self.up(brokers=brokers, warm=True, progress=progress)
+        if self.last_warmup is not None:
+            progress(f"brokers {self.last_warmup}")
+        return started and not was_alive
+
     def _new_state(self, brokers: int, kafka_port: int, redis_port: int) -> ClusterState:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
         return ClusterState(

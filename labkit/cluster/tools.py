@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from labkit.cluster.endpoints import kafka_bootstrap
 from labkit.cluster.jars import read_classpath, services_dir
 from labkit.cluster.java import find_java
-from labkit.errors import ConfigError
+from labkit.errors import ClusterError, ConfigError
 from labkit.settings import Settings
 
 # A tool is a client: a small heap, the quick C1 compiler, one GC thread.
@@ -139,6 +139,14 @@ def run_tool(
     return subprocess.run(
         tool_command(name, args, settings), input=input, capture_output=True, text=True, timeout=timeout
     )
+
+
+def tool_output(name: str, args: Sequence[str], settings: Settings) -> str:
+    """What the tool printed; ClusterError with the end of its stderr if it failed."""
+    result = run_tool(name, args, settings)
+    if result.returncode != 0:
+        raise ClusterError(f"{name} exited with {result.returncode}: {result.stderr.strip()[-1000:]}")
+    return result.stdout
 
 
 def tools_table() -> list[tuple[str, str]]:

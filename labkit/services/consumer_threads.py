@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import pandas as pd
-
-from labkit.errors import StateError
+from labkit.errors import StateError, WaitTimeout
+from labkit.kafka.admin import list_topics
+from labkit.kafka.clients import Admin
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
+from labkit.polling import poll
 from labkit.runtime import Runtime
 from labkit.services.workers import SERVICES, build_worker, check_service
 
@@ -57,10 +58,13 @@ class ConsumerThreads:
         for service in SERVICES:
             self._running[service].clear()
 
-    def pause(self, service: str) -> None:
-        """Every thread of `service` stops fetching and stays in its group (`BatchWorker.pause`)."""
+    def pause(self, service: str, timeout: float) -> None:
+        """Every thread of `service` stops fetching and stays in its group (`BatchWorker.pause`); returns once all
+        have paused, WaitTimeout after `timeout` s."""
         for worker, _ in self._running[check_service(service)]:
             worker.pause()
+        if not poll(lambda: self.paused(service), timeout):
+            raise WaitTimeout(f"the {service} consumers did not pause within {timeout} s")
 
     def resume(self, service: str) -> None:
         for worker, _ in self._running[check_service(service)]:
@@ -77,36 +81,6 @@ class ConsumerThreads:
     def reading(self, topics: set[str]) -> list[str]:
         """Client ids of the threads that read any of `topics`."""
         return [worker.client_id for _, worker in self.workers() if topics & set(worker.topics)]
-
-    def table(self) -> pd.DataFrame:
-        """One row per thread: service, client id, alive, messages processed, partitions assigned."""
-        rows = [
-            {
-                "service": service,
-                "client_id": w.client_id,
-                "alive": w.alive,
-                "processed": w.processed,
-                "partitions": len(w.assignment),
-            }
-            for service, w in self.workers()
-        ]
-        return pd.DataFrame(rows, columns=["service", "client_id", "alive", "processed", "partitions"])
-
-    def rebalances(self) -> pd.DataFrame:
-        """One row per change of a thread's assignment, oldest first (see `Lab.rebalances`)."""
-        rows = [
-            {
-                "service": service,
-                "client_id": w.client_id,
-                "at": pd.Timestamp(r.at, unit="s"),
-                "kind": r.kind,
-                "partitions": list(r.partitions),
-            }
-            for service, w in self.workers()
-            for r in w.rebalances
-        ]
-        columns = ["service", "client_id", "at", "kind", "partitions"]
-        return pd.DataFrame(rows, columns=columns).sort_values("at", ignore_index=True)
 
     def settled(self, partition_count: Callable[[str], int | None]) -> bool:
         """Whether the threads together own every partition of their topics, each thread at least one (when there
@@ -127,6 +101,20 @@ class ConsumerThreads:
             if max(sizes) - min(sizes) > len(topics):
                 return False
         return True
+
+    def wait_settled(self, admin: Admin, timeout: float) -> None:
+        """Until `settled`, each topic's partition count read once (it does not change meanwhile); WaitTimeout
+        with every thread's assignment size after `timeout` s."""
+        partitions: dict[str, int] = {}
+
+        def count(topic: str) -> int | None:
+            if topic not in partitions:
+                partitions.update(list_topics(admin))
+            return partitions.get(topic)
+
+        if not poll(lambda: self.settled(count), timeout):
+            state = [(w.client_id, w.alive, len(w.assignment)) for _, w in self.workers()]
+            raise WaitTimeout(f"consumer groups did not settle within {timeout} s: (client, alive, partitions) {state}")
 
 
 def _stop(worker: BatchWorker, producer: ReliableProducer) -> None:

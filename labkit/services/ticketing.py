@@ -17,11 +17,12 @@ from labkit.domain.seating import SeatingConfig
 from labkit.errors import ConfigError, EventNotSetUpError, MessageError
 from labkit.kafka.clients import Admin
 from labkit.kafka.producer import ReliableProducer
+from labkit.runtime import Runtime
 from labkit.services.booking_tracker import StoreTracker
 from labkit.services.dead_letter import park
 from labkit.settings import parse_event_id
 from labkit.store.bookings import BookingStore
-from labkit.store.inventory import MAX_QUANTITY
+from labkit.store.inventory import MAX_QUANTITY, SeatInventory
 
 ORDER_FIELDS = {"section", "subsection", "quantity", "seats", "buyer_id", "allow_split"}
 
@@ -35,27 +36,56 @@ class TicketingService:
         producer: ReliableProducer,
         board: OutcomeBoard,
         admin: Admin | None = None,
+        inventory: SeatInventory | None = None,
         max_quantity: int = MAX_QUANTITY,
     ) -> None:
-        """`admin` lets a booking that times out say whether any consumer was running."""
+        """`admin` lets a booking that times out say whether any consumer was running; with `inventory` too, an
+        event set up elsewhere (another process) is learned on its first booking."""
         self.tracker = StoreTracker(store, board, admin)
         self.store = store
         self.producer = producer
-        self.board = board
+        self.admin = admin
+        self.inventory = inventory
         self.max_quantity = max_quantity
         self._strategies: dict[int, SectionBasedPartitionStrategy] = {}
+
+    @classmethod
+    def for_runtime(cls, runtime: Runtime) -> TicketingService:
+        """The service on the runtime's clients, with a producer of its own whose delivery reports are served
+        in the background (nothing else polls it between bookings). `close()` closes that producer."""
+        settings = runtime.settings
+        producer = ReliableProducer(
+            runtime.bootstrap_servers, settings.producer_instance_id, lanes=settings.tuning.sender_lanes
+        )
+        producer.serve_reports_in_background()
+        return cls(runtime.store, producer, runtime.board, runtime.admin, runtime.inventory)
+
+    def close(self) -> None:
+        self.producer.close()
 
     def register_event(self, event_id: int, seating: SeatingConfig, partitions: int) -> None:
         """Remember the event's venue and its reserve topic's partition count (metadata once, never per booking)."""
         self._strategies[event_id] = SectionBasedPartitionStrategy(seating, partitions)
 
-    def knows_event(self, event_id: int) -> bool:
-        """Whether `register_event` was called for this event (bookings for it can be sent)."""
-        return event_id in self._strategies
-
     def forget_event(self, event_id: int) -> None:
         """After the event was deleted: a booking for it must be refused, not sent to a missing topic."""
         self._strategies.pop(event_id, None)
+
+    def _strategy(self, event_id: int) -> SectionBasedPartitionStrategy:
+        """The event's partitioning; an event not registered here is learned once (venue from Redis, partitions
+        from Kafka) when the service has the clients to, else EventNotSetUpError."""
+        strategy = self._strategies.get(event_id)
+        if strategy is not None:
+            return strategy
+        if self.inventory is None or self.admin is None:
+            raise EventNotSetUpError(event_id)
+        seating = self.inventory.require_seating(event_id)
+        topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
+        metadata = self.admin.metadata(topic).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise ConfigError(f"event {event_id} has no topic {topic}: call setup_event(event_id={event_id})")
+        self.register_event(event_id, seating, len(metadata.partitions))
+        return self._strategies[event_id]
 
     def book(
         self,
@@ -82,10 +112,7 @@ class TicketingService:
         """Many bookings at once, each order holding book()'s arguments (section, subsection, quantity or seats,
         optionally buyer_id, allow_split). All are validated before anything is recorded or sent; then one
         Redis round trip records them all PENDING and the requests are queued for Kafka."""
-        event_id = parse_event_id(event_id)
-        strategy = self._strategies.get(event_id)
-        if strategy is None:
-            raise EventNotSetUpError(event_id)
+        strategy = self._strategy(parse_event_id(event_id))
         planned = []
         for index, order in enumerate(orders):
             unknown = set(order) - ORDER_FIELDS
