@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from labkit.cluster.local import ClusterState, LocalCluster
+from labkit.cluster.local import LocalCluster
+from labkit.cluster.state import ClusterState
 from labkit.errors import ClusterError
-from labkit.kafka.admin import apply_reset, plan_reset
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.cleanup import apply_reset, plan_reset
 from labkit.settings import default_home
 
 TEST_HOME = Path(os.environ.get("LABKIT_TEST_HOME", default_home() / "test")).absolute()

@@ -33,10 +33,8 @@ def wait_until(
     timeout: float,
     what: str,
     between: Callable[[], None] | None = None,
-    error: type[Exception] = WaitTimeout,
     interval: float = 0.1,
 ) -> None:
-    """`poll` until `condition` holds; `error` (WaitTimeout, a TimeoutError, by default) naming `what` if
-    `timeout` s pass first."""
+    """`poll` until `condition` holds; WaitTimeout (a TimeoutError) naming `what` if `timeout` s pass first."""
     if not poll(condition, timeout, interval, between):
-        raise error(f"timed out after {timeout:.0f} s waiting for {what}")
+        raise WaitTimeout(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -19,7 +19,7 @@ import redis
 
 from labkit.cluster.endpoints import kafka_bootstrap, redis_url
 from labkit.domain.booking import OutcomeBoard
-from labkit.kafka.clients import Admin, AdminRetry
+from labkit.kafka.admin import Admin, AdminRetry
 from labkit.settings import Settings
 from labkit.store.bookings import BookingStore
 from labkit.store.client import connect_redis

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from labkit import Lab
-from labkit.cluster.local import ClusterState
+from labkit.cluster.state import ClusterState
 from labkit.settings import Settings
 
 _event_ids = itertools.count(int(time.time()) % 1_000_000 * 100 + 1000)

@@ -6,9 +6,11 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Settings, setup_event_infrastructure_sync
-from labkit.kafka import admin as kafka_admin
-from labkit.kafka.admin import GroupDescription, MemberInfo
-from labkit.kafka.clients import Admin, AdminRetry, base_config
+from labkit.kafka.admin import Admin, AdminRetry
+from labkit.kafka.cleanup import ResetPlan, apply_reset, plan_reset
+from labkit.kafka.clients import base_config
+from labkit.kafka.groups import GroupDescription, MemberInfo, describe_group, list_groups
+from labkit.kafka.topics import list_topics
 from labkit.polling import wait_until
 
 
@@ -50,7 +52,7 @@ def test_describe_shows_a_live_members_assignment_committed_offset_and_lag(
     admin: Admin, live_consumer: tuple[Consumer, str, str]
 ) -> None:
     _, topic, group = live_consumer
-    description = kafka_admin.describe_group(admin, group)
+    description = describe_group(admin, group)
     assert description.state == "Stable"
     assert [m.client_id for m in description.members] == ["test-consumer-1"]
     assert len(description.members[0].partitions) == 100
@@ -66,16 +68,16 @@ def test_reset_keeps_event_1_and_refuses_a_group_with_members(
 ) -> None:
     setup_event_infrastructure_sync(1, settings=settings)
     _, _, busy_group = live_consumer
-    plan = kafka_admin.plan_reset(admin, "event-id-1_*")
+    plan = plan_reset(admin, "event-id-1_*")
     assert busy_group in plan.busy_groups and busy_group not in plan.delete_groups
     assert set(KafkaTopicBuilder.get_all_topics(event_id)) <= set(plan.delete_topics)
     assert not set(KafkaTopicBuilder.get_all_topics(1)) & set(plan.delete_topics)
 
-    kafka_admin.apply_reset(admin, plan)
-    remaining = kafka_admin.list_topics(admin)
+    apply_reset(admin, plan)
+    remaining = list_topics(admin)
     assert set(KafkaTopicBuilder.get_all_topics(1)) <= set(remaining)
     assert not set(KafkaTopicBuilder.get_all_topics(event_id)) & set(remaining)
-    assert busy_group in kafka_admin.list_groups(admin)
+    assert busy_group in list_groups(admin)
 
 
 @pytest.mark.integration
@@ -96,19 +98,19 @@ def test_reset_deletes_an_empty_group(settings: Settings, admin: Admin, event_id
 
     wait_until(committed, 30, "a first commit of the new group")
     consumer.close()
-    assert group in kafka_admin.list_groups(admin)
-    kafka_admin.apply_reset(admin, kafka_admin.plan_reset(admin, "event-id-1_*"))
-    assert group not in kafka_admin.list_groups(admin)
+    assert group in list_groups(admin)
+    apply_reset(admin, plan_reset(admin, "event-id-1_*"))
+    assert group not in list_groups(admin)
 
 
 @pytest.mark.integration
 def test_a_reset_of_topics_and_groups_deleted_meanwhile_succeeds(admin: Admin, event_id: int) -> None:
     """Another client (a test, a notebook) may delete them between the plan and its application."""
-    gone = kafka_admin.ResetPlan([f"test-admin-{event_id}-never-made"], [f"test-admin-{event_id}-no-group"], {}, [])
-    kafka_admin.apply_reset(admin, gone)
+    gone = ResetPlan([f"test-admin-{event_id}-never-made"], [f"test-admin-{event_id}-no-group"], {}, [])
+    apply_reset(admin, gone)
     assert not {*gone.delete_topics, *gone.delete_groups} & {
-        *kafka_admin.list_topics(admin),
-        *kafka_admin.list_groups(admin),
+        *list_topics(admin),
+        *list_groups(admin),
     }
 
 
@@ -120,7 +122,7 @@ def test_a_renewed_admin_asks_through_a_fresh_client_from_then_on(settings: Sett
         admin.renew()
         fresh = admin.client
         assert fresh is not stale and admin.client is fresh  # renewed once, then kept
-        assert kafka_admin.list_groups(admin) is not None and fresh.list_topics(timeout=10).brokers  # answering
+        assert list_groups(admin) is not None and fresh.list_topics(timeout=10).brokers  # answering
 
 
 @pytest.mark.unit

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Lab, Settings
-from labkit.cluster.local import ClusterState, LocalCluster
+from labkit.cluster.local import LocalCluster
+from labkit.cluster.state import ClusterState
 from tests.helpers import SMALL_VENUE
 
 

@@ -18,7 +18,7 @@ from labkit import Lab, Settings
 from labkit.cluster.broker import BrokerSpec, format_storage, is_formatted, write_config
 from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
 from labkit.cluster.java import find_java
-from labkit.cluster.local import ClusterState, LocalCluster, kafka_data_root
+from labkit.cluster.local import LocalCluster
 from labkit.cluster.processes import (
     command_line,
     ephemeral_port_range,
@@ -28,10 +28,11 @@ from labkit.cluster.processes import (
     port_is_free,
 )
 from labkit.cluster.processes import state as process_state
+from labkit.cluster.state import ClusterState, kafka_data_root
 from labkit.domain.naming import KafkaTopicBuilder
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import ClusterError, ConfigError, TopicLayoutError
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
 from labkit.polling import wait_until
 from labkit.settings import java_home_from_env
 

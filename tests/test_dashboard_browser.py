@@ -20,8 +20,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.cluster.local import ClusterState
 from labkit.cluster.processes import ephemeral_port_range, port_is_free
+from labkit.cluster.state import ClusterState
 from labkit.polling import wait_until
 
 pytestmark = pytest.mark.browser

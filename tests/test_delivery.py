@@ -19,8 +19,8 @@ from labkit.experiments.producer_acks import (
 )
 from labkit.experiments.reading import read_topic
 from labkit.experiments.scratch_topics import create_topic, experiment_topic
-from labkit.kafka.admin import describe_partitions
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.topics import describe_partitions
 from labkit.polling import wait_until
 from labkit.settings import Settings
 

@@ -6,7 +6,8 @@ import pytest
 
 from labkit import KafkaTopicBuilder, Lab, Settings
 from labkit.errors import ConfigError, EventBusyError
-from labkit.kafka.admin import list_groups, list_topics
+from labkit.kafka.groups import list_groups
+from labkit.kafka.topics import list_topics
 from labkit.services.event_catalog import list_events
 from tests.helpers import SMALL_VENUE
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from labkit.cluster.local import ClusterState, LocalCluster
+from labkit.cluster.local import LocalCluster
+from labkit.cluster.state import ClusterState
 
 ROOT = Path(__file__).parent.parent
 LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}

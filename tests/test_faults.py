@@ -27,8 +27,8 @@ from labkit.errors import DeliveryError
 from labkit.experiments.audit import audit
 from labkit.experiments.booking_summary import messages_per_partition
 from labkit.experiments.load import BookingStream, wait_all
-from labkit.kafka.admin import describe_group
 from labkit.kafka.clients import base_config
+from labkit.kafka.groups import describe_group
 from labkit.polling import wait_until
 from labkit.services.consumer_processes import ConsumerProcess, ConsumerProcesses
 from tests.helpers import assignments

@@ -15,9 +15,9 @@ from labkit import (
     setup_event_infrastructure_sync,
 )
 from labkit.errors import TopicLayoutError
-from labkit.kafka.admin import describe_partitions, list_topics
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
 from labkit.kafka.settling import IN_A_ROW, PROBE_TOPIC, wait_until_responsive
+from labkit.kafka.topics import describe_partitions, list_topics
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from labkit.cluster.tools import TOOLS, run_tool, tool, with_address
 from labkit.domain.messages import DeadLetter
 from labkit.errors import ConfigError
 from labkit.experiments.load import wait_all
-from labkit.kafka import admin as kafka_admin
+from labkit.kafka.groups import describe_group
 from tests.helpers import SMALL_VENUE, read_all
 
 BOOTSTRAP = "127.0.0.1:9092,127.0.0.1:9093"
@@ -84,7 +84,7 @@ def test_kafka_consumer_groups_lag_agrees_with_labkit(lab: Lab, settings: Settin
     assert result.returncode == 0, result.stderr
     header, *rows = [line.split() for line in result.stdout.splitlines() if line.strip().startswith(("GROUP", group))]
     lags = [int(row[header.index("LAG")]) for row in rows]
-    assert sum(lags) == kafka_admin.describe_group(lab.admin, group).total_lag == 3
+    assert sum(lags) == describe_group(lab.admin, group).total_lag == 3
 
 
 @pytest.mark.integration

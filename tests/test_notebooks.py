@@ -19,8 +19,9 @@ import papermill
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from labkit.cluster.local import ClusterState, LocalCluster
-from labkit.kafka.clients import Admin
+from labkit.cluster.local import LocalCluster
+from labkit.cluster.state import ClusterState
+from labkit.kafka.admin import Admin
 from labkit.polling import poll
 from labkit.services.event_catalog import partition_count
 

@@ -11,7 +11,7 @@ from labkit.cluster.local import LocalCluster
 from labkit.experiments.producer_acks import NumberedWriter
 from labkit.experiments.scratch_topics import create_topic, experiment_topic
 from labkit.experiments.segments import parse_dump, sequence_breaks
-from labkit.kafka.admin import describe_partitions
+from labkit.kafka.topics import describe_partitions
 
 TAIL = (
     "deleteHorizonMs: OptionalLong.empty position: 0 CreateTime: 1 size: 90 magic: 2 compresscodec: none isvalid: true"

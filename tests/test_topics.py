@@ -14,8 +14,8 @@ from labkit.experiments.scratch_topics import (
     set_topic_config,
     topic_config,
 )
-from labkit.kafka.admin import describe_partitions, list_topics
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.topics import describe_partitions, list_topics
 from labkit.polling import wait_until
 from labkit.settings import Settings
 from tests.helpers import SMALL_VENUE

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import NewTopic
 
-from labkit.cluster.local import ClusterState, LocalCluster
+from labkit.cluster.local import LocalCluster
+from labkit.cluster.state import ClusterState
 from labkit.cluster.warmup import compiled_between, compiler_cpu_seconds, warm_up
-from labkit.kafka.admin import list_topics
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.topics import list_topics
 from labkit.measurement.pipe import PlainPipe
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
 from labkit.polling import wait_until

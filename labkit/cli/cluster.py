@@ -8,9 +8,10 @@ import time
 from labkit.cli.common import brokers_arg, port_arg, table
 from labkit.cluster.endpoints import kafka_bootstrap, redis_url
 from labkit.cluster.jars import fetch, read_classpath
-from labkit.cluster.local import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT, LocalCluster, partial_outage
+from labkit.cluster.local import LocalCluster
 from labkit.cluster.quorum import describe_quorum
-from labkit.kafka.admin import under_replicated
+from labkit.cluster.state import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT, partial_outage
+from labkit.kafka.topics import under_replicated
 from labkit.runtime import Runtime
 from labkit.services.event_catalog import CLEANUP_HINT, PARTITION_BUDGET, partition_count
 from labkit.settings import Settings

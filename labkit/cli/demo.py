@@ -10,7 +10,7 @@ from labkit.cli.cluster import print_status, start_cluster
 from labkit.cli.common import brokers_arg, consumer_count_arg, event_id_arg, positive_count_arg
 from labkit.cli.consumers import stop_processes
 from labkit.cli.groups import print_event_groups
-from labkit.cluster.local import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT
+from labkit.cluster.state import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT
 from labkit.domain.naming import KafkaTopicBuilder
 from labkit.domain.seating import SeatingConfig
 from labkit.experiments.booking_summary import messages_per_partition

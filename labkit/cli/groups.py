@@ -6,22 +6,22 @@ import argparse
 
 from labkit.cli.common import table
 from labkit.domain.naming import KafkaConsumerGroupBuilder
-from labkit.kafka import admin as kafka_admin
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.groups import describe_group, list_groups_with_protocol
 from labkit.runtime import Runtime
 from labkit.settings import Settings
 
 
 def groups_list(args: argparse.Namespace, settings: Settings) -> int:
     with Runtime.connect(settings) as runtime:
-        groups = kafka_admin.list_groups_with_protocol(runtime.admin)
+        groups = list_groups_with_protocol(runtime.admin)
     print(table(["GROUP", "PROTOCOL", "STATE"], [(g, protocol, state) for g, (protocol, state) in groups.items()]))
     return 0
 
 
 def groups_describe(args: argparse.Namespace, settings: Settings) -> int:
     with Runtime.connect(settings) as runtime:
-        group = kafka_admin.describe_group(runtime.admin, args.group)
+        group = describe_group(runtime.admin, args.group)
     print(
         f"group {group.group_id}: {group.state}, protocol {group.protocol} (assignor {group.assignor or '-'}), "
         f"{len(group.members)} member(s), total lag {group.total_lag}"
@@ -45,7 +45,7 @@ def groups_describe(args: argparse.Namespace, settings: Settings) -> int:
 def print_event_groups(admin: Admin, event_id: int, lagging: bool = False) -> None:
     """One line per group of the event (state, members, total lag); with `lagging`, its lagging partitions."""
     for group_id in KafkaConsumerGroupBuilder.get_all_groups(event_id):
-        group = kafka_admin.describe_group(admin, group_id)
+        group = describe_group(admin, group_id)
         print(f"group {group_id}: {group.state}, {len(group.members)} member(s), total lag {group.total_lag}")
         if lagging:
             for p in [p for p in group.partitions if p.lag][:20]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from labkit.cli.common import event_id_arg, table
-from labkit.kafka import admin as kafka_admin
+from labkit.kafka.cleanup import apply_reset, plan_reset
+from labkit.kafka.topics import describe_partitions, list_topics
 from labkit.runtime import Runtime
 from labkit.services.event_catalog import PARTITION_BUDGET, delete_event, list_events
 from labkit.services.event_topics import setup_event_infrastructure_sync
@@ -17,11 +18,11 @@ def topics_list(args: argparse.Namespace, settings: Settings) -> int:
         if args.partitions:
             rows = [
                 (p.topic, p.partition, p.leader, ",".join(map(str, p.replicas)), ",".join(map(str, p.isr)))
-                for p in kafka_admin.describe_partitions(runtime.admin)
+                for p in describe_partitions(runtime.admin)
             ]
             print(table(["TOPIC", "PARTITION", "LEADER", "REPLICAS", "ISR"], rows))
         else:
-            print(table(["TOPIC", "PARTITIONS"], list(kafka_admin.list_topics(runtime.admin).items())))
+            print(table(["TOPIC", "PARTITIONS"], list(list_topics(runtime.admin).items())))
     return 0
 
 
@@ -37,7 +38,7 @@ def topics_reset(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def reset_topics(runtime: Runtime, keep: str, dry_run: bool) -> int:
-    plan = kafka_admin.plan_reset(runtime.admin, keep)
+    plan = plan_reset(runtime.admin, keep)
     verb = "would delete" if dry_run else "deleting"
     for name in plan.delete_topics:
         print(f"{verb} topic {name}")
@@ -47,7 +48,7 @@ def reset_topics(runtime: Runtime, keep: str, dry_run: bool) -> int:
         print(f"refusing to delete group {name}: it still has {members} member(s); stop its consumers first")
     print(f"keeping {len(plan.kept)} topic(s)/group(s) matching {keep!r}")
     if not dry_run:
-        kafka_admin.apply_reset(runtime.admin, plan)
+        apply_reset(runtime.admin, plan)
     return 1 if plan.busy_groups else 0
 
 

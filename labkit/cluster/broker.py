@@ -176,3 +176,20 @@ def start_command(
 ) -> list[str]:
     java_main = java_command(java, classpath, "kafka.Kafka", str(spec.config_file), jvm_options=jvm_options)
     return ["nice", "-n", str(BROKER_NICENESS), *java_main]
+
+
+def lines_since(log: Path, offset: int) -> list[str]:
+    """The lines written to `log` after `offset` bytes: what one start wrote, the log keeps every earlier run."""
+    if not log.is_file():
+        return []
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace").strip().splitlines()
+
+
+def why_it_stopped(lines: list[str], shown: int = 8) -> list[str]:
+    """What a broker's log says about why it stopped: the lines that name a cause (errors, a fatal exception, a
+    signal received), then the last lines. The last lines alone only show the orderly shutdown that follows."""
+    markers = (" ERROR ", " FATAL ", "Exception", "due to signal", "Error:")  # not "Registered signal handlers"
+    causes = [line for line in lines if any(m in line for m in markers)][:shown]
+    return [*causes, "…", *lines[-3:]] if causes else lines[-shown:]

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import logging
-import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import redis
 from confluent_kafka import KafkaException
 
-from labkit.checks import is_int
 from labkit.cluster import broker as kafka_broker
 from labkit.cluster import redis_server
 from labkit.cluster.jars import ensure_classpath, kafka_version
@@ -40,89 +37,27 @@ from labkit.cluster.processes import (
     start_detached,
     stop,
 )
+from labkit.cluster.state import (
+    CONTROLLER_PORT_OFFSET,
+    DEFAULT_KAFKA_PORT,
+    DEFAULT_REDIS_PORT,
+    MEMORY_FS,
+    BrokerState,
+    BrokerStatus,
+    ClusterState,
+    ClusterStatus,
+    check_layout,
+    kafka_data_root,
+    partial_outage,
+)
 from labkit.cluster.warmup import WarmUp, warm_up
 from labkit.errors import ClusterError, ConfigError
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
 from labkit.polling import wait_until
 from labkit.settings import java_home_from_env
 from labkit.store.client import connect_redis
 
 log = logging.getLogger(__name__)
-
-DEFAULT_KAFKA_PORT = 9092
-DEFAULT_REDIS_PORT = 6379
-CONTROLLER_PORT_OFFSET = 100  # broker on 9092 → its controller listener on 9192
-MAX_BROKERS = 9
-
-
-@dataclass
-class BrokerState:
-    node_id: int
-    port: int
-    controller_port: int
-    pid: int | None = None
-
-
-@dataclass
-class ClusterState:
-    """What `cluster.json` records: enough to find, check and stop every process later."""
-
-    cluster_id: str
-    kafka_version: str
-    brokers: list[BrokerState]
-    redis_port: int
-    redis_pid: int | None = None
-    started_at: float = field(default_factory=time.time)
-
-    @property
-    def bootstrap_servers(self) -> str:
-        return ",".join(f"{kafka_broker.HOST}:{b.port}" for b in self.brokers)
-
-    @property
-    def bootstrap_controllers(self) -> str:
-        return ",".join(f"{kafka_broker.HOST}:{b.controller_port}" for b in self.brokers)
-
-    @property
-    def redis_url(self) -> str:
-        return redis_server.url(self.redis_port)
-
-
-@dataclass(frozen=True)
-class BrokerStatus:
-    node_id: int
-    port: int
-    pid: int | None
-    alive: bool
-
-
-@dataclass(frozen=True)
-class ClusterStatus:
-    brokers: list[BrokerStatus]
-    redis_port: int
-    redis_pid: int | None
-    redis_alive: bool
-    bootstrap_servers: str
-    redis_url: str
-    kafka_version: str
-
-    @property
-    def running(self) -> bool:
-        return all(b.alive for b in self.brokers) and self.redis_alive
-
-    @property
-    def dead(self) -> list[str]:
-        """What is not running, by name: 'broker 2 (127.0.0.1:9093)', 'Redis (127.0.0.1:6379)'."""
-        names = [broker_name(b.node_id, b.port) for b in self.brokers if not b.alive]
-        return names + ([] if self.redis_alive else [f"Redis ({kafka_broker.HOST}:{self.redis_port})"])
-
-    @property
-    def anything_alive(self) -> bool:
-        return self.redis_alive or any(b.alive for b in self.brokers)
-
-
-def broker_name(node_id: int, port: int) -> str:
-    """How errors and warnings name a broker of the embedded cluster: 'broker 2 (127.0.0.1:9093)'."""
-    return f"broker {node_id} ({kafka_broker.HOST}:{port})"
 
 
 class LocalCluster:
@@ -195,10 +130,29 @@ class LocalCluster:
         brokers it started are warmed up before it returns (`cluster.warmup`; `last_warmup` says how it went,
         `progress` gets a line per window).
         """
-        _check_layout(brokers, kafka_port, redis_port)
+        check_layout(brokers, kafka_port, redis_port)
+        state = self._state_for(brokers, kafka_port, redis_port)
+        status = self.status(state)
+        if status.running:
+            return state, False
+        dead = [b for b, s in zip(state.brokers, status.brokers, strict=True) if not s.alive]
+        self._claim_ports(state, dead, redis=not status.redis_alive)
+        self._start(state, dead, redis=not status.redis_alive)
+        self._wait_ready(state, timeout)
+        if warm and dead:
+            pids = [b.pid for b in state.brokers if b.pid]
+            self.last_warmup = warm_up(state.bootstrap_servers, pids, progress, replication=min(3, len(pids)))
+        return state, True
+
+    def _state_for(self, brokers: int, kafka_port: int, redis_port: int) -> ClusterState:
+        """The recorded cluster if it has `brokers` brokers, a new one if none is recorded; ClusterError if the
+        recorded one has another size (running: stop it first; stopped: wipe its data first)."""
         state = self.load()
-        if state is not None and len(state.brokers) != brokers:
-            if self.status().running or any(b.alive for b in self.status().brokers):
+        if state is None:
+            return self._new_state(brokers, kafka_port, redis_port)
+        if len(state.brokers) != brokers:
+            status = self.status(state)
+            if status.running or any(b.alive for b in status.brokers):
                 raise ClusterError(
                     f"a {len(state.brokers)}-broker cluster already runs from {self.home}; "
                     f"`labkit cluster down` first to start one with {brokers}"
@@ -207,19 +161,13 @@ class LocalCluster:
                 f"{self.home} holds the data of a {len(state.brokers)}-broker cluster; "
                 f"`labkit cluster down --wipe` to start afresh with {brokers} broker(s)"
             )
-        if state is None:
-            state = self._new_state(brokers, kafka_port, redis_port)
-        status = self.status(state)
-        if status.running:
-            return state, False
+        return state
 
-        java = self.tuning.java or find_java(java_home_from_env())
-        classpath = ensure_classpath(self.home)
-        specs = [self._spec(b) for b in state.brokers]
-        dead = [b for b, s in zip(state.brokers, status.brokers, strict=True) if not s.alive]
+    def _claim_ports(self, state: ClusterState, dead: list[BrokerState], redis: bool) -> None:
+        """ClusterError if a port of what is about to start is taken; a warning for ports in the ephemeral range."""
         ports = {f"broker {b.node_id}": b.port for b in dead}
         ports.update({f"controller {b.node_id}": b.controller_port for b in dead})
-        if not status.redis_alive:
+        if redis:
             ports["redis"] = state.redis_port
         require_free_ports(ports)
         if risky := ephemeral_ports(ports):
@@ -233,27 +181,28 @@ class LocalCluster:
                 ephemeral.start,
             )
 
+    def _start(self, state: ClusterState, dead: list[BrokerState], redis: bool) -> None:
+        """Write every broker's config, format the storage of those never formatted, start the dead brokers (and
+        Redis) detached, and record their pids."""
+        java = self.tuning.java or find_java(java_home_from_env())
+        classpath = ensure_classpath(self.home)
+        specs = [self._spec(b) for b in state.brokers]
         for spec in specs:
             kafka_broker.write_config(spec, specs, self.tuning.properties)
         kafka_broker.format_storage(specs, java, classpath, state.cluster_id)
         for b in dead:
-            spec = self._spec(b)
             log_path = self.log_file(f"broker-{b.node_id}")
             self._log_start[b.node_id] = log_path.stat().st_size if log_path.is_file() else 0
-            command = kafka_broker.start_command(spec, java, classpath, self.tuning.jvm_options)
-            b.pid = start_detached(command, log_path)
-        if not status.redis_alive:
+            b.pid = start_detached(
+                kafka_broker.start_command(self._spec(b), java, classpath, self.tuning.jvm_options), log_path
+            )
+        if redis:
             self._redis_dir().mkdir(parents=True, exist_ok=True)
             state.redis_pid = start_detached(
                 redis_server.start_command(state.redis_port, self._redis_dir()), self.log_file("redis")
             )
         state.started_at = time.time()
         self._save(state)
-        self._wait_ready(state, timeout)
-        if warm and dead:
-            pids = [b.pid for b in state.brokers if b.pid]
-            self.last_warmup = warm_up(state.bootstrap_servers, pids, progress, replication=min(3, len(pids)))
-        return state, True
 
     def up_from_nothing(self, brokers: int, progress: Callable[[str], None]) -> bool:
         """`up(brokers, warm=True)`, saying how the warm-up went; True only if nothing of the cluster was alive
@@ -297,17 +246,10 @@ class LocalCluster:
                 return False
 
         try:
-            redis_log = self.log_file("redis")
-            wait_until(
-                redis_answers, timeout, f"Redis on port {state.redis_port} (log: {redis_log})", error=ClusterError
-            )
-            brokers_logs = self.home / "logs"
-            wait_until(
-                brokers_registered,
-                timeout,
-                f"brokers {sorted(expected)} to register (logs: {brokers_logs})",
-                error=ClusterError,
-            )
+            redis_wanted = f"Redis on port {state.redis_port} (log: {self.log_file('redis')})"
+            wait_until(redis_answers, timeout, redis_wanted)
+            brokers_wanted = f"brokers {sorted(expected)} to register (logs: {self.home / 'logs'})"
+            wait_until(brokers_registered, timeout, brokers_wanted)
         finally:
             client.close()
             admin.close()
@@ -316,11 +258,11 @@ class LocalCluster:
         for b in state.brokers:
             if not self._still_running(b):
                 log = self.log_file(f"broker-{b.node_id}")
-                lines = _lines_since(log, self._log_start.get(b.node_id, 0))
+                lines = kafka_broker.lines_since(log, self._log_start.get(b.node_id, 0))
                 ended = how_it_ended(b.pid) if b.pid else ""
                 raise ClusterError(
                     f"broker {b.node_id} exited during start-up ({ended or 'how is unknown'}); {log} says:\n"
-                    + "\n".join(_why_it_stopped(lines))
+                    + "\n".join(kafka_broker.why_it_stopped(lines))
                 )
 
     def _still_running(self, b: BrokerState) -> bool:
@@ -355,12 +297,7 @@ class LocalCluster:
                 b.pid = None
             state.redis_pid = None
             self._save(state)
-            wait_until(
-                lambda: all(port_is_free(p) for p in ports),
-                15.0,
-                f"the cluster's ports {ports} to be free",
-                error=ClusterError,
-            )
+            wait_until(lambda: all(port_is_free(p) for p in ports), 15.0, f"the cluster's ports {ports} to be free")
         if wipe and self.kafka_dir.exists():
             shutil.rmtree(self.kafka_dir)
             if self.kafka_dir.parent.parent == MEMORY_FS:  # the home's own folder in memory: leave nothing
@@ -452,62 +389,3 @@ class LocalCluster:
         if status.dead:
             log.warning("%s", partial_outage(self.home, status.dead))
         return state
-
-
-# Kafka's data in memory (tmpfs) rather than on this machine's ext4 (mounted with `discard`): every new segment's
-# first index entry, written once 4 KiB have reached its partition, page-faulted into a sparse memory-mapped
-# index file. With an event's 300 partitions that happened everywhere at once, ≈ 15 s into a stream, and JFR
-# found the brokers' threads in OffsetIndex.append for 40–50 % of their samples: p99 of seconds for ≈ 20 s.
-# On tmpfs the same runs had the plain pipe's 250/s p99 at 212 ms instead of 2,035 ms, and labkit at 100/s
-# right after setup_event 378 ms instead of 6.7–9.2 s (bench/jvm_matrix.py; README, "Why these settings").
-MEMORY_FS = Path("/dev/shm")
-
-
-def kafka_data_root(home: Path) -> Path:
-    """`/dev/shm/labkit-<hash of home>/kafka` where /dev/shm is a writable directory, else `home/kafka`. One
-    folder per home, so that the test cluster and the learner's cluster never share data. Lost at a reboot:
-    `up` then formats the brokers anew (topics are gone, Redis keeps the venues; setup_event re-creates topics)."""
-    if MEMORY_FS.is_dir() and os.access(MEMORY_FS, os.W_OK):
-        digest = hashlib.sha1(str(Path(home).absolute()).encode()).hexdigest()[:12]
-        return MEMORY_FS / f"labkit-{digest}" / "kafka"
-    return Path(home).absolute() / "kafka"
-
-
-def _lines_since(log: Path, offset: int) -> list[str]:
-    """The lines written to `log` after `offset` bytes: what one start wrote, the log keeps every earlier run."""
-    if not log.is_file():
-        return []
-    with log.open("rb") as f:
-        f.seek(offset)
-        return f.read().decode(errors="replace").strip().splitlines()
-
-
-def _why_it_stopped(lines: list[str], shown: int = 8) -> list[str]:
-    """What a broker's log says about why it stopped: the lines that name a cause (errors, a fatal exception, a
-    signal received), then the last lines. The last lines alone only show the orderly shutdown that follows."""
-    markers = (" ERROR ", " FATAL ", "Exception", "due to signal", "Error:")  # not "Registered signal handlers"
-    causes = [line for line in lines if any(m in line for m in markers)][:shown]
-    return [*causes, "…", *lines[-3:]] if causes else lines[-shown:]
-
-
-def partial_outage(home: Path, dead: list[str]) -> str:
-    """What is down in the embedded cluster in `home` and how to bring it back."""
-    return (
-        f"the embedded cluster in {home} is partly down: {', '.join(dead)} not running; "
-        "`labkit cluster up` (or Lab.up()) restarts what is not running"
-    )
-
-
-def _check_layout(brokers: int, kafka_port: int, redis_port: int) -> None:
-    if not is_int(brokers) or not 1 <= brokers <= MAX_BROKERS:
-        raise ConfigError(f"brokers must be an integer from 1 to {MAX_BROKERS}, got {brokers!r}")
-    for name, port in (("kafka_port", kafka_port), ("redis_port", redis_port)):
-        if not is_int(port) or not 1024 <= port <= 65535 - CONTROLLER_PORT_OFFSET - MAX_BROKERS:
-            raise ConfigError(
-                f"{name} must be an integer from 1024 to {65535 - CONTROLLER_PORT_OFFSET - MAX_BROKERS}, got {port!r}"
-            )
-    kafka_ports = set(range(kafka_port, kafka_port + brokers)) | set(
-        range(kafka_port + CONTROLLER_PORT_OFFSET, kafka_port + CONTROLLER_PORT_OFFSET + brokers)
-    )
-    if redis_port in kafka_ports:
-        raise ConfigError(f"redis_port {redis_port} collides with the brokers' ports {sorted(kafka_ports)}")

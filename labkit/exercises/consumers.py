@@ -13,7 +13,7 @@ import pandas as pd
 from labkit.domain.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.domain.partitioning import SectionBasedPartitionStrategy
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.kafka.admin import GroupDescription, describe_group
+from labkit.kafka.groups import GroupDescription, describe_group
 from labkit.polling import poll
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from labkit.domain.naming import (
     topic_name,
 )
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.kafka.admin import broker_count, describe_partitions, list_topics
+from labkit.kafka.topics import broker_count, describe_partitions, list_topics
 
 if TYPE_CHECKING:
     from labkit.lab import Lab

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from labkit.domain.naming import KafkaTopicBuilder
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.kafka.admin import end_offsets, list_topics
+from labkit.kafka.topics import end_offsets, list_topics
 
 if TYPE_CHECKING:
     from labkit.lab import Lab

@@ -19,7 +19,7 @@ from labkit.domain.partitioning import SectionBasedPartitionStrategy
 from labkit.errors import WaitTimeout
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.experiments.load import wait_all
-from labkit.kafka.admin import end_offsets
+from labkit.kafka.topics import end_offsets
 
 if TYPE_CHECKING:
     from labkit.lab import Lab

@@ -6,8 +6,8 @@ from typing import Any
 
 import pandas as pd
 
-from labkit.kafka.admin import end_offsets
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.topics import end_offsets
 
 
 def summarize(bookings: pd.DataFrame) -> dict[str, Any]:

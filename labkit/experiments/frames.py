@@ -13,8 +13,9 @@ from IPython.display import HTML
 
 from labkit.domain.naming import KafkaConsumerGroupBuilder
 from labkit.experiments.partition_panel import PartitionCell, partition_panel_html, read_partition_cells
-from labkit.kafka.admin import describe_group, describe_partitions
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.groups import describe_group
+from labkit.kafka.topics import describe_partitions
 from labkit.kafka.worker import BatchWorker
 from labkit.runtime import Runtime
 from labkit.services.consumer_threads import ConsumerThreads

@@ -11,8 +11,8 @@ import pandas as pd
 
 from labkit.errors import ClusterError
 from labkit.experiments.reading import log_ranges
-from labkit.kafka.admin import describe_group
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.groups import describe_group
 
 NUMERIC = ("PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "NEW-OFFSET")
 

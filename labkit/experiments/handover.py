@@ -31,7 +31,7 @@ from labkit.domain.naming import KafkaConsumerGroupBuilder
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import WaitTimeout
 from labkit.experiments.load import BookingStream, wait_all
-from labkit.kafka.admin import describe_group
+from labkit.kafka.groups import describe_group
 from labkit.lab import Lab
 from labkit.polling import wait_until
 from labkit.services.consumer_processes import ConsumerProcess, ConsumerProcesses

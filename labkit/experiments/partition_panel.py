@@ -16,8 +16,9 @@ import redis
 
 from labkit.domain.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.domain.seating import SeatingConfig
-from labkit.kafka.admin import describe_group, end_offsets
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.groups import describe_group
+from labkit.kafka.topics import end_offsets
 from labkit.store import keyspace
 
 # lag → colour: none, a little, a batch's worth, a backlog

@@ -25,7 +25,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from labkit.errors import ClusterError, ConfigError
+from labkit.errors import ClusterError, ConfigError, WaitTimeout
 from labkit.kafka.clients import base_config
 
 Start = Literal["earliest", "latest"] | Mapping[int, int]
@@ -145,7 +145,7 @@ def _read_to_end(consumer: Consumer, topic: str, offsets: dict[int, int], timeou
     consumer.assign([TopicPartition(topic, p, offsets[p]) for p in sorted(waiting)])
     while waiting:
         if time.monotonic() > deadline:
-            raise ClusterError(f"reading {topic} took over {timeout:.0f} s; partitions {sorted(waiting)} unfinished")
+            raise WaitTimeout(f"reading {topic} took over {timeout:.0f} s; partitions {sorted(waiting)} unfinished")
         for message in consumer.consume(500, timeout=0.2):
             error, partition = message.error(), message.partition() or 0
             if error is not None:
@@ -232,7 +232,7 @@ class GroupReader:
             if assigned == set(partitions) and all(self.positions.get(p, -1) >= targets[p] for p in partitions):
                 break
             if time.monotonic() > deadline:
-                raise ClusterError(f"{self.group_id} did not read {self.topic} to its end within {timeout:.0f} s")
+                raise WaitTimeout(f"{self.group_id} did not read {self.topic} to its end within {timeout:.0f} s")
             for message in self._consumer.consume(500, timeout=0.2):
                 error, partition, offset = message.error(), message.partition() or 0, message.offset() or 0
                 if error is not None and error.code() == KafkaError._PARTITION_EOF:

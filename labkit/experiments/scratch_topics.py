@@ -20,8 +20,8 @@ from confluent_kafka.admin import (
 from labkit.checks import is_int
 from labkit.domain.naming import topic_name
 from labkit.errors import ConfigError
-from labkit.kafka.admin import broker_ids, wait_for_leaders
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.topics import broker_ids, wait_for_leaders
 
 
 def create_topic(

@@ -23,8 +23,7 @@ from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import NewTopic
 
 from labkit.errors import ClusterError
-from labkit.kafka.admin import failed_with
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin, failed_with
 
 log = logging.getLogger(__name__)
 

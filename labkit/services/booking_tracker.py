@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from labkit.domain.booking import OutcomeBoard
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
 from labkit.services.event_catalog import group_member_counts
 from labkit.store.bookings import BookingRecord, BookingStore
 

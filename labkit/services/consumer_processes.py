@@ -20,7 +20,7 @@ from labkit.cluster.endpoints import kafka_bootstrap, redis_url
 from labkit.cluster.processes import is_running, kill_now, start_detached, stop
 from labkit.domain.naming import KafkaConsumerGroupBuilder
 from labkit.errors import ClusterError
-from labkit.kafka.admin import describe_group, list_groups
+from labkit.kafka.groups import describe_group, list_groups
 from labkit.polling import poll
 from labkit.runtime import Runtime
 from labkit.services.workers import build_worker, check_consumer_counts, check_service

@@ -10,9 +10,9 @@ import logging
 from collections.abc import Callable
 
 from labkit.errors import StateError, WaitTimeout
-from labkit.kafka.admin import list_topics
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
 from labkit.kafka.producer import ReliableProducer
+from labkit.kafka.topics import list_topics
 from labkit.kafka.worker import BatchWorker
 from labkit.polling import poll
 from labkit.runtime import Runtime

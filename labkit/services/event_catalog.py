@@ -16,8 +16,10 @@ import redis
 
 from labkit.domain.naming import KafkaConsumerGroupBuilder
 from labkit.errors import EventBusyError
-from labkit.kafka.admin import ResetPlan, apply_reset, describe_group, list_groups, list_topics
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
+from labkit.kafka.cleanup import ResetPlan, apply_reset
+from labkit.kafka.groups import describe_group, list_groups
+from labkit.kafka.topics import list_topics
 from labkit.polling import poll
 from labkit.store import keyspace
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from labkit.cluster.local import LocalCluster, broker_name
+from labkit.cluster.local import LocalCluster
+from labkit.cluster.state import broker_name
 from labkit.domain.naming import KafkaTopicBuilder
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import ClusterError
-from labkit.kafka.admin import broker_ids, ensure_topics
 from labkit.kafka.settling import Settling, wait_until_responsive
+from labkit.kafka.topics import broker_ids, ensure_topics
 from labkit.runtime import Runtime
 from labkit.settings import Settings, parse_event_id
 

@@ -15,7 +15,7 @@ from labkit.domain.naming import TICKETING_SERVICE, KafkaTopicBuilder, Partition
 from labkit.domain.partitioning import SectionBasedPartitionStrategy
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import ConfigError, EventNotSetUpError, MessageError
-from labkit.kafka.clients import Admin
+from labkit.kafka.admin import Admin
 from labkit.kafka.producer import ReliableProducer
 from labkit.runtime import Runtime
 from labkit.services.booking_tracker import StoreTracker
