@@ -49,7 +49,7 @@ class Lab(LabTables):
         self._lock = threading.Lock()
         self._runtime: Runtime | None = None  # built on first use (after up()), released by down()
         self._events: EventLifecycle | None = None  # with the ticketing service, built on first use
-        self._threads = ConsumerThreads(self.settings.consumer_instance_id)
+        self._threads = ConsumerThreads(self.settings.consumer_instance_id, self.settings.tuning.stop_timeout)
         self.events_set_up: set[int] = set()  # by this Lab: what a test or an experiment may tear down after
         self._scratch_events: set[int] = set()  # made by new_event(): deleted by down() if still there
         self.last_settling: Settling | None = None  # the brokers' settling after setup_event last created topics

@@ -53,6 +53,22 @@ class Tuning:
     admin_timeout: float = 30.0  # s an admin request may take in all, retries included (labkit.kafka.clients)
     admin_attempt_timeout: float = 10.0  # s one attempt waits before a fresh admin client asks again
     redis_socket_timeout: float = 30.0  # s a Redis command may take before the client gives up
+    # A consumer (labkit.kafka.worker.BatchWorker): up to batch_size messages a poll, a lone one handled at once
+    # (poll_timeout), up to max_in_flight batches whose output awaits acknowledgement (ack_timeout each), commits
+    # at most every commit_interval s; stopping, it serves its revocation up to leave_timeout s, and its owner
+    # gives it stop_timeout s in all (a batch in flight, the final commit and the group leave).
+    batch_size: int = 500
+    poll_timeout: float = 0.2
+    max_in_flight: int = 64
+    ack_timeout: float = 30.0
+    commit_interval: float = 0.5
+    leave_timeout: float = 10.0
+    stop_timeout: float = 15.0
+    # ms a labkit producer waits to fill a batch: one booking waits at most this long, a burst shares requests
+    producer_linger_ms: int = 5
+
+
+DEFAULT_TUNING = Tuning()
 
 
 @dataclass(frozen=True)
@@ -74,7 +90,7 @@ class Settings:
     java_home: Path | None = None  # JAVA_HOME: the JDK the brokers and Kafka's tools run on (else java on PATH)
     # LABKIT_STOP_WITH_PID: a consumer process stops once this process has exited (ConsumerProcesses sets it)
     stop_with_pid: int | None = None
-    tuning: Tuning = Tuning()
+    tuning: Tuning = DEFAULT_TUNING
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -4,7 +4,6 @@ What tests share beyond fixtures lives in tests/helpers.py."""
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from labkit import Lab
 from labkit.cluster.state import ClusterState
 from labkit.settings import Settings
+from tests.helpers import lab_for_a_test
 
 _event_ids = itertools.count(int(time.time()) % 1_000_000 * 100 + 1000)
 
@@ -55,11 +55,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def lab(settings: Settings) -> Iterator[Lab]:
     """A Lab on the test cluster; its consumers and clients are stopped after the test, and the events it set up
-    are deleted (a member of a killed consumer process may stay in its group until its session times out)."""
-    with Lab(settings) as lab:
+    are deleted (see tests/helpers.py, `lab_for_a_test`)."""
+    with lab_for_a_test(settings) as lab:
         yield lab
-        lab.stop_consumers()
-        for event in sorted(lab.events_set_up):
-            lab.teardown_event(event, wait_for_members=30)
-    leftover = [t.name for t in threading.enumerate() if t.name.startswith(settings.consumer_instance_id)]
-    assert not leftover, f"consumer threads still running: {leftover}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from confluent_kafka import Consumer
 
@@ -50,3 +53,17 @@ def assignments(lab: Lab, service: str) -> dict[str, set[tuple[str, int]]]:
         else:
             mine -= set(row.partitions)
     return owned
+
+
+@contextmanager
+def lab_for_a_test(settings: Settings) -> Iterator[Lab]:
+    """A Lab whose consumers are stopped and whose events are deleted after the block (a member of a killed
+    consumer process may stay in its group until its session times out: up to 30 s), then a check that no
+    consumer thread of it is left running."""
+    with Lab(settings) as lab:
+        yield lab
+        lab.stop_consumers()
+        for event in sorted(lab.events_set_up):
+            lab.teardown_event(event, wait_for_members=30)
+    leftover = [t.name for t in threading.enumerate() if t.name.startswith(settings.consumer_instance_id)]
+    assert not leftover, f"consumer threads still running: {leftover}"

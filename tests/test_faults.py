@@ -31,7 +31,7 @@ from labkit.kafka.clients import base_config
 from labkit.kafka.groups import describe_group
 from labkit.polling import wait_until
 from labkit.services.consumer_processes import ConsumerProcess, ConsumerProcesses
-from tests.helpers import assignments
+from tests.helpers import assignments, lab_for_a_test
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -46,11 +46,8 @@ def protocol(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def lab(settings: Settings, protocol: str) -> Iterator[Lab]:
     """The conftest's lab, its consumer groups on `protocol`."""
-    with Lab(replace(settings, group_protocol=protocol)) as lab:
+    with lab_for_a_test(replace(settings, group_protocol=protocol)) as lab:
         yield lab
-        lab.stop_consumers()
-        for event in sorted(lab.events_set_up):
-            lab.teardown_event(event, wait_for_members=30)
 
 
 ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "faults"

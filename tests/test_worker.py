@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
+from dataclasses import replace
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
@@ -13,8 +13,8 @@ from confluent_kafka.admin import NewTopic
 from labkit.kafka.admin import Admin
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.worker import BatchWorker
-from labkit.polling import wait_until
-from labkit.settings import Settings
+from labkit.polling import poll, wait_until
+from labkit.settings import Settings, Tuning
 
 pytestmark = pytest.mark.integration
 
@@ -44,10 +44,8 @@ def test_a_batch_whose_output_fails_is_handled_again_and_only_then_committed(set
             feeder.send(source, value)
         feeder.confirm()
         feeder.close()
-        deadline = time.monotonic() + 60
-        while _committed(admin, group, source) < len(values) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _committed(admin, group, source) == len(values)
+        committed = poll(lambda: _committed(admin, group, source) == len(values), 60, interval=0.2)
+        assert committed, f"{_committed(admin, group, source)} of {len(values)} committed after 60 s"
     finally:
         assert worker.stop()
         output.close()
@@ -80,8 +78,7 @@ def test_a_lone_message_is_handed_over_at_once_not_after_the_poll_timeout(settin
         [topic],
         f"{tag}-worker",
         lambda batch: handled.set(),
-        batch_size=500,
-        poll_timeout=15.0,
+        tuning=replace(Tuning(), batch_size=500, poll_timeout=15.0),
     )
     worker.start()
     try:

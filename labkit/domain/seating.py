@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -119,6 +119,20 @@ class SeatingConfig:
         """The seat at 1-based `position` in its subsection, counted row by row (how the store keeps seats)."""
         row, seat = divmod(position - 1, self.seats_per_row)
         return SeatRef(section, subsection, row + 1, seat + 1)
+
+    def manual_positions(self, section: str, subsection: int, seat_ids: Sequence[str]) -> list[int]:
+        """The rule for manually chosen seats, checked where a booking is made and again where seats are taken:
+        each a seat id of this venue in `section-subsection`, none twice. Their 1-based positions in the
+        subsection; ConfigError naming the first seat that breaks the rule."""
+        positions = []
+        for seat_id in seat_ids:
+            ref = self.parse_seat_id(seat_id)
+            if (ref.section, ref.subsection) != (section, subsection):
+                raise ConfigError(f"seat {seat_id} is not in subsection {section}-{subsection}")
+            positions.append(self.position_of(ref))
+        if len(set(positions)) != len(positions):
+            raise ConfigError(f"seats must be distinct, got {list(seat_ids)}")
+        return positions
 
     def position_of(self, seat: SeatRef) -> int:
         """The 1-based position of `seat` in its subsection, counted row by row (inverse of `seat_at`)."""

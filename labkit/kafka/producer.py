@@ -25,6 +25,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from labkit.checks import is_int
 from labkit.errors import ConfigError, DeliveryError
 from labkit.kafka.clients import base_config
+from labkit.settings import Tuning
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,14 @@ class ReliableProducer:
     every send, so the oldest unacknowledged id decides).
     """
 
-    def __init__(self, bootstrap_servers: str, client_id: str, lanes: int = 1, **overrides: Any) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        client_id: str,
+        lanes: int = 1,
+        linger_ms: int = Tuning.producer_linger_ms,
+        **overrides: Any,
+    ) -> None:
         if not is_int(lanes) or not 1 <= lanes <= 32:
             raise ConfigError(f"lanes must be an integer from 1 to 32, got {lanes!r}")
         self._config = base_config(
@@ -47,7 +55,7 @@ class ReliableProducer:
             client_id,
             acks="all",
             enable_idempotence=True,
-            linger_ms=5,
+            linger_ms=linger_ms,
             partitioner="murmur2_random",  # the Java client's key → partition mapping
             compression_type="none",  # batches here hold 1-3 messages of ~250 B: nothing to gain
         )

@@ -29,7 +29,7 @@ from labkit.kafka.clients import base_config
 from labkit.kafka.ledger import Partition, PartitionLedger
 from labkit.kafka.producer import ReliableProducer
 from labkit.kafka.watchdog import UnfetchedWatchdog
-from labkit.settings import Tuning
+from labkit.settings import DEFAULT_TUNING, Tuning
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +65,10 @@ class BatchWorker:
         client_id: str,
         handler: Handler,
         producer: ReliableProducer | None = None,
-        batch_size: int = 500,
-        poll_timeout: float = 0.2,
-        max_in_flight: int = 64,
-        ack_timeout: float = 30.0,
-        commit_interval: float = 0.5,
         assignor: str = "cooperative-sticky",
         group_protocol: str = "consumer",
-        tuning: Tuning | None = None,
+        tuning: Tuning = DEFAULT_TUNING,
     ) -> None:
-        tuning = tuning or Tuning()
         self.config = base_config(
             bootstrap_servers,
             client_id,
@@ -87,11 +81,12 @@ class BatchWorker:
         self.client_id = client_id
         self.handler = handler
         self.producer = producer
-        self.batch_size = batch_size
-        self.poll_timeout = poll_timeout
-        self.max_in_flight = max_in_flight
-        self.ack_timeout = ack_timeout
-        self.commit_interval = commit_interval
+        self.batch_size = tuning.batch_size
+        self.poll_timeout = tuning.poll_timeout
+        self.max_in_flight = tuning.max_in_flight
+        self.ack_timeout = tuning.ack_timeout
+        self.commit_interval = tuning.commit_interval
+        self.leave_timeout = tuning.leave_timeout
         self._last_commit = 0.0
         self.stop_event = threading.Event()
         self.processed = 0
@@ -169,7 +164,7 @@ class BatchWorker:
 
     def _leave(self, consumer: Consumer) -> None:
         """Leave the group before closing: unsubscribe, then serve the revocation (its commit included) until
-        nothing is assigned, for up to LEAVE_TIMEOUT s.
+        nothing is assigned, for up to `leave_timeout` s.
 
         close() alone leaves too, but inside librdkafka: once, under CPU contention, two of eight consumer
         threads stopped together never returned from it (notebook 04 run twice in a stress loop; the thread
@@ -178,7 +173,7 @@ class BatchWorker:
         this way, the member is out of the group while the loop still serves its callbacks, and close() has
         nothing left to do. What poll returns meanwhile was never handled: not committed, so redelivered."""
         consumer.unsubscribe()
-        deadline = time.monotonic() + LEAVE_TIMEOUT
+        deadline = time.monotonic() + self.leave_timeout
         while consumer.assignment() and time.monotonic() < deadline:
             consumer.poll(0.1)
 
@@ -316,7 +311,7 @@ class BatchWorker:
 SERVER_ASSIGNORS = {"cooperative-sticky": "uniform", "range": "range"}
 
 
-def group_config(group_protocol: str, assignor: str, tuning: Tuning | None = None) -> dict[str, str | int]:
+def group_config(group_protocol: str, assignor: str, tuning: Tuning = DEFAULT_TUNING) -> dict[str, str | int]:
     """A consumer's group settings under either protocol.
 
     `consumer` (KIP-848): the group coordinator computes the assignment with a server-side assignor, sets the
@@ -324,7 +319,6 @@ def group_config(group_protocol: str, assignor: str, tuning: Tuning | None = Non
     leaves moves only the partitions that must move while the others keep consuming. `classic`: the members
     assign among themselves in a join/sync round, with their own session timeout (`tuning`).
     """
-    tuning = tuning or Tuning()
     if assignor not in SERVER_ASSIGNORS:
         raise ConfigError(f"assignor must be one of {sorted(SERVER_ASSIGNORS)}, got {assignor!r}")
     if group_protocol == "consumer":
@@ -337,9 +331,6 @@ def group_config(group_protocol: str, assignor: str, tuning: Tuning | None = Non
             "heartbeat.interval.ms": tuning.classic_heartbeat_interval_ms,
         }
     raise ConfigError(f"group_protocol must be 'consumer' or 'classic', got {group_protocol!r}")
-
-
-LEAVE_TIMEOUT = 10.0  # seconds a stopping consumer serves its revocation before it closes anyway
 
 
 _STALE_MEMBER = {KafkaError.STALE_MEMBER_EPOCH, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.FENCED_MEMBER_EPOCH}

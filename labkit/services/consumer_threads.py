@@ -20,14 +20,14 @@ from labkit.services.workers import SERVICES, build_worker, check_service
 
 log = logging.getLogger(__name__)
 
-STOP_TIMEOUT = 15.0  # per thread: a batch in flight, then the final commit and the group leave
-
 
 class ConsumerThreads:
     """The running consumer threads of one Lab, per service, oldest first."""
 
-    def __init__(self, instance_prefix: str) -> None:
+    def __init__(self, instance_prefix: str, stop_timeout: float) -> None:
+        """`stop_timeout`: s each thread gets to stop (Tuning.stop_timeout)."""
         self.instance_prefix = instance_prefix
+        self.stop_timeout = stop_timeout
         self._running: dict[str, list[tuple[BatchWorker, ReliableProducer]]] = {s: [] for s in SERVICES}
         self._started = 0
 
@@ -45,7 +45,7 @@ class ConsumerThreads:
         if not self._running[check_service(service)]:
             raise StateError(f"no {service} consumer is running")
         worker, producer = self._running[service].pop()
-        _stop(worker, producer)
+        _stop(worker, producer, self.stop_timeout)
         return worker.client_id
 
     def stop_all(self) -> None:
@@ -54,7 +54,7 @@ class ConsumerThreads:
         for worker, _ in pairs:
             worker.stop_event.set()
         for worker, producer in pairs:
-            _stop(worker, producer)
+            _stop(worker, producer, self.stop_timeout)
         for service in SERVICES:
             self._running[service].clear()
 
@@ -117,9 +117,7 @@ class ConsumerThreads:
             raise WaitTimeout(f"consumer groups did not settle within {timeout} s: (client, alive, partitions) {state}")
 
 
-def _stop(worker: BatchWorker, producer: ReliableProducer) -> None:
-    if not worker.stop(timeout=STOP_TIMEOUT):
-        log.warning(
-            "consumer %s did not stop within %.0f s (a broker may be unreachable)", worker.client_id, STOP_TIMEOUT
-        )
+def _stop(worker: BatchWorker, producer: ReliableProducer, timeout: float) -> None:
+    if not worker.stop(timeout=timeout):
+        log.warning("consumer %s did not stop within %.0f s (a broker may be unreachable)", worker.client_id, timeout)
     producer.close()

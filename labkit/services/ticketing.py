@@ -176,12 +176,7 @@ class TicketingService:
             raise ConfigError(
                 f"seats must be a list of 1 to {self.max_quantity} seat ids like 'A-1-3-5', got {seats!r}"
             )
-        for seat_id in seats:
-            ref = seating.parse_seat_id(seat_id)
-            if (ref.section, ref.subsection) != (section, subsection):
-                raise ConfigError(f"seat {seat_id} is not in subsection {section}-{subsection}")
-        if len(set(seats)) != len(seats):
-            raise ConfigError(f"seats must be distinct, got {list(seats)}")
+        seating.manual_positions(section, subsection, seats)
         return ReserveSeats(mode="manual", quantity=len(seats), seat_ids=tuple(seats), **common)
 
 

@@ -140,18 +140,10 @@ class SeatInventory:
             return fail(INVALID_REQUEST, f"quantity must be from 1 to {self.max_quantity}, got {r.quantity}")
         if r.mode != "manual":
             return []
-        positions = []
-        for seat_id in r.seat_ids:
-            try:
-                ref = seating.parse_seat_id(seat_id)
-            except ConfigError as exc:
-                return fail(INVALID_SEAT, str(exc))
-            if (ref.section, ref.subsection) != (r.section, r.subsection):
-                return fail(INVALID_SEAT, f"seat {seat_id} is not in subsection {r.section}-{r.subsection}")
-            positions.append(seating.position_of(ref))
-        if len(set(positions)) != len(positions):
-            return fail(INVALID_SEAT, f"a seat appears twice in {list(r.seat_ids)}")
-        return positions
+        try:
+            return seating.manual_positions(r.section, r.subsection, r.seat_ids)
+        except ConfigError as exc:
+            return fail(INVALID_SEAT, str(exc))
 
     # -- reading -----------------------------------------------------------------------------------------------
     def seat_states(
