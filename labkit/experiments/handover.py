@@ -112,52 +112,12 @@ def run_handovers(
     processes = ConsumerProcesses(settings, stop_with_owner=True)
     processes.start(ticketing=2, seat_reservation=2)
     stream: BookingStream | None = None
-    done: dict[str, float] = {}
-    moved: dict[str, tuple[int, ...]] = {}
-    seat_group = KafkaConsumerGroupBuilder.seat_reservation_service(event_id)
     try:
         processes.wait_for_members(2, 2, timeout)
         # Enough for steps that settle slowly; stopped one step's worth after the kill. VENUE has seats for them.
-        stream = running = BookingStream(lab, event_id, count=STREAM_CAP * per_step, rate=rate, seed=event_id).start()
-
-        def one_step_later() -> None:
-            """Until `per_step` more bookings have been sent (the stream does not wait for outcomes)."""
-            count = running.sent + per_step
-            wait_until(lambda: running.sent >= count or not running.sending, timeout, f"{count} bookings sent")
-            if running.failure is not None:
-                raise running.failure
-            if running.sent < count:
-                raise WaitTimeout(
-                    f"the stream's {running.count} bookings ran out before {count} were sent: the group took longer "
-                    f"to settle between steps than {STREAM_CAP} steps of {per_step} allow"
-                )
-
-        def seat_processes() -> list[ConsumerProcess]:
-            return [p for p in processes.list() if p.service == SEAT_RESERVATION and p.alive]
-
-        def owned_by(process: ConsumerProcess) -> tuple[int, ...]:
-            """The reserve-seats partitions the coordinator has assigned to this process (client id …-<pid>)."""
-            group = describe_group(lab.admin, seat_group)
-            (member,) = [m for m in group.members if m.client_id.endswith(f"-{process.pid}")]
-            return tuple(partition for _, partition in member.partitions)
-
-        one_step_later()
-        done["join"] = time.time()
-        present = {p.pid for p in processes.list()}
-        started = processes.start(ticketing=0, seat_reservation=1)  # (just started: maybe not exec'd yet)
-        (newcomer,) = [p for p in started if p.service == SEAT_RESERVATION and p.pid not in present]
-        processes.wait_for_members(2, 3, timeout)
-        moved["join"] = moved["leave"] = owned_by(newcomer)  # they move to it, and back when it leaves
-        one_step_later()
-        done["leave"] = time.time()
-        processes.stop_one(newcomer)
-        processes.wait_for_members(2, 2, timeout)  # settled after the leave: who owns what now
-        one_step_later()
-        victim = seat_processes()[0]
-        moved["kill"] = owned_by(victim)
-        done["kill"] = time.time()
-        processes.kill(victim)
-        one_step_later()
+        stream = BookingStream(lab, event_id, count=STREAM_CAP * per_step, rate=rate, seed=event_id).start()
+        steps = _Steps(lab, processes, stream, per_step, timeout)
+        steps.run(KafkaConsumerGroupBuilder.seat_reservation_service(event_id))
         stream.stop()
         left = wait_all(lab, event_id, stream.booking_ids, timeout)
         if left:
@@ -167,7 +127,57 @@ def run_handovers(
             stream.stop()
         processes.stop()
     bookings = lab.bookings(event_id)
-    return measure(protocol, bookings[bookings.booking_id.isin(set(stream.booking_ids))], done, moved)
+    return measure(protocol, bookings[bookings.booking_id.isin(set(stream.booking_ids))], steps.done, steps.moved)
+
+
+class _Steps:
+    """Join, leave, kill, one step of the stream apart; when each was done and which partitions it moved."""
+
+    def __init__(
+        self, lab: Lab, processes: ConsumerProcesses, stream: BookingStream, per_step: int, timeout: float
+    ) -> None:
+        self.lab, self.processes, self.stream = lab, processes, stream
+        self.per_step, self.timeout = per_step, timeout
+        self.done: dict[str, float] = {}
+        self.moved: dict[str, tuple[int, ...]] = {}
+
+    def run(self, seat_group: str) -> None:
+        processes, timeout = self.processes, self.timeout
+        self._one_step_later()
+        self.done["join"] = time.time()
+        present = {p.pid for p in processes.list()}
+        started = processes.start(ticketing=0, seat_reservation=1)  # (just started: maybe not exec'd yet)
+        (newcomer,) = [p for p in started if p.service == SEAT_RESERVATION and p.pid not in present]
+        processes.wait_for_members(2, 3, timeout)
+        self.moved["join"] = self.moved["leave"] = self._owned_by(seat_group, newcomer)  # and back when it leaves
+        self._one_step_later()
+        self.done["leave"] = time.time()
+        processes.stop_one(newcomer)
+        processes.wait_for_members(2, 2, timeout)  # settled after the leave: who owns what now
+        self._one_step_later()
+        victim = next(p for p in processes.list() if p.service == SEAT_RESERVATION and p.alive)
+        self.moved["kill"] = self._owned_by(seat_group, victim)
+        self.done["kill"] = time.time()
+        processes.kill(victim)
+        self._one_step_later()
+
+    def _one_step_later(self) -> None:
+        """Until `per_step` more bookings have been sent (the stream does not wait for outcomes)."""
+        stream, count = self.stream, self.stream.sent + self.per_step
+        wait_until(lambda: stream.sent >= count or not stream.sending, self.timeout, f"{count} bookings sent")
+        if stream.failure is not None:
+            raise stream.failure
+        if stream.sent < count:
+            raise WaitTimeout(
+                f"the stream's {stream.count} bookings ran out before {count} were sent: the group took longer "
+                f"to settle between steps than {STREAM_CAP} steps of {self.per_step} allow"
+            )
+
+    def _owned_by(self, seat_group: str, process: ConsumerProcess) -> tuple[int, ...]:
+        """The reserve-seats partitions the coordinator has assigned to this process (client id …-<pid>)."""
+        group = describe_group(self.lab.admin, seat_group)
+        (member,) = [m for m in group.members if m.client_id.endswith(f"-{process.pid}")]
+        return tuple(partition for _, partition in member.partitions)
 
 
 def measure(
