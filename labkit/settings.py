@@ -36,7 +36,8 @@ def default_home() -> Path:
 
 @dataclass(frozen=True)
 class Tuning:
-    """The values labkit's clients were tuned to on this machine, in one place (README, "Why these settings")."""
+    """The values labkit's clients were tuned to on this machine, in one place (docs/benchmark.md, "Why these
+    settings")."""
 
     # librdkafka producers behind book(), and behind each seat-reservation consumer's replies. More lanes cut a
     # lone producer's latency, but with the whole booking path running they halved the peak burst and did not

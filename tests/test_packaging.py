@@ -84,3 +84,13 @@ def test_the_public_api_is_sorted_and_importable() -> None:
         SectionBasedPartitionStrategy,
         setup_event_infrastructure,
     )
+
+
+def test_the_readme_is_a_front_door_whose_links_lead_somewhere() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200, "the README is the front door: measurements and details go to docs/"
+    links = re.findall(r"\]\(([^)#]+)\)", readme)
+    assert {"docs/benchmark.md", "docs/cluster.md", "docs/faults.md", "docs/testing.md"} <= set(links)
+    assert [link for link in links if not (ROOT / link).is_file()] == []
+    for doc in (ROOT / "docs").glob("*.md"):
+        assert "](../README.md)" in doc.read_text(), f"{doc.name} links back to the README"

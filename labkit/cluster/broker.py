@@ -11,10 +11,10 @@ from labkit.cluster.jars import services_dir
 from labkit.errors import ClusterError
 
 HOST = "127.0.0.1"
-# The full tiered JIT (C2) and the serial collector (bench/jvm_matrix.py, README "Why these settings"): with C1
-# only, the plain pipe's p99 at 250/s was 2.5–5.0 s on a warm cluster, with C2 0.6–1.5 s. C2 keeps about half a
-# core busy compiling for ≈ 4.5 min after a start, so `cluster up` warms the brokers up on purpose
-# (cluster/warmup.py). The serial collector: one GC thread instead of G1's concurrent ones on a 2-core machine.
+# The full tiered JIT (C2) and the serial collector (bench/jvm_matrix.py; docs/benchmark.md, "Why these
+# settings"): with C1 only, the plain pipe's p99 at 250/s was 2.5–5.0 s on a warm cluster, with C2 0.6–1.5 s.
+# C2 keeps about half a core busy compiling for ≈ 4.5 min after a start, so `cluster up` warms the brokers up on
+# purpose (cluster/warmup.py). The serial collector: one GC thread instead of G1's concurrent ones on a 2-core machine.
 JVM_OPTIONS = (
     "-Xms256m",
     "-Xmx512m",
@@ -78,7 +78,7 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
         "group.initial.rebalance.delay.ms": "0",
         # Consumer groups (KIP-848, group.protocol=consumer): the coordinator declares a member dead after
         # 2.5 s without a heartbeat (default 45 s), and members heartbeat every 0.25 s (default 5 s): every
-        # assignment change travels in heartbeats, so a handover takes a few of them (README, "Faults"). A lab's
+        # assignment change travels in heartbeats, so a handover takes a few of them (docs/faults.md). A lab's
         # failover should take seconds. The minimums bound what a group may set; both protocols are served.
         "group.coordinator.rebalance.protocols": "classic,consumer",
         "group.consumer.session.timeout.ms": "2500",
@@ -97,7 +97,7 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
         "num.recovery.threads.per.data.dir": "2",
         # Four fetcher threads per source broker, each with a quarter of the partitions: a delayed follower
         # fetch is re-checked on every append to any of its partitions, at a cost that grows with their number
-        # (the profile: DelayedFetch.tryComplete, README "Why these settings").
+        # (the profile: DelayedFetch.tryComplete, docs/benchmark.md, "Why these settings").
         "num.replica.fetchers": "4",
         "log.retention.hours": "24",
         # Retention is enforced by a periodic check (default every 5 min): a lab's topic with retention.ms of a
@@ -167,7 +167,7 @@ def format_storage(specs: list[BrokerSpec], java: Path, classpath: str, cluster_
 # Brokers run at a lower CPU priority than everything else of the lab. On 2 cores the three JVMs otherwise take
 # most of the CPU in many small requests, and the single-threaded Redis that every booking waits on was
 # descheduled for tens of ms. At nice 10 bookings flowed faster with half the brokers' CPU: they batch more
-# when they wait a little (figures: README, "Why these settings").
+# when they wait a little (figures: docs/benchmark.md, "Why these settings").
 BROKER_NICENESS = 10
 
 

@@ -118,7 +118,7 @@ def check_layout(brokers: int, kafka_port: int, redis_port: int) -> None:
 # index file. With an event's 300 partitions that happened everywhere at once, ≈ 15 s into a stream, and JFR
 # found the brokers' threads in OffsetIndex.append for 40–50 % of their samples: p99 of seconds for ≈ 20 s.
 # On tmpfs the same runs had the plain pipe's 250/s p99 at 212 ms instead of 2,035 ms, and labkit at 100/s
-# right after setup_event 378 ms instead of 6.7–9.2 s (bench/jvm_matrix.py; README, "Why these settings").
+# right after setup_event 378 ms instead of 6.7–9.2 s (bench/jvm_matrix.py; docs/benchmark.md, "Why these settings").
 MEMORY_FS = Path("/dev/shm")
 
 

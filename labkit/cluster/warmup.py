@@ -1,8 +1,8 @@
 """Warming the brokers up on purpose, right after they start, instead of inside a learner's first experiment.
 
 A broker's JVM starts interpreting Kafka's code and compiles the hot paths while it serves. With the C2
-compiler (labkit's setting, README "Why these settings") that takes tens of seconds of one core, and until it
-has settled a round trip takes seconds. So `labkit cluster up` and `Lab.up()` drive a small plain pipe
+compiler (labkit's setting, docs/benchmark.md, "Why these settings") that takes tens of seconds of one core,
+and until it has settled a round trip takes seconds. So `labkit cluster up` and `Lab.up()` drive a small plain pipe
 (`labkit.measurement.pipe`, its own two 10-partition topics, deleted after) through the fresh cluster in short open-loop
 windows, until the brokers' compiler threads have gone quiet, or a time limit passed.
 """

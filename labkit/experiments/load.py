@@ -34,7 +34,7 @@ def parse_quantity_range(text: str, highest: int = MAX_QUANTITY) -> tuple[int, i
 # is as large as everything sent so far, up to LAST_CHUNK. Large chunks cost fewer Redis round trips, and they
 # reach the producer together, so each partition's batch (one ProduceRequest: librdkafka sends one partition
 # per request) holds more records: a 20,000 burst sent in chunks of 100 made batches of 8.5-9.5 records and cost
-# the brokers 8-13 s of CPU; in these chunks, 44-52 records and 5.4-8.7 s (README, "A burst's CPU").
+# the brokers 8-13 s of CPU; in these chunks, 44-52 records and 5.4-8.7 s (docs/benchmark.md, "A burst's CPU").
 FIRST_CHUNK = 100
 LAST_CHUNK = 2_000
 

@@ -9,8 +9,8 @@ none is lost.
 librdkafka puts one partition in each ProduceRequest (confluentinc/librdkafka#1700), and a broker handles one
 request per connection at a time, answering an acks=all produce only once the followers have the data. So
 a producer writing to many partitions of one broker serves them in turn, one replication round trip each,
-and its queue grows with the partition count (README, "Why these settings", has the measurement). `lanes` spreads
-the partitions over that many librdkafka producers (partition % lanes), each with its own connections.
+and its queue grows with the partition count (docs/benchmark.md, "Why these settings", has the measurement).
+`lanes` spreads the partitions over that many librdkafka producers (partition % lanes), each with its own connections.
 """
 
 from __future__ import annotations

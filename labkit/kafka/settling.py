@@ -3,7 +3,7 @@
 Creating an event's topics makes every broker create a log per partition replica (≈ 300 per broker for an event
 of 100 subsections: files, index files, a metrics group each, on the broker's metadata thread), and the replica
 fetchers rebuild their fetch sessions. On this 2-core machine that saturates the brokers' CPU, and a plain
-round trip started meanwhile waited seconds per message for 12–16 s (README, "Why these settings").
+round trip started meanwhile waited seconds per message for 12–16 s (docs/benchmark.md, "Why these settings").
 
 The probe is what a booking waits for: one small record produced with acks=all to a partition of a topic of
 its own (`PROBE_TOPIC`, 1 partition, replicated like the events' topics, created on first use), timed until the

@@ -2,7 +2,7 @@
 
 Every event of the default venue costs the cluster 301 partitions (times 3 replicas), and idle partitions are not
 free: every fetch round of every follower and consumer walks the partitions of its fetch session (`make bench`
-measures one booking at a time with and without 10 idle events; the README has the figures). Hence a budget,
+measures one booking at a time with and without 10 idle events; docs/cluster.md has the figures). Hence a budget,
 and a way to delete what an experiment created.
 """
 
