@@ -19,6 +19,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
+from labkit.checks import parse_event_id
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.tools import tool_output
 from labkit.cluster.warmup import WarmUp
@@ -33,7 +34,7 @@ from labkit.services.event_catalog import EventDeletion
 from labkit.services.event_lifecycle import EventLifecycle
 from labkit.services.ticketing import TicketingService
 from labkit.services.workers import SEAT_RESERVATION, TICKETING, check_consumer_counts
-from labkit.settings import Settings, parse_event_id
+from labkit.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from labkit.checks import is_int
+from labkit.checks import parse_event_id
 from labkit.errors import ConfigError
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
@@ -123,17 +123,6 @@ def java_home_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
     """JAVA_HOME, for the code that finds Java without a Settings at hand (a LocalCluster, Kafka's tools)."""
     value = (os.environ if environ is None else environ).get("JAVA_HOME", "").strip()
     return Path(value) if value else None
-
-
-def parse_event_id(value: object, source: str = "event_id") -> int:
-    """An event id is a positive integer; `source` names where the bad value came from."""
-    if isinstance(value, str):
-        if not value.strip().isdigit():
-            raise ConfigError(f"{source} must be a positive integer, got {value!r}")
-        value = int(value)
-    if not is_int(value) or value < 1:
-        raise ConfigError(f"{source} must be a positive integer, got {value!r}")
-    return value
 
 
 def parse_group_protocol(value: object, source: str = "group_protocol") -> str:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
+from labkit.checks import parse_event_id
 from labkit.errors import ConfigError, LabkitError
 from labkit.services.workers import MAX_CONSUMERS, check_consumer_counts
-from labkit.settings import Settings, parse_event_id
+from labkit.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import uuid
 
-from labkit.checks import is_int
+from labkit.checks import is_int, parse_event_id
 from labkit.errors import ConfigError
-from labkit.settings import parse_event_id
 
 TICKETING_SERVICE = "ticketing-service"
 SEAT_RESERVATION_SERVICE = "seat-reservation-service"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from labkit.checks import is_int
+from labkit.checks import is_int, parse_event_id
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import ConfigError
-from labkit.settings import parse_event_id
 
 
 class SectionBasedPartitionStrategy:

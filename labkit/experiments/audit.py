@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from labkit.checks import parse_event_id
 from labkit.domain.booking import FAILED, PENDING, RESERVED
 from labkit.lab import Lab
-from labkit.settings import parse_event_id
 
 
 @dataclass(frozen=True)

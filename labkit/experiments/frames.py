@@ -11,6 +11,7 @@ import pandas as pd
 import redis
 from IPython.display import HTML
 
+from labkit.checks import parse_event_id
 from labkit.domain.naming import KafkaConsumerGroupBuilder
 from labkit.experiments.partition_panel import PartitionCell, partition_panel_html, read_partition_cells
 from labkit.kafka.admin import Admin
@@ -21,7 +22,7 @@ from labkit.runtime import Runtime
 from labkit.services.consumer_threads import ConsumerThreads
 from labkit.services.event_catalog import group_member_counts, list_events
 from labkit.services.event_topics import event_topics
-from labkit.settings import Settings, parse_event_id
+from labkit.settings import Settings
 from labkit.store.bookings import BookingRecord, BookingStore
 from labkit.store.inventory import SeatInventory
 

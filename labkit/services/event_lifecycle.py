@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+from labkit.checks import parse_event_id
 from labkit.domain.naming import KafkaTopicBuilder
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import WaitTimeout
@@ -14,7 +15,6 @@ from labkit.runtime import Runtime
 from labkit.services.event_catalog import EventDeletion, EventInfo, delete_event, list_events
 from labkit.services.event_topics import create_event_topics
 from labkit.services.ticketing import TicketingService
-from labkit.settings import parse_event_id
 
 SCRATCH_EVENT_IDS = (1_000, 10_000)  # fresh_event_id() draws from these: short enough to read in a topic name
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from labkit.checks import parse_event_id
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.state import broker_name
 from labkit.domain.naming import KafkaTopicBuilder
@@ -12,7 +13,7 @@ from labkit.errors import ClusterError
 from labkit.kafka.settling import Settling, wait_until_responsive
 from labkit.kafka.topics import broker_ids, ensure_topics
 from labkit.runtime import Runtime
-from labkit.settings import Settings, parse_event_id
+from labkit.settings import Settings
 
 DEAD_LETTER_PARTITIONS = 1  # parked messages are few and read by people: one ordered log is easiest to read
 

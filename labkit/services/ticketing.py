@@ -8,7 +8,7 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from labkit.checks import is_int
+from labkit.checks import is_int, parse_event_id
 from labkit.domain.booking import Booking, OutcomeBoard
 from labkit.domain.messages import ReserveSeats, SeatReservationFailed, SeatReserved, decode, encode, now_ms
 from labkit.domain.naming import TICKETING_SERVICE, KafkaTopicBuilder, PartitionKeyBuilder
@@ -20,7 +20,6 @@ from labkit.kafka.producer import ReliableProducer
 from labkit.runtime import Runtime
 from labkit.services.booking_tracker import StoreTracker
 from labkit.services.dead_letter import park
-from labkit.settings import parse_event_id
 from labkit.store.bookings import BookingStore
 from labkit.store.inventory import MAX_QUANTITY, SeatInventory
 

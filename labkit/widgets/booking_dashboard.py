@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as w
 from IPython.display import HTML
 
-from labkit.checks import is_int, is_number
+from labkit.checks import is_int, is_number, parse_event_id
 from labkit.domain.booking import RESERVED, TERMINAL
 from labkit.errors import ConfigError, WaitTimeout
 from labkit.experiments.load import send_burst
@@ -23,7 +23,6 @@ from labkit.experiments.partition_panel import partition_panel_html, read_partit
 from labkit.lab import Lab
 from labkit.polling import poll
 from labkit.services.ticketing import Booking
-from labkit.settings import parse_event_id
 from labkit.widgets.seat_view import (
     counters_html,
     outcome_line,
