@@ -12,7 +12,7 @@ import pytest
 
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.state import ClusterState
-from labkit.errors import ClusterError
+from labkit.errors import LabkitError
 from labkit.kafka.admin import Admin
 from labkit.kafka.cleanup import apply_reset, plan_reset
 from labkit.settings import default_home
@@ -89,5 +89,5 @@ def no_topics_left_behind() -> Iterator[None]:
     try:
         admin = SESSION_CLUSTER.admin()
         apply_reset(admin, plan_reset(admin, keep=""))  # "" matches no name: nothing is kept
-    except ClusterError as error:  # hygiene, not a check: say so and let the next module run on a fuller cluster
+    except LabkitError as error:  # hygiene, not a check: say so and let the next module run on a fuller cluster
         warnings.warn(f"could not delete the test cluster's topics after the module: {error}", stacklevel=1)

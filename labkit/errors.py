@@ -8,7 +8,8 @@
     ├── CallError (TypeError)        a call with keyword arguments missing or unknown (an exercise's check)
     ├── MessageError (ValueError)    a Kafka message that cannot be decoded (parked on the dead-letter topic)
     ├── WaitTimeout (TimeoutError)   what a call waits for did not happen in time: the text says what
-    ├── ClusterError                 the embedded cluster cannot be started, reached or stopped
+    ├── ClusterError                 the embedded cluster cannot be started, reached or stopped (a wait that
+    │                                timed out on the way is a WaitTimeout)
     ├── TopicLayoutError             an existing topic does not have the layout the event needs
     └── DeliveryError                produced messages were not acknowledged: their batch must not be committed
 

@@ -49,7 +49,7 @@ class Lab(LabTables):
         self._started_cluster = False
         self._lock = threading.Lock()
         self._runtime: Runtime | None = None  # built on first use (after up()), released by down()
-        self._events: EventLifecycle | None = None  # with the ticketing service, built on first use
+        self._events: EventLifecycle | None = None  # built on first use, with the ticketing service inside
         self._threads = ConsumerThreads(self.settings.consumer_instance_id, self.settings.tuning.stop_timeout)
         self.events_set_up: set[int] = set()  # by this Lab: what a test or an experiment may tear down after
         self._scratch_events: set[int] = set()  # made by new_event(): deleted by down() if still there
@@ -77,7 +77,7 @@ class Lab(LabTables):
         with self._lock:
             events, runtime, self._events, self._runtime = self._events, self._runtime, None, None
         if events is not None:
-            events.ticketing.close()
+            events.close()
         if runtime is not None:
             runtime.close()
         if self._started_cluster:
@@ -121,7 +121,7 @@ class Lab(LabTables):
         runtime = self.runtime
         with self._lock:
             if self._events is None:
-                self._events = EventLifecycle(runtime, TicketingService.for_runtime(runtime))
+                self._events = EventLifecycle(runtime)
             return self._events
 
     def kafka_tool(self, tool: str, *args: str) -> str:
@@ -167,7 +167,7 @@ class Lab(LabTables):
         """Add this many consumer threads per service (returns at once; the group rebalances in the background)."""
         event_id = self._event_id(event_id)
         check_consumer_counts(ticketing=ticketing, seat_reservation=seat_reservation)
-        self.inventory.require_seating(event_id)  # EventNotSetUpError before any thread starts
+        self.ticketing.event_strategy(event_id)  # EventNotSetUpError (no venue, no topic) before any thread starts
         for service, count in ((TICKETING, ticketing), (SEAT_RESERVATION, seat_reservation)):
             for _ in range(count):
                 self._threads.start(service, self.runtime, event_id)
@@ -212,5 +212,5 @@ class Lab(LabTables):
 
     def flush(self, timeout: float = 30.0) -> None:
         """Until every booking sent so far is acknowledged by the brokers (before reading offsets or lag)."""
-        if self._events is not None:
+        if self._events is not None and self._events.built_ticketing:
             self._events.ticketing.producer.confirm(timeout)

@@ -51,7 +51,7 @@ class Tuning:
     # group.min.session.timeout.ms (labkit/cluster/broker.py) admits it.
     classic_session_timeout_ms: int = 2_500
     classic_heartbeat_interval_ms: int = 500
-    admin_timeout: float = 30.0  # s an admin request may take in all, retries included (labkit.kafka.clients)
+    admin_timeout: float = 30.0  # s an admin request may take in all, retries included (labkit.kafka.admin)
     admin_attempt_timeout: float = 10.0  # s one attempt waits before a fresh admin client asks again
     redis_socket_timeout: float = 30.0  # s a Redis command may take before the client gives up
     # A consumer (labkit.kafka.worker.BatchWorker): up to batch_size messages a poll, a lone one handled at once

@@ -63,6 +63,9 @@ class BookingTracker(Protocol):
     def outcome(self, event_id: int, booking_id: str) -> RecordedOutcome | None:
         """The booking as recorded now (None if nothing is recorded)."""
 
+    def watch(self, booking_id: str) -> None:
+        """From now on, an outcome recorded in this process for the booking ends `wait_for_news` at once."""
+
     def wait_for_news(self, booking_id: str, seconds: float) -> None:
         """Block at most `seconds`, less if the booking's outcome is recorded in this process meanwhile."""
 
@@ -103,6 +106,7 @@ class Booking:
     def wait(self, timeout: float = 10.0) -> Booking:
         """Block until the outcome is recorded (by a consumer thread here, or a consumer process elsewhere)."""
         deadline = time.monotonic() + timeout
+        self._tracker.watch(self.booking_id)  # before the first read: an outcome recorded in between still wakes
         try:
             while not self.refresh().done:
                 remaining = deadline - time.monotonic()

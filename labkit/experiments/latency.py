@@ -80,7 +80,7 @@ def open_loop_samples(
     timeout: float = 60.0,
 ) -> tuple[list[float], list[float | None]]:
     """As `open_loop`, but each booking's scheduled time and outcome time (epoch ms; None without an outcome),
-    for figures over time (`latency_summary.windows`)."""
+    for figures over time (`latency_stats.windows`)."""
     check_load(rate, seconds)
     subsections = _subsections(lab, event_id)
     rng = random.Random(seed)

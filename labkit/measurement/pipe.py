@@ -124,7 +124,7 @@ class PlainPipe:
         self, rate: float, seconds: float, timeout: float = 60.0
     ) -> tuple[list[float], list[float | None]]:
         """As `open_loop`, but each message's scheduled send and arrival (epoch ms; None if it never arrived),
-        for figures over time (`latency_summary.windows`)."""
+        for figures over time (`latency_stats.windows`)."""
         check_load(rate, seconds)
         if self._source is None:
             raise StateError("the plain pipe is not open: use `with PlainPipe(...) as pipe` or call open()")

@@ -33,6 +33,9 @@ class StoreTracker:
     def outcome(self, event_id: int, booking_id: str) -> BookingRecord | None:
         return self.store.record(event_id, booking_id)
 
+    def watch(self, booking_id: str) -> None:
+        self.board.event(booking_id)
+
     def wait_for_news(self, booking_id: str, seconds: float) -> None:
         self.board.event(booking_id).wait(seconds)
 

@@ -4,6 +4,7 @@ every trace of it, the caches of the services that hold it included, so no calle
 from __future__ import annotations
 
 import random
+import threading
 
 from labkit.checks import parse_event_id
 from labkit.domain.naming import KafkaTopicBuilder
@@ -20,19 +21,42 @@ SCRATCH_EVENT_IDS = (1_000, 10_000)  # fresh_event_id() draws from these: short 
 
 
 class EventLifecycle:
-    """Sets up and deletes events on the runtime's cluster and Redis for one ticketing service."""
+    """Sets up and deletes events on the runtime's cluster and Redis, and owns the ticketing service that books
+    them (built on first use: a Lab that only looks opens no producer)."""
 
-    def __init__(self, runtime: Runtime, ticketing: TicketingService) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.ticketing = ticketing
+        self._ticketing: TicketingService | None = None
+        self._lock = threading.Lock()
         self._fresh_ids = random.Random()
+
+    @property
+    def ticketing(self) -> TicketingService:
+        service = self._ticketing
+        if service is not None:  # the hot path of book(): no lock
+            return service
+        with self._lock:
+            if self._ticketing is None:
+                self._ticketing = TicketingService.for_runtime(self.runtime)
+            return self._ticketing
+
+    @property
+    def built_ticketing(self) -> bool:
+        return self._ticketing is not None
+
+    def close(self) -> None:
+        with self._lock:
+            service, self._ticketing = self._ticketing, None
+        if service is not None:
+            service.close()
 
     def setup(self, event_id: int, seating: SeatingConfig) -> tuple[dict[str, str], Settling | None]:
         """The event's topics and seats (both idempotent), registered for booking: topic → "created" |
         "exists", and how long the brokers took to answer quickly again if a topic was created."""
         topics, settling = create_event_topics(event_id, seating, self.runtime)
         self.runtime.inventory.setup(event_id, seating)
-        self.ticketing.register_event(event_id, seating, seating.subsection_count)
+        if self._ticketing is not None:  # else it learns the event on its first booking
+            self._ticketing.register_event(event_id, seating, seating.subsection_count)
         return topics, settling
 
     def delete(self, event_id: int, wait_for_members: float = 0.0) -> EventDeletion:
@@ -40,7 +64,8 @@ class EventLifecycle:
         `wait_for_members` s); the inventory and the ticketing service forget it."""
         deletion = delete_event(self.runtime.admin, self.runtime.redis, event_id, wait_for_members)
         self.runtime.inventory.forget(event_id)
-        self.ticketing.forget_event(event_id)
+        if self._ticketing is not None:
+            self._ticketing.forget_event(event_id)
         return deletion
 
     def wait_until_gone(self, event_ids: set[int], timeout: float) -> None:

@@ -53,8 +53,12 @@ class TicketingService:
         """The service on the runtime's clients, with a producer of its own whose delivery reports are served
         in the background (nothing else polls it between bookings). `close()` closes that producer."""
         settings = runtime.settings
+        tuning = settings.tuning
         producer = ReliableProducer(
-            runtime.bootstrap_servers, settings.producer_instance_id, lanes=settings.tuning.sender_lanes
+            runtime.bootstrap_servers,
+            settings.producer_instance_id,
+            lanes=tuning.sender_lanes,
+            linger_ms=tuning.producer_linger_ms,
         )
         producer.serve_reports_in_background()
         return cls(runtime.store, producer, runtime.board, runtime.admin, runtime.inventory)
@@ -70,7 +74,7 @@ class TicketingService:
         """After the event was deleted: a booking for it must be refused, not sent to a missing topic."""
         self._strategies.pop(event_id, None)
 
-    def _strategy(self, event_id: int) -> SectionBasedPartitionStrategy:
+    def event_strategy(self, event_id: int) -> SectionBasedPartitionStrategy:
         """The event's partitioning; an event not registered here is learned once (venue from Redis, partitions
         from Kafka) when the service has the clients to, else EventNotSetUpError."""
         strategy = self._strategies.get(event_id)
@@ -111,7 +115,8 @@ class TicketingService:
         """Many bookings at once, each order holding book()'s arguments (section, subsection, quantity or seats,
         optionally buyer_id, allow_split). All are validated before anything is recorded or sent; then one
         Redis round trip records them all PENDING and the requests are queued for Kafka."""
-        strategy = self._strategy(parse_event_id(event_id))
+        event_id = parse_event_id(event_id)
+        strategy = self.event_strategy(event_id)
         planned = []
         for index, order in enumerate(orders):
             unknown = set(order) - ORDER_FIELDS

@@ -43,7 +43,9 @@ def build_worker(
     """
     tuning = runtime.settings.tuning
     lanes = tuning.reply_lanes if check_service(service) == SEAT_RESERVATION else 1
-    producer = ReliableProducer(runtime.bootstrap_servers, f"{instance_id}-producer", lanes=lanes)
+    producer = ReliableProducer(
+        runtime.bootstrap_servers, f"{instance_id}-producer", lanes=lanes, linger_ms=tuning.producer_linger_ms
+    )
     handler: Handler
     if service == TICKETING:
         handler = ReplyHandler(event_id, runtime.store, producer, runtime.board).handle_batch
