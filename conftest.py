@@ -88,6 +88,6 @@ def no_topics_left_behind() -> Iterator[None]:
         return
     try:
         admin = SESSION_CLUSTER.admin()
-        apply_reset(admin, plan_reset(admin, keep=""))  # "" matches no name: nothing is kept
+        apply_reset(admin, plan_reset(admin, keep=""), wait=False)  # "" matches no name: nothing is kept
     except LabkitError as error:  # hygiene, not a check: say so and let the next module run on a fuller cluster
         warnings.warn(f"could not delete the test cluster's topics after the module: {error}", stacklevel=1)

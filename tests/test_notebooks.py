@@ -1,8 +1,10 @@
-"""Every notebook runs green twice in a row in one kernel under papermill, with CI-sized parameters, on the test
-cluster, and leaves no event, partition or labkit thread behind: as a learner who re-runs a whole notebook would,
-every cell, then every cell again in the same kernel, a timeout per cell. The cells marked `# NBVAL_CHECK_OUTPUT`
-print what must not change: their first run's output is compared with the committed one, run-to-run details
-masked (tests/output_masks.cfg). Two executions per notebook in all: the notebooks are the slowest tests.
+"""Every notebook runs green under papermill with CI-sized parameters on the test cluster, and leaves no event,
+partition or labkit thread behind. The cells marked `# NBVAL_CHECK_OUTPUT` print what must not change: their
+output is compared with the committed one, run-to-run details masked (tests/output_masks.cfg).
+
+The notebooks in RUN_TWICE run as a learner who re-runs a whole notebook would: every cell, then every cell again
+in the same kernel (notebook 06's second run once found librdkafka aborting on the first run's lookups). The
+others run once: their second runs took 320 of the suite's 1,410 s, and the CI run must stay short.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ CI_PARAMETERS = {
     # 10 keeps its rush of 20,000 requests (a drain of a second or more): shorter drains let one hiccup of a run
     # decide the ratio of the drain rates
 }
+# Each under a minute twice (in the last CI rehearsal 01 10 s, 02 6 s, 04 50 s, 05 17 s, 06 53 s); 03, 07, 08,
+# 09 and 10 took 99, 114, 111, 207 and 105 s twice.
+RUN_TWICE = {"01_names_and_topics", "02_partitioning", "04_sending_bookings", "05_dashboard", "06_failure_and_recovery"}
 CELL_TIMEOUT = 180
 # The first cell of the doubled notebook: a cell still running 20 s before its timeout writes every thread's stack
 # to a file beside the executed notebook, so a hang in CI says where it hangs.
@@ -75,21 +80,17 @@ def parameters_of(path: Path) -> set[str]:
     }
 
 
-def twice(path: Path, stacks: Path) -> nbformat.NotebookNode:
-    """The notebook, then its cells again (the parameters cell once: papermill's values stay), then a check that
-    no labkit thread is left in the kernel; first, a cell that has the stacks of a hanging cell written to `stacks`."""
+def under_test(path: Path, stacks: Path, again: bool) -> nbformat.NotebookNode:
+    """The notebook, with `again` its cells again (the parameters cell once: papermill's values stay), then a check
+    that no labkit thread is left in the kernel; first, a cell that has the stacks of a hanging cell written to
+    `stacks`."""
     notebook = nbformat.read(path, as_version=4)
-    again = [copy.deepcopy(c) for c in notebook.cells if "parameters" not in c.metadata.get("tags", [])]
-    for cell in again:
+    second = [copy.deepcopy(c) for c in notebook.cells if again and "parameters" not in c.metadata.get("tags", [])]
+    for cell in second:
         cell.id = uuid.uuid4().hex[:8]  # cell ids are unique within a notebook
+    rerun = [new_markdown_cell("Run again, in the same kernel"), *second] if again else []
     watch = new_code_cell(STACKS_BEFORE_TIMEOUT.format(path=str(stacks), seconds=CELL_TIMEOUT - 20))
-    notebook.cells = [
-        watch,
-        *notebook.cells,
-        new_markdown_cell("Run again, in the same kernel"),
-        *again,
-        new_code_cell(NO_THREADS_LEFT),
-    ]
+    notebook.cells = [watch, *notebook.cells, *rerun, new_code_cell(NO_THREADS_LEFT)]
     return notebook
 
 
@@ -130,19 +131,20 @@ def cluster_pids(home: Path) -> tuple[set[int | None], int | None]:
 @pytest.mark.unit
 def test_the_numbered_notebooks_are_01_to_10() -> None:
     assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 11)]
+    assert {p.stem for p in NOTEBOOKS} >= RUN_TWICE
 
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_twice_in_one_kernel_and_leaves_nothing(
+def test_notebook_runs_and_leaves_nothing(
     path: Path, cluster: ClusterState, cluster_home: Path, admin: Admin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LABKIT_HOME", str(cluster_home))  # the kernel inherits it and finds the test cluster
     parameters = {k: v for k, v in CI_PARAMETERS.items() if k in parameters_of(path)}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    doubled = ARTIFACTS / f"{path.stem}.twice.ipynb"
+    doubled = ARTIFACTS / f"{path.stem}.under-test.ipynb"
     stacks = ARTIFACTS / f"{path.stem}.stacks.txt"
-    nbformat.write(twice(path, stacks), doubled)
+    nbformat.write(under_test(path, stacks, again=path.stem in RUN_TWICE), doubled)
     brokers_before, redis_before = cluster_pids(cluster_home)
     partitions_before = partition_count(admin)
     print(f"the cluster holds {partitions_before} partitions before {path.name}")  # shown if it fails: how loaded
@@ -172,7 +174,8 @@ def test_notebook_runs_twice_in_one_kernel_and_leaves_nothing(
     assert deleted, f"{partition_count(admin)} partitions after the notebook, {partitions_before} before"
     brokers_after, redis_after = cluster_pids(cluster_home)  # 06 kills and restarts one broker: the others stay
     assert redis_after == redis_before and brokers_after & brokers_before, "the notebook's Lab stopped the cluster"
-    print(f"{path.name} twice: {time.monotonic() - started:.1f} s")
+    runs = "twice" if path.stem in RUN_TWICE else "once"
+    print(f"{path.name} {runs}: {time.monotonic() - started:.1f} s")
     if not stacks.read_text():
         stacks.unlink()  # no cell came near its timeout
 

@@ -78,7 +78,7 @@ def test_a_lone_message_is_handed_over_at_once_not_after_the_poll_timeout(settin
         [topic],
         f"{tag}-worker",
         lambda batch: handled.set(),
-        tuning=replace(Tuning(), batch_size=500, poll_timeout=15.0),
+        tuning=replace(Tuning(), batch_size=500, poll_timeout=8.0),  # its stop waits out the last poll
     )
     worker.start()
     try:
@@ -87,7 +87,7 @@ def test_a_lone_message_is_handed_over_at_once_not_after_the_poll_timeout(settin
         feeder.send(topic, b"alone")
         feeder.confirm()
         feeder.close()
-        assert handled.wait(7.5), "one message was not handed over within half the poll timeout (15 s)"
+        assert handled.wait(4.0), "one message was not handed over within half the poll timeout (8 s)"
     finally:
         worker.stop_event.set()
         assert worker.stop(timeout=30)
