@@ -4,6 +4,7 @@ every test of the run; notebooks' kernels find it through LABKIT_HOME (tests/tes
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,17 +25,39 @@ TEST_REDIS_PORT = int(os.environ.get("LABKIT_TEST_REDIS_PORT", "16379"))
 
 
 class SessionCluster:
-    """Started on first use, stopped (and wiped) at the end of the run if this run started it."""
+    """Started in the background while the unit tests run (or on first use), stopped (and wiped) at the end of the
+    run if this run started it."""
 
     def __init__(self, home: Path) -> None:
         self.local = LocalCluster(home)
         self.state: ClusterState | None = None
         self.started = False
         self._admin: Admin | None = None
+        self._starting: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    def start_in_background(self) -> None:
+        def start() -> None:
+            try:
+                self._start()
+            except BaseException as error:  # raised again by get(), in the test that needs the cluster
+                self._failure = error
+
+        self._starting = threading.Thread(target=start, name="test-cluster-up", daemon=True)
+        self._starting.start()
+
+    def _start(self) -> None:
+        self.state, self.started = self.local.up(brokers=3, kafka_port=TEST_KAFKA_PORT, redis_port=TEST_REDIS_PORT)
 
     def get(self) -> ClusterState:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        if self._failure is not None:
+            raise self._failure
         if self.state is None:
-            self.state, self.started = self.local.up(brokers=3, kafka_port=TEST_KAFKA_PORT, redis_port=TEST_REDIS_PORT)
+            self._start()
+        assert self.state is not None
         return self.state
 
     def admin(self) -> Admin:
@@ -44,6 +67,9 @@ class SessionCluster:
         return self._admin
 
     def stop(self) -> None:
+        if self._starting is not None:  # a run stopped before any test needed it
+            self._starting.join()
+            self._starting = None
         if self._admin is not None:
             self._admin.close()
             self._admin = None
@@ -54,6 +80,13 @@ class SessionCluster:
 
 
 SESSION_CLUSTER = SessionCluster(TEST_CLUSTER_HOME)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A run with tests that need the cluster starts it now, while the unit tests (tests/conftest.py runs them
+    first) keep the other core busy: the brokers' ≈ 20-s start overlaps them instead of delaying the run."""
+    if any(not item.get_closest_marker("unit") for item in session.items):
+        SESSION_CLUSTER.start_in_background()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -46,10 +46,12 @@ KINDS = ("unit", "integration", "notebooks", "browser")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test says what kind it is, with exactly one of KINDS: `make check` runs the unit tests alone."""
+    """Every test says what kind it is, with exactly one of KINDS: `make check` runs the unit tests alone. The unit
+    tests run first (in their files' order), while the cluster the others need starts (see the root conftest)."""
     wrong = [item.nodeid for item in items if sum(bool(item.get_closest_marker(k)) for k in KINDS) != 1]
     if wrong:
         raise pytest.UsageError(f"mark each of these with exactly one of {', '.join(KINDS)}: {wrong}")
+    items.sort(key=lambda item: not item.get_closest_marker("unit"))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from confluent_kafka import Consumer
 from labkit import Lab, SeatingConfig
 from labkit.domain.messages import decode
 from labkit.kafka.clients import base_config
+from labkit.services.event_catalog import delete_event
 from labkit.settings import Settings
 
 SMALL_VENUE = SeatingConfig(sections="AB", subsections=2, rows=4, seats_per_row=5)  # 20 seats per subsection
@@ -63,7 +64,7 @@ def lab_for_a_test(settings: Settings) -> Iterator[Lab]:
     with Lab(settings) as lab:
         yield lab
         lab.stop_consumers()
-        for event in sorted(lab.events_set_up):
-            lab.teardown_event(event, wait_for_members=30)
+        for event in sorted(lab.events_set_up):  # the next test takes a new id: no need to wait until unlisted
+            delete_event(lab.admin, lab.redis, event, wait_for_members=30, wait_unlisted=False)
     leftover = [t.name for t in threading.enumerate() if t.name.startswith(settings.consumer_instance_id)]
     assert not leftover, f"consumer threads still running: {leftover}"

@@ -95,9 +95,12 @@ def event_group_names(groups: Iterable[str], event_id: int) -> set[str]:
     return {g for g in groups if (m := _GROUP_EVENT.match(g)) and int(m.group(1)) == event_id}
 
 
-def delete_event(admin: Admin, client: redis.Redis, event_id: int, wait_for_members: float = 0.0) -> EventDeletion:
+def delete_event(
+    admin: Admin, client: redis.Redis, event_id: int, wait_for_members: float = 0.0, wait_unlisted: bool = True
+) -> EventDeletion:
     """Delete the event's groups, topics and Redis keys. Refuses (EventBusyError, nothing deleted) while a group
-    still has members after `wait_for_members` s — a crashed member stays until its session times out."""
+    still has members after `wait_for_members` s — a crashed member stays until its session times out.
+    `wait_unlisted`: return once no broker lists its topics (else at once: a test's clean-up, whose ids are new)."""
     states: dict[str, str] = {}
 
     def idle() -> bool:
@@ -115,7 +118,7 @@ def delete_event(admin: Admin, client: redis.Redis, event_id: int, wait_for_memb
         raise EventBusyError(f"event {event_id} still has consumers: {described}; stop its consumers first")
     present_groups = list(states)
     present_topics = event_topic_names(list_topics(admin), event_id)
-    apply_reset(admin, ResetPlan(present_topics, present_groups, busy_groups={}, kept=[]))
+    apply_reset(admin, ResetPlan(present_topics, present_groups, busy_groups={}, kept=[]), wait=wait_unlisted)
     removed = 0
     batch: list[bytes] = []
     for key in client.scan_iter(match=f"{keyspace.event_prefix(event_id)}:*", count=1000):
