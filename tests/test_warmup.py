@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def broker_pids(home: Path) -> list[int]:
-    """The brokers' pids now: the fault tests and notebook 06 restart brokers after the session's cluster started."""
+    """The brokers' pids now: the fault tests and notebook 07 restart brokers after the session's cluster started."""
     return [b.pid for b in LocalCluster(home).status().brokers if b.pid and b.alive]
 
 

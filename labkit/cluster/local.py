@@ -206,7 +206,7 @@ class LocalCluster:
 
     def up_from_nothing(self, brokers: int, progress: Callable[[str], None]) -> bool:
         """`up(brokers, warm=True)`, saying how the warm-up went; True only if nothing of the cluster was alive
-        before: a broker restarted after a crash (notebook 06's) belongs to a cluster someone else started."""
+        before: a broker restarted after a crash (notebook 07's) belongs to a cluster someone else started."""
         state = self.load()
         was_alive = state is not None and self.status(state).anything_alive
         _, started = self.up(brokers=brokers, warm=True, progress=progress)
@@ -312,7 +312,7 @@ class LocalCluster:
                     target.unlink()
         return killed
 
-    # -- faults (for the fault tests and notebook 06; `up()` restarts what was killed) -------------------------
+    # -- faults (for the fault tests and notebook 07; `up()` restarts what was killed) -------------------------
     def kill_broker(self, node_id: int) -> int:
         """SIGKILL one broker, as a crash would (no controlled shutdown); returns its pid. Faults add up: the
         rest of the cluster need not be running (another broker or Redis may be down already)."""

@@ -39,11 +39,11 @@ from labkit.settings import Settings
 ALL: tuple[Exercise, ...] = (
     names.EXERCISES
     + partitioning.EXERCISES
-    + consumers.EXERCISES
     + sending.EXERCISES
+    + consumers.EXERCISES
     + dashboard.EXERCISES
-    + recovery.EXERCISES
     + delivery.EXERCISES
+    + recovery.EXERCISES
     + offsets.EXERCISES
     + transactions.EXERCISES
     + keys.EXERCISES

@@ -78,8 +78,8 @@ def _lag_reference(lag_before: dict[int, int], my_bookings: list[tuple[str, int]
 
 
 predict_lag = Exercise(
-    key="03.predict_lag",
-    notebook="03_consumers_in_threads",
+    key="04.predict_lag",
+    notebook="04_consumers_in_threads",
     title="predict the group's lag per partition",
     statement=(
         "No seat-reservation consumer runs now. Book into subsections of your choice (`MY_BOOKINGS`), then predict "
@@ -152,8 +152,8 @@ def _moves_reference(lab: Lab, before: dict[int, str]) -> set[int]:
 
 
 who_moves = Exercise(
-    key="03.who_moves",
-    notebook="03_consumers_in_threads",
+    key="04.who_moves",
+    notebook="04_consumers_in_threads",
     title="predict which partitions move when a consumer leaves",
     statement=(
         "`before` holds the coordinator's assignment now: `{partition: client id}`. The next cell stops the newest "

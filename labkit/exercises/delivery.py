@@ -55,8 +55,8 @@ def _reference(bootstrap_servers: str, reports: Mapping[str, WriteReport], topic
 
 
 lost_writes = Exercise(
-    key="07.lost_writes",
-    notebook="07_delivery_guarantees",
+    key="06.lost_writes",
+    notebook="06_delivery_guarantees",
     title="count what each acks setting lost",
     statement=(
         "For each writer of section 1, count the records it was told were delivered (`reports[acks].delivered`) "

@@ -93,8 +93,8 @@ def _reference(bootstrap_servers: str, event_id: int) -> dict[str, int]:
 
 
 redeliveries = Exercise(
-    key="06.redeliveries",
-    notebook="06_failure_and_recovery",
+    key="07.redeliveries",
+    notebook="07_failure_and_recovery",
     title="count the redeliveries in seat-reserved",
     statement=(
         "Read the whole `seat-reserved` topic of this event from offset 0 with a consumer in a fresh group, and "

@@ -105,8 +105,8 @@ def _hot_reference(before: pd.DataFrame, after: pd.DataFrame) -> int:
 
 
 hot_partition = Exercise(
-    key="04.hot_partition",
-    notebook="04_sending_bookings",
+    key="03.hot_partition",
+    notebook="03_sending_bookings",
     title="find the hot partition of a burst from log-end offsets",
     statement=(
         f"`skewed_burst` sends {BURST} one-seat bookings, one subsection (it picks at random) clearly more often "
@@ -162,8 +162,8 @@ def _rush_reference(free_seats: int, requests: int, quantity: int = 4) -> dict[s
 
 
 rush_outcome = Exercise(
-    key="04.rush_outcome",
-    notebook="04_sending_bookings",
+    key="03.rush_outcome",
+    notebook="03_sending_bookings",
     title="predict an oversubscribed subsection's outcomes",
     statement=(
         "The next cell sends OVERSUBSCRIBED requests of 4 seats each to one subsection, which has `free_before` "

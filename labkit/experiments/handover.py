@@ -1,6 +1,6 @@
 """A consumer joining, leaving and crashing during a steady stream, under one group protocol: what each costs.
 
-Notebook 03 runs it once per protocol (KIP-848 `consumer`, then `classic`) on the same kind of event and draws
+Notebook 04 runs it once per protocol (KIP-848 `consumer`, then `classic`) on the same kind of event and draws
 the two side by side. Consumers are processes, 2 + 2 to start (a thread cannot be SIGKILLed); the bookings
 come from a BookingStream of this process. Each step comes `per_step` bookings after the previous one has
 settled (the group Stable again), so a slow join on a busy machine delays the next step instead of crowding it:

@@ -1,4 +1,4 @@
-"""Delivery guarantees as an experiment (notebook 07): numbered writes with a chosen `acks`, and what the log kept.
+"""Delivery guarantees as an experiment (notebook 06): numbered writes with a chosen `acks`, and what the log kept.
 
 A NumberedWriter sends the numbers 0, 1, 2 … as record values, open loop at a steady rate, and keeps what each
 delivery report told it: delivered (with the latency from the *scheduled* send) or failed (with the error).

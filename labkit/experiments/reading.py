@@ -1,6 +1,6 @@
 """Reading a topic as a tool: from offset 0, from chosen offsets or from a moment, up to where the log ends now.
 
-Notebooks 07 and 08 read topics to count what the log holds, replay it or rebuild a view from it. A reader here
+Notebooks 06 and 08 read topics to count what the log holds, replay it or rebuild a view from it. A reader here
 takes its partitions with `assign()`, not a group subscription: it joins no group, commits nothing and moves
 no one's offsets, so reading never disturbs the services. It stops at each partition's end as the brokers
 report it when the read begins (librdkafka's partition EOF), so a cell that reads a live topic still ends.

@@ -1,4 +1,4 @@
-"""The bookings view rebuilt from the reply topics alone: a read model replayed from the log (notebooks 07, 08).
+"""The bookings view rebuilt from the reply topics alone: a read model replayed from the log (notebooks 06, 08).
 
 The seat-reservation service's replies (`seat-reserved`, `seat-reservation-failed`) say, per booking id, what
 happened to it. Read from offset 0 they rebuild the ticketing service's view — booking → status, seats,

@@ -1,6 +1,6 @@
 """Topics an experiment makes for itself, with the configs it studies (`min.insync.replicas`, `retention.ms`, …).
 
-Notebooks 07 and 08 name them by the spec's pattern under their own event (`naming.topic_name(event_id, …)`),
+Notebooks 06 and 08 name them by the spec's pattern under their own event (`naming.topic_name(event_id, …)`),
 so that deleting the event deletes them too. `leaders` places each partition's first replica, its preferred
 leader, on a chosen broker: an experiment that kills that broker knows it kills the leader.
 """

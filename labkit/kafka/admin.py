@@ -29,7 +29,7 @@ _COORDINATOR_MOVING = {
     KafkaError.NOT_COORDINATOR,
     KafkaError.COORDINATOR_NOT_AVAILABLE,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-    KafkaError.FENCED_LEADER_EPOCH,  # listing offsets while leaders move (notebook 04 in a CI rehearsal)
+    KafkaError.FENCED_LEADER_EPOCH,  # listing offsets while leaders move (notebook 03 in a CI rehearsal)
     KafkaError.UNKNOWN_LEADER_EPOCH,
 }
 
@@ -41,8 +41,8 @@ class AdminRetry:
 
     Retriable: on a fresh cluster the first group request creates __consumer_offsets, and until it has leaders
     brokers answer NOT_COORDINATOR; right after a broker restart a group's coordinator moves (NOT_COORDINATOR for
-    30 s in notebook 06 in CI). A fresh client: after a broker was killed and restarted, a long-lived admin client
-    sometimes left group requests unanswered for 30 s (notebook 06) while a new client was answered at once.
+    30 s in notebook 07 in CI). A fresh client: after a broker was killed and restarted, a long-lived admin client
+    sometimes left group requests unanswered for 30 s (notebook 07) while a new client was answered at once.
     """
 
     total: float = Tuning.admin_timeout

@@ -19,7 +19,7 @@ from labkit.kafka.topics import end_offsets
 # waited for its coordinator (a broker killed, or restarted and still loading the group) left its coordinator
 # lookup behind, and the next change of a broker's state ran that lookup on freed memory: the process aborted on
 # librdkafka's assertion `eonce->refcnt > 0` in rd_kafka_enq_once_del_source_return (confluentinc/librdkafka#4605;
-# notebook 06 run twice in one kernel, where the second run's broker kill found the first run's lookups). Left to
+# notebook 07 run twice in one kernel, where the second run's broker kill found the first run's lookups). Left to
 # finish, the request completes once the coordinator serves, and no one is left waiting for its answer.
 COORDINATOR_REQUEST_TIMEOUT = 600.0
 
@@ -165,7 +165,7 @@ def describe_request(group_id: str) -> Callable[[AdminClient], Any]:
 
 def delete_group(admin: Admin, group_id: str) -> None:
     """Delete one group, again while its coordinator moves: right after a broker restart the coordinator
-    of a group may still be changing hands, and the first answer is NOT_COORDINATOR (notebook 06 in CI)."""
+    of a group may still be changing hands, and the first answer is NOT_COORDINATOR (notebook 07 in CI)."""
 
     def delete(a: AdminClient) -> Any:
         return a.delete_consumer_groups([group_id], request_timeout=COORDINATOR_REQUEST_TIMEOUT)[group_id]

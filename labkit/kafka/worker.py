@@ -167,7 +167,7 @@ class BatchWorker:
         nothing is assigned, for up to `leave_timeout` s.
 
         close() alone leaves too, but inside librdkafka: once, under CPU contention, two of eight consumer
-        threads stopped together never returned from it (notebook 04 run twice in a stress loop; the thread
+        threads stopped together never returned from it (notebook 03 run twice in a stress loop; the thread
         stacks showed both in close()). Members that leave at once hand each other partitions, and librdkafka
         has hung before on an assignment that arrived while it closed (confluentinc/librdkafka#4527). Left
         this way, the member is out of the group while the loop still serves its callbacks, and close() has
