@@ -148,10 +148,10 @@ def test_labkit_exercises_lists_progress_and_resets_it(learner: Settings) -> Non
         return done.stdout
 
     listing = labkit("exercises")
-    assert "02.own_partitioner  solved" in listing and "ada: 1 of 13 solved" in listing
+    assert "02.own_partitioner  solved" in listing and "ada: 1 of 16 solved" in listing
     assert "04.who_moves        not yet" in listing
     assert "forgot 1 exercise(s) of ada: 02.own_partitioner" in labkit("exercises", "reset")
-    assert "ada: 0 of 13 solved" in labkit("exercises", "list")
+    assert "ada: 0 of 16 solved" in labkit("exercises", "list")
 
 
 # -- 01 and 02: no cluster ------------------------------------------------------------------------------------

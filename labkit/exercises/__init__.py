@@ -20,6 +20,7 @@ import pandas as pd
 
 from labkit.errors import ConfigError
 from labkit.exercises import (
+    consumer_loop,
     consumers,
     dashboard,
     delivery,
@@ -27,8 +28,10 @@ from labkit.exercises import (
     names,
     offsets,
     partitioning,
+    producer_code,
     recovery,
     sending,
+    topic_code,
     transactions,
 )
 from labkit.exercises.kit import Exercise, Verdict, ____
@@ -38,9 +41,12 @@ from labkit.settings import Settings
 # In the order a learner meets them: notebook by notebook.
 ALL: tuple[Exercise, ...] = (
     names.EXERCISES
+    + topic_code.EXERCISES
     + partitioning.EXERCISES
+    + producer_code.EXERCISES
     + sending.EXERCISES
     + consumers.EXERCISES
+    + consumer_loop.EXERCISES
     + dashboard.EXERCISES
     + delivery.EXERCISES
     + recovery.EXERCISES
@@ -77,6 +83,7 @@ __all__ = [
     "Exercise",
     "Verdict",
     "____",
+    "consumer_loop",
     "consumers",
     "dashboard",
     "delivery",
@@ -84,9 +91,11 @@ __all__ = [
     "names",
     "offsets",
     "partitioning",
+    "producer_code",
     "progress",
     "recovery",
     "reset",
     "sending",
+    "topic_code",
     "transactions",
 ]

@@ -1,0 +1,180 @@
+"""Notebook 04's code exercise: a consumer loop with manual commits that a crash cannot make lose a record.
+
+The check runs the learner's `consume(config, topic, process)` in a process of its own (`learner_process`)
+against a fresh topic of 40 numbered records, SIGKILLs it while `process` handles record 15, starts it again
+and reads what `process` finished in both runs: a record never finished is lost, one finished twice repeated.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import Consumer
+
+from labkit.exercises.kit import Exercise, Verdict, correct, wrong
+from labkit.exercises.learner_process import LearnerProcess, processed_values
+from labkit.exercises.scratch import scratch_name, scratch_topic, write_numbered
+from labkit.experiments.group_offsets import group_offsets
+from labkit.polling import poll
+
+if TYPE_CHECKING:
+    from labkit.lab import Lab
+
+RECORDS, PARTITIONS, HOLD_AT = 40, 2, 15
+START_TIMEOUT = 60.0  # s for the first run to reach record HOLD_AT (a fresh process, a group to join)
+CRASH_AFTER = 1.0  # s the crash comes after process() got the held record: any timer commit has fired by then
+RESTART_TIMEOUT = 45.0  # s for the second run: the dead member's partitions move after its session (2.5 s here)
+
+
+def _config(lab: Lab, group: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": lab.bootstrap_servers,
+        "group.id": group,
+        "group.protocol": "consumer",
+        "auto.offset.reset": "earliest",
+        "auto.commit.interval.ms": 200,  # if auto-commit is on, it commits 5 times a second (default every 5 s)
+    }
+
+
+def _committed(lab: Lab, group: str, topic: str) -> dict[int, int]:
+    frame = group_offsets(lab.bootstrap_servers, group, topic).dropna(subset=["committed"])
+    return {int(p): int(c) for p, c in zip(frame.partition, frame.committed, strict=True)}
+
+
+def _first_run(answer: Callable[..., Any], config: dict[str, Any], topic: str, work: Path) -> tuple[str, str]:
+    """Run until `process` holds its HOLD_AT-th record, then SIGKILL: (the held record's value, "") or ("", what
+    went wrong)."""
+    first = LearnerProcess.start(answer, config, topic, work, "first", hold_at=HOLD_AT)
+    try:
+        poll(lambda: first.held() or first.exit_code() is not None, START_TIMEOUT)
+        if first.exit_code() is not None:
+            done = len(processed_values(work))
+            return "", f"your function ended (exit code {first.exit_code()}) after {done} records:\n{first.errors()}"
+        if not first.held():
+            done = len(processed_values(work))
+            return "", (
+                f"in {START_TIMEOUT:.0f} s process() finished {done} of {RECORDS} records and was never called with "
+                f"record {HOLD_AT}: subscribe to `topic`, poll in a loop and call process(message) for each record"
+            )
+        time.sleep(CRASH_AFTER)  # the crash comes a moment into process(): the length of the experiment, not a wait
+        return first.held_value(), ""
+    finally:
+        first.kill()
+
+
+def _second_run(answer: Callable[..., Any], lab: Lab, config: dict[str, Any], topic: str, work: Path) -> str | None:
+    """Run until every record was processed or the group committed the whole topic; None, or what went wrong."""
+    values = {str(i) for i in range(RECORDS)}
+    group = config["group.id"]
+    second = LearnerProcess.start(answer, config, topic, work, "second")
+    try:
+
+        def finished() -> bool:
+            if second.exit_code() is not None or values <= set(processed_values(work)):
+                return True
+            committed = _committed(lab, group, topic)
+            return len(committed) == PARTITIONS and sum(committed.values()) == RECORDS
+
+        poll(finished, RESTART_TIMEOUT, interval=0.5)
+        if second.exit_code() not in (None, 0):
+            return f"the restarted function raised (exit code {second.exit_code()}):\n{second.errors()}"
+        return None
+    finally:
+        second.kill()
+
+
+def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
+    if not callable(answer):
+        return wrong(f"answer with your function consume(config, topic, process), got {type(answer).__name__}")
+    topic, group = scratch_name(event_id, "commits")
+    config = _config(lab, group)
+    with scratch_topic(lab, topic, PARTITIONS), tempfile.TemporaryDirectory(prefix="labkit-exercise-") as folder:
+        work = Path(folder)
+        write_numbered(lab, topic, RECORDS, PARTITIONS)
+        held, problem = _first_run(answer, config, topic, work)
+        if problem:
+            return wrong(problem)
+        before_crash = len(processed_values(work))
+        committed = _committed(lab, group, topic)
+        failed = _second_run(answer, lab, config, topic, work)
+        if failed:
+            return wrong(failed)
+        return _verdict(processed_values(work), held, before_crash, committed)
+
+
+def _offsets(committed: dict[int, int]) -> str:
+    return ", ".join(f"partition {p} at offset {o}" for p, o in sorted(committed.items())) or "nothing"
+
+
+def _verdict(done: list[str], held: str, before_crash: int, committed: dict[int, int]) -> Verdict:
+    counts = Counter(done)
+    lost = sorted(int(v) for v in {str(i) for i in range(RECORDS)} - set(counts))
+    repeated = sorted(int(v) for v, n in counts.items() if n > 1)
+    if lost:
+        return wrong(
+            f"records {lost} were never processed (record {held} was in process() at the crash): before the "
+            f"crash the group had committed {_offsets(committed)} (the next offset to read), past records "
+            "that process() had not finished. The restarted consumer began at those offsets and skipped them. "
+            "Commit an offset only after process() returned for its record, and turn off enable.auto.commit: "
+            "it commits what poll() returned, processed or not."
+        )
+    if not committed:
+        return wrong(
+            f"nothing lost, but nothing was committed before the crash either: the restart read all {before_crash} "
+            "records again from the beginning (auto.offset.reset=earliest). Commit after processing, so that a "
+            "restart begins where the crash left off."
+        )
+    again = f"record(s) {repeated} ran twice: finished before the crash, not yet committed" if repeated else ""
+    return correct(
+        f"all {RECORDS} records processed, none lost; before the crash the group had committed {_offsets(committed)}. "
+        + (again or "None ran twice: each was committed as soon as it was processed (the held one never was).")
+        + f" Record {held}, in process() at the crash, was processed by the restart: at-least-once."
+    )
+
+
+def _reference(config: dict[str, Any], topic: str, process: Callable[[Any], None]) -> None:
+    consumer = Consumer({**config, "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    try:
+        while True:
+            message = consumer.poll(1.0)
+            if message is None:
+                continue
+            if message.error():
+                print("consumer error:", message.error())
+                continue
+            process(message)  # first the work...
+            consumer.commit(message=message, asynchronous=False)  # ...then the offset after it
+    finally:
+        consumer.close()
+
+
+commit_after_processing = Exercise(
+    key="04.commit_after_processing",
+    notebook="04_consumers_in_threads",
+    title="a consumer loop that a crash cannot make lose a record",
+    statement=(
+        "Write `consume(config, topic, process)`: a Consumer built from `config` (it names the group), "
+        "subscribed to `topic`, polling for ever and calling `process(message)` for every record, with "
+        "commits such that a consumer SIGKILLed at any moment and started again loses no record. The check runs "
+        f"your function in a process of its own on a fresh topic of {RECORDS} records, kills it while process() "
+        f"handles record {HOLD_AT}, starts it again and counts what was lost and what was processed twice. The "
+        "function runs in a fresh Python: Consumer, TopicPartition, KafkaError and KafkaException are given; import "
+        "anything else inside it."
+    ),
+    hints=(
+        "Consumer({**config, 'enable.auto.commit': False}); consumer.subscribe([topic]); then loop on poll(1.0)",
+        "poll returns None when nothing came, and a message whose .error() is set for errors: skip both",
+        "call process(message) first and consumer.commit(message=message, asynchronous=False) after it",
+    ),
+    judge=_judge,
+    reference=_reference,
+    needs=("lab", "event_id"),
+)
+
+EXERCISES: tuple[Exercise, ...] = (commit_after_processing,)

@@ -1,0 +1,151 @@
+"""A learner's consumer loop run in a process of its own, so that a check can SIGKILL it mid-stream, as a crash
+would, and start it again. A thread in the kernel cannot be killed; a process can.
+
+The function travels as source (`inspect.getsource`), so it must stand on its own: it gets the names of
+`PRELUDE` (confluent-kafka's client classes, `json`, `time`) and imports anything else itself. It is called as
+`function(config, topic, process)`; `process(message)` appends the record's value to a file the check reads
+(one line per call), and when asked to, *holds* the Nth record: it writes a marker and never returns, so the
+check kills the process while that record is being processed.
+
+Run as `python -m labkit.exercises.learner_process SPEC.json` (what `LearnerProcess.start` does).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from labkit.errors import CallError
+
+PRELUDE = (
+    "from __future__ import annotations\n"
+    "from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition\n"
+    "import json, time\n"
+)
+
+
+def function_source(function: Callable[..., Any]) -> str:
+    """The source of `function`, dedented; CallError when Python cannot find it (a lambda typed at a prompt)."""
+    if not callable(function) or not hasattr(function, "__code__"):
+        raise CallError(f"answer with a function (def …), got {type(function).__name__}")
+    try:
+        return textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError) as error:
+        raise CallError(f"cannot read the source of {function.__name__}: define it with def in a cell") from error
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the child runs: `source` defines `name`; `processed` is the file of values, `held` the marker."""
+
+    source: str
+    name: str
+    config: dict[str, Any]
+    topic: str
+    processed: str
+    held: str
+    hold_at: int | None  # hold the record `process` is called with for the hold_at-th time (1-based)
+
+
+@dataclass
+class LearnerProcess:
+    """A running child; `kill()` is SIGKILL and a wait, and releases nothing else: that is the point."""
+
+    popen: subprocess.Popen[bytes]
+    spec: Spec
+    stderr: Path
+
+    @classmethod
+    def start(
+        cls,
+        function: Callable[..., Any],
+        config: dict[str, Any],
+        topic: str,
+        workdir: Path,
+        run: str,
+        hold_at: int | None = None,
+    ) -> LearnerProcess:
+        spec = Spec(
+            source=function_source(function),
+            name=function.__name__,
+            config=config,
+            topic=topic,
+            processed=str(workdir / "processed.txt"),  # both runs append to one file
+            held=str(workdir / f"{run}.held"),
+            hold_at=hold_at,
+        )
+        spec_path, stderr = workdir / f"{run}.json", workdir / f"{run}.stderr"
+        spec_path.write_text(json.dumps(asdict(spec)))
+        with stderr.open("wb") as errors:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "labkit.exercises.learner_process", str(spec_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=errors,
+                stderr=errors,
+            )
+        return cls(popen, spec, stderr)
+
+    def held(self) -> bool:
+        return Path(self.spec.held).exists()
+
+    def held_value(self) -> str:
+        """The value of the record `process` was holding (read once `held()`)."""
+        return Path(self.spec.held).read_text()
+
+    def exit_code(self) -> int | None:
+        return self.popen.poll()
+
+    def errors(self, lines: int = 6) -> str:
+        """The last lines the child wrote to stderr (a traceback, if it raised)."""
+        return "\n".join(self.stderr.read_text(errors="replace").strip().splitlines()[-lines:])
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait()
+
+
+def processed_values(workdir: Path) -> list[str]:
+    """Every value `process` finished, in order, over every run in `workdir`."""
+    path = workdir / "processed.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _processor(spec: Spec) -> Callable[[Any], None]:
+    calls = 0
+    output = open(spec.processed, "a", buffering=1)  # noqa: SIM115 (open until the process dies)
+
+    def process(message: Any) -> None:
+        nonlocal calls
+        calls += 1
+        value = message.value() if hasattr(message, "value") else message
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        if calls == spec.hold_at:
+            Path(spec.held).write_text(text)
+            threading.Event().wait()  # held until the check's SIGKILL
+        output.write(text + "\n")
+        output.flush()
+        os.fsync(output.fileno())
+
+    return process
+
+
+def main(spec_path: str) -> None:
+    spec = Spec(**json.loads(Path(spec_path).read_text()))
+    namespace: dict[str, Any] = {"__name__": "learner"}
+    exec(compile(PRELUDE + spec.source, f"<{spec.name}>", "exec"), namespace)  # the learner's own code
+    namespace[spec.name](dict(spec.config), spec.topic, _processor(spec))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
