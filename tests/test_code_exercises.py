@@ -47,7 +47,7 @@ def send_by_key_hash(config: dict[str, Any], topic: str, requests: list[dict[str
         key = f"{request['section']}-{request['subsection']}"
         producer.produce(topic, key=key, value=request["booking_id"], on_delivery=lambda e, m: delivered.append(m))
     producer.flush(30)
-    return [(m.value().decode(), m.partition(), m.offset()) for m in delivered]
+    return [(bytes(m.value() or b"").decode(), m.partition(), m.offset()) for m in delivered]
 
 
 def send_without_flush(config: dict[str, Any], topic: str, requests: list[dict[str, Any]], strategy: Any) -> list[Any]:
