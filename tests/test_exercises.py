@@ -18,6 +18,7 @@ from labkit import Lab, SeatingConfig, exercises
 from labkit.domain.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
 from labkit.errors import ConfigError
 from labkit.exercises import (
+    consumer_loop,
     consumers,
     dashboard,
     delivery,
@@ -25,8 +26,10 @@ from labkit.exercises import (
     names,
     offsets,
     partitioning,
+    producer_code,
     recovery,
     sending,
+    topic_code,
     transactions,
 )
 from labkit.exercises.kit import Exercise, ____, correct, wrong
@@ -72,7 +75,11 @@ def test_a_placeholder_is_not_yet_with_the_first_hint_and_is_not_remembered(
     learner: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     toy = _toy()
-    for answer in (____, {"topic": ____}, [1, ____]):
+
+    def unfinished(admin: object, name: str) -> None:
+        ____  # noqa: B018 (a function whose body still holds the blank)
+
+    for answer in (____, {"topic": ____}, [1, ____], unfinished):
         verdict = toy.evaluate(answer)
         assert verdict.unsolved and not verdict.solved
         toy.check(answer)
@@ -436,6 +443,7 @@ NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 MODULES = {"names": names, "partitioning": partitioning, "consumers": consumers, "sending": sending}
 MODULES |= {"dashboard": dashboard, "recovery": recovery, "delivery": delivery, "offsets": offsets}
 MODULES |= {"transactions": transactions, "keys": keys}
+MODULES |= {"topic_code": topic_code, "producer_code": producer_code, "consumer_loop": consumer_loop}
 
 
 @pytest.mark.unit

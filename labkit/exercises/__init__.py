@@ -45,8 +45,8 @@ ALL: tuple[Exercise, ...] = (
     + partitioning.EXERCISES
     + producer_code.EXERCISES
     + sending.EXERCISES
-    + consumers.EXERCISES
     + consumer_loop.EXERCISES
+    + consumers.EXERCISES
     + dashboard.EXERCISES
     + delivery.EXERCISES
     + recovery.EXERCISES

@@ -163,9 +163,9 @@ commit_after_processing = Exercise(
         "subscribed to `topic`, polling for ever and calling `process(message)` for every record, with "
         "commits such that a consumer SIGKILLed at any moment and started again loses no record. The check runs "
         f"your function in a process of its own on a fresh topic of {RECORDS} records, kills it while process() "
-        f"handles record {HOLD_AT}, starts it again and counts what was lost and what was processed twice. The "
-        "function runs in a fresh Python: Consumer, TopicPartition, KafkaError and KafkaException are given; import "
-        "anything else inside it."
+        f"handles its {HOLD_AT}th record, starts it again and counts what was lost and what was processed twice. The "
+        "function runs in a fresh Python: Consumer, Producer, TopicPartition, KafkaError, KafkaException, json and "
+        "time are given; import anything else inside it."
     ),
     hints=(
         "Consumer({**config, 'enable.auto.commit': False}); consumer.subscribe([topic]); then loop on poll(1.0)",

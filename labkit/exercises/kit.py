@@ -56,8 +56,11 @@ def wrong(*problems: str) -> Verdict:
 
 
 def contains_placeholder(value: object) -> bool:
-    """True when `value` is the placeholder or holds one (in a dict, list, tuple or set)."""
+    """True when `value` is the placeholder or holds one (in a dict, list, tuple or set), or is a function whose
+    code still names `____`."""
     if isinstance(value, _Placeholder):
+        return True
+    if "____" in getattr(getattr(value, "__code__", None), "co_names", ()):
         return True
     if isinstance(value, Mapping):
         return any(contains_placeholder(k) or contains_placeholder(v) for k, v in value.items())

@@ -60,28 +60,44 @@ def _verdict(
             f"none of the {len(requests)} requests reached the topic before your function returned: produce() only "
             "queues a record in the producer; flush() sends what is queued and waits for every delivery report"
         )
-    problems = [f"{len(missing)} requests never reached the topic: {missing[:5]}"] if missing else []
+    problems = [f"{len(missing)} requests never reached the topic: {missing[:5]} (flush() before returning?)"]
+    problems = problems if missing else []
     for request in requests:
         record = in_log.get(request["booking_id"])
         want = strategy.get_partition_for_subsection(request["section"], request["subsection"])
+        if record is not None and record.key != where(request):
+            problems.append(f"{request['booking_id']} has key {record.key!r}: the key asked for is {where(request)!r}")
         if record is not None and record.partition != want:
-            where = f"{request['section']}-{request['subsection']}"
             problems.append(
-                f"{request['booking_id']} for {where} landed in partition {record.partition}, its subsection's is "
-                f"{want}: pass partition=strategy.get_partition_for_subsection(…) to produce()"
+                f"{request['booking_id']} for {where(request)} landed in partition {record.partition}, its "
+                f"subsection's is {want}: pass partition=strategy.get_partition_for_subsection(…) to produce()"
             )
     if problems:
         return wrong(*problems)
     return _reports_verdict(requests, reports, in_log)
 
 
+def where(request: dict[str, Any]) -> str:
+    """The request's subsection, as its key: "C-4"."""
+    return f"{request['section']}-{request['subsection']}"
+
+
+def _text(value: object) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
 def _reports_verdict(requests: Requests, reports: Any, in_log: dict[str, LogRecord]) -> Verdict:
     try:
-        reported = {str(value): (int(partition), int(offset)) for value, partition, offset in reports}
+        reported = {_text(value): (int(partition), int(offset)) for value, partition, offset in reports}
     except (TypeError, ValueError):
         return wrong(
             "every request is where it belongs; now return [(booking_id, partition, offset), …] from the delivery "
             f"callback's messages (msg.value(), msg.partition(), msg.offset()); you returned {reports!r:.80}"
+        )
+    if not reported:
+        return wrong(
+            "every request is in its partition, but you reported no delivery: the callbacks run only inside "
+            "poll() or flush(), so call flush() before returning the list your callback filled"
         )
     actual = {value: (r.partition, r.offset) for value, r in in_log.items()}
     differ = [

@@ -12,21 +12,37 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from labkit.errors import ClusterError
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.exercises.scratch import delete_quietly, scratch_name
 from labkit.kafka.clients import base_config
 from labkit.kafka.topics import describe_partitions
+from labkit.polling import poll
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
 
 PARTITIONS, REPLICATION, MIN_ISR, RETENTION_MS = 6, 3, 2, 3_600_000
+METADATA_WAIT = 15.0  # s: the controller created the topic; every broker learns of it a moment later
 
 
 def _configs(admin: AdminClient, topic: str) -> dict[str, str]:
+    """The topic's configs; asked again while the broker that answers has not learnt of the new topic yet."""
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    (future,) = admin.describe_configs([resource]).values()
-    return {name: entry.value for name, entry in future.result(timeout=30).items()}
+
+    def describe() -> dict[str, str] | None:
+        try:
+            entries = admin.describe_configs([resource])[resource].result(timeout=30)
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+            return None
+        return {name: entry.value for name, entry in entries.items()}
+
+    configs = poll(describe, timeout=METADATA_WAIT, interval=0.2)
+    if configs is None:
+        raise ClusterError(f"no broker knew topic {topic} {METADATA_WAIT:.0f} s after it was created")
+    return configs
 
 
 def _call(answer: Callable[..., Any], admin: AdminClient, topic: str, which: str) -> str:
