@@ -13,7 +13,6 @@ events up and deletes them, `ConsumerThreads` runs the consumers, `labkit.experi
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
@@ -28,6 +27,7 @@ from labkit.domain.seating import SeatingConfig
 from labkit.errors import EventBusyError, LabkitError
 from labkit.experiments.frames import LabTables
 from labkit.kafka.settling import Settling
+from labkit.lazy import Lazy
 from labkit.runtime import Runtime
 from labkit.services.consumer_threads import ConsumerThreads
 from labkit.services.event_catalog import EventDeletion
@@ -47,9 +47,8 @@ class Lab(LabTables):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self._started_cluster = False
-        self._lock = threading.Lock()
-        self._runtime: Runtime | None = None  # built on first use (after up()), released by down()
-        self._events: EventLifecycle | None = None  # built on first use, with the ticketing service inside
+        self._runtime: Lazy[Runtime] = Lazy()  # built on first use (after up()), released by down()
+        self._events: Lazy[EventLifecycle] = Lazy()  # built on first use, with the ticketing service inside
         self._threads = ConsumerThreads(self.settings.consumer_instance_id, self.settings.tuning.stop_timeout)
         self.events_set_up: set[int] = set()  # by this Lab: what a test or an experiment may tear down after
         self._scratch_events: set[int] = set()  # made by new_event(): deleted by down() if still there
@@ -74,8 +73,7 @@ class Lab(LabTables):
             except LabkitError as error:
                 log.warning("event %d was left behind: %s (labkit events delete %d)", event_id, error, event_id)
         self._scratch_events.clear()
-        with self._lock:
-            events, runtime, self._events, self._runtime = self._events, self._runtime, None, None
+        events, runtime = self._events.take(), self._runtime.take()
         if events is not None:
             events.close()
         if runtime is not None:
@@ -93,13 +91,7 @@ class Lab(LabTables):
     @property
     def runtime(self) -> Runtime:
         """The clients, built on first use (ClusterError if no cluster runs) and kept until down()."""
-        runtime = self._runtime
-        if runtime is not None:  # the hot path of book(): no lock
-            return runtime
-        with self._lock:
-            if self._runtime is None:
-                self._runtime = Runtime.connect(self.settings)
-            return self._runtime
+        return self._runtime.get(lambda: Runtime.connect(self.settings))
 
     @property
     def bootstrap_servers(self) -> str:
@@ -115,14 +107,7 @@ class Lab(LabTables):
         return self._lifecycle().ticketing
 
     def _lifecycle(self) -> EventLifecycle:
-        events = self._events
-        if events is not None:  # the hot path of book(): no lock, no new objects
-            return events
-        runtime = self.runtime
-        with self._lock:
-            if self._events is None:
-                self._events = EventLifecycle(runtime)
-            return self._events
+        return self._events.get(lambda: EventLifecycle(self.runtime))
 
     def kafka_tool(self, tool: str, *args: str) -> str:
         """What one of Kafka's own tools (`labkit kafka --list`) printed against this Lab's cluster."""
@@ -212,5 +197,6 @@ class Lab(LabTables):
 
     def flush(self, timeout: float = 30.0) -> None:
         """Until every booking sent so far is acknowledged by the brokers (before reading offsets or lag)."""
-        if self._events is not None and self._events.built_ticketing:
-            self._events.ticketing.producer.confirm(timeout)
+        events = self._events.peek()
+        if events is not None and events.built_ticketing:
+            events.ticketing.producer.confirm(timeout)

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.exercises.learner_process import LearnerProcess, processed_values
 from labkit.exercises.scratch import scratch_name, scratch_topic, write_numbered
-from labkit.experiments.group_offsets import group_offsets
+from labkit.kafka.groups import describe_group
 from labkit.polling import poll
 
 if TYPE_CHECKING:
@@ -42,8 +42,9 @@ def _config(lab: Lab, group: str) -> dict[str, Any]:
 
 
 def _committed(lab: Lab, group: str, topic: str) -> dict[int, int]:
-    frame = group_offsets(lab.bootstrap_servers, group, topic).dropna(subset=["committed"])
-    return {int(p): int(c) for p, c in zip(frame.partition, frame.committed, strict=True)}
+    """{partition: committed offset} of the check's group, through the lab's admin client."""
+    partitions = describe_group(lab.admin, group).partitions
+    return {p.partition: p.committed for p in partitions if p.topic == topic and p.committed is not None}
 
 
 def _first_run(answer: Callable[..., Any], config: dict[str, Any], topic: str, work: Path) -> tuple[str, str]:

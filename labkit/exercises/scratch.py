@@ -9,12 +9,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from confluent_kafka import Producer
-
 from labkit.domain.naming import group_name
-from labkit.errors import DeliveryError
+from labkit.experiments.keyed import KeyedRecord, write_records
 from labkit.experiments.scratch_topics import create_topic, experiment_topic
-from labkit.kafka.clients import base_config
+from labkit.kafka.cleanup import ResetPlan, apply_reset
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
@@ -33,26 +31,15 @@ def scratch_topic(lab: Lab, topic: str, partitions: int, config: Mapping[str, st
     try:
         yield topic
     finally:
-        delete_quietly(lab, topic)
+        delete_topic(lab, topic)
 
 
-def delete_quietly(lab: Lab, topic: str) -> None:
-    """Delete `topic` if it exists; the check's verdict matters more than its clean-up (the event's teardown
-    deletes what is left)."""
-    futures = lab.admin.client.delete_topics([topic], operation_timeout=lab.admin.timeout)
-    try:
-        futures[topic].result(timeout=lab.admin.timeout)
-    except Exception:  # absent already, or the cluster is busy: the teardown retries
-        return
+def delete_topic(lab: Lab, topic: str) -> None:
+    """Delete `topic` (absent already is fine), without waiting for every broker to unlist it."""
+    apply_reset(lab.admin, ResetPlan(delete_topics=[topic], delete_groups=[], busy_groups={}, kept=[]), wait=False)
 
 
-def write_numbered(lab: Lab, topic: str, count: int, partitions: int) -> list[str]:
+def write_numbered(lab: Lab, topic: str, count: int, partitions: int) -> None:
     """Values "0" … "count-1", record i to partition i % partitions, acknowledged by every in-sync replica."""
-    producer = Producer(base_config(lab.bootstrap_servers, "labkit-exercise-writer", acks="all"))
-    values = [str(i) for i in range(count)]
-    for i, value in enumerate(values):
-        producer.produce(topic, value=value.encode(), partition=i % partitions)
-    left = producer.flush(30)
-    if left:
-        raise DeliveryError(f"{left} of {count} records to {topic} were not acknowledged in 30 s")
-    return values
+    records = [KeyedRecord(key=None, value=str(i).encode(), partition=i % partitions) for i in range(count)]
+    write_records(lab.bootstrap_servers, topic, records)

@@ -10,13 +10,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from labkit.errors import ClusterError
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.exercises.scratch import delete_quietly, scratch_name
+from labkit.exercises.scratch import delete_topic, scratch_name
+from labkit.experiments.scratch_topics import topic_config
+from labkit.kafka.admin import failed_with
 from labkit.kafka.clients import base_config
-from labkit.kafka.topics import describe_partitions
+from labkit.kafka.topics import PartitionInfo, describe_partitions
 from labkit.polling import poll
 
 if TYPE_CHECKING:
@@ -26,18 +28,16 @@ PARTITIONS, REPLICATION, MIN_ISR, RETENTION_MS = 6, 3, 2, 3_600_000
 METADATA_WAIT = 15.0  # s: the controller created the topic; every broker learns of it a moment later
 
 
-def _configs(admin: AdminClient, topic: str) -> dict[str, str]:
+def _configs(lab: Lab, topic: str) -> dict[str, str]:
     """The topic's configs; asked again while the broker that answers has not learnt of the new topic yet."""
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
 
     def describe() -> dict[str, str] | None:
         try:
-            entries = admin.describe_configs([resource])[resource].result(timeout=30)
-        except KafkaException as error:
-            if error.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return topic_config(lab.bootstrap_servers, topic)
+        except ClusterError as error:
+            if not failed_with(error, KafkaError.UNKNOWN_TOPIC_OR_PART):
                 raise
             return None
-        return {name: entry.value for name, entry in entries.items()}
 
     configs = poll(describe, timeout=METADATA_WAIT, interval=0.2)
     if configs is None:
@@ -71,23 +71,22 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
         problem = _call(answer, admin, topic, "first")
         if problem:
             return wrong(problem)
-        problems = _differences(admin, lab, topic)
+        rows = describe_partitions(lab.admin, [topic])
+        problems = _differences(rows, _configs(lab, topic))
         again = _call(answer, admin, topic, "second")
         if problems or again:
             return wrong(*problems, again)
-        leaders = sorted({row.leader for row in describe_partitions(lab.admin, [topic])})
+        leaders = sorted({row.leader for row in rows})
         return correct(
             f"{PARTITIONS} partitions led by brokers {leaders}, {REPLICATION} replicas each, min.insync.replicas="
             f"{MIN_ISR}, retention.ms={RETENTION_MS}; and the second call found the topic there and did not fail."
         )
     finally:
-        delete_quietly(lab, topic)
+        delete_topic(lab, topic)
 
 
-def _differences(admin: AdminClient, lab: Lab, topic: str) -> list[str]:
+def _differences(rows: list[PartitionInfo], configs: dict[str, str]) -> list[str]:
     """What the topic on the brokers has that the statement did not ask for."""
-    rows = describe_partitions(lab.admin, [topic])
-    configs = _configs(admin, topic)
     problems = []
     if len(rows) != PARTITIONS:
         problems.append(f"it has {len(rows)} partitions, not {PARTITIONS} (NewTopic's num_partitions)")

@@ -4,13 +4,13 @@ every trace of it, the caches of the services that hold it included, so no calle
 from __future__ import annotations
 
 import random
-import threading
 
 from labkit.checks import parse_event_id
 from labkit.domain.naming import KafkaTopicBuilder
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import WaitTimeout
 from labkit.kafka.settling import Settling
+from labkit.lazy import Lazy
 from labkit.polling import poll
 from labkit.runtime import Runtime
 from labkit.services.event_catalog import EventDeletion, EventInfo, delete_event, list_events
@@ -26,27 +26,19 @@ class EventLifecycle:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._ticketing: TicketingService | None = None
-        self._lock = threading.Lock()
+        self._ticketing: Lazy[TicketingService] = Lazy()
         self._fresh_ids = random.Random()
 
     @property
     def ticketing(self) -> TicketingService:
-        service = self._ticketing
-        if service is not None:  # the hot path of book(): no lock
-            return service
-        with self._lock:
-            if self._ticketing is None:
-                self._ticketing = TicketingService.for_runtime(self.runtime)
-            return self._ticketing
+        return self._ticketing.get(lambda: TicketingService.for_runtime(self.runtime))
 
     @property
     def built_ticketing(self) -> bool:
-        return self._ticketing is not None
+        return self._ticketing.peek() is not None
 
     def close(self) -> None:
-        with self._lock:
-            service, self._ticketing = self._ticketing, None
+        service = self._ticketing.take()
         if service is not None:
             service.close()
 
@@ -55,8 +47,9 @@ class EventLifecycle:
         "exists", and how long the brokers took to answer quickly again if a topic was created."""
         topics, settling = create_event_topics(event_id, seating, self.runtime)
         self.runtime.inventory.setup(event_id, seating)
-        if self._ticketing is not None:  # else it learns the event on its first booking
-            self._ticketing.register_event(event_id, seating, seating.subsection_count)
+        service = self._ticketing.peek()
+        if service is not None:  # else it learns the event on its first booking
+            service.register_event(event_id, seating, seating.subsection_count)
         return topics, settling
 
     def delete(self, event_id: int, wait_for_members: float = 0.0) -> EventDeletion:
@@ -64,8 +57,9 @@ class EventLifecycle:
         `wait_for_members` s); the inventory and the ticketing service forget it."""
         deletion = delete_event(self.runtime.admin, self.runtime.redis, event_id, wait_for_members)
         self.runtime.inventory.forget(event_id)
-        if self._ticketing is not None:
-            self._ticketing.forget_event(event_id)
+        service = self._ticketing.peek()
+        if service is not None:
+            service.forget_event(event_id)
         return deletion
 
     def wait_until_gone(self, event_ids: set[int], timeout: float) -> None:
