@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from labkit import Lab
-from labkit.exercises import consumer_loop, producer_code, topic_code
+from labkit.exercises import consumer_loop, offsets, producer_code, topic_code, transactions
 from labkit.kafka.topics import list_topics
 from labkit.polling import wait_until
 
@@ -99,3 +99,69 @@ def test_a_committing_loop_is_killed_mid_stream_and_counted(lab: Lab, event_id: 
     assert not early.solved and "were never processed" in early.message, early.message
     automatic = check(auto_commit, lab=lab, event_id=event_id)
     assert not automatic.solved and "were never processed" in automatic.message, automatic.message
+
+
+# -- 08: a replay bounded by time ------------------------------------------------------------------------------
+def replay_from_the_beginning(config: dict[str, Any], topic: str, start_ms: int, end_ms: int, process: Any) -> None:
+    consumer = Consumer({**config, "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    idle = 0
+    while idle < 5:
+        message = consumer.poll(1.0)
+        idle = idle + 1 if message is None else 0
+        if message is not None and not message.error():
+            process(message)
+    consumer.close()
+
+
+def replay_to_the_end(config: dict[str, Any], topic: str, start_ms: int, end_ms: int, process: Any) -> None:
+    consumer = Consumer(config)
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    starts = consumer.offsets_for_times([TopicPartition(topic, p, start_ms) for p in partitions], timeout=10)
+    consumer.assign(starts)
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    position = {tp.partition: tp.offset for tp in starts}
+    while any(position[p] < ends[p] for p in position):
+        message: Any = consumer.poll(1.0)
+        if message is not None and not message.error():
+            position[message.partition()] = message.offset() + 1
+            process(message)
+    consumer.close()
+
+
+@pytest.mark.integration
+def test_a_replay_window_is_checked_against_the_records_timestamps(lab: Lab, event_id: int) -> None:
+    check = offsets.replay_window.evaluate
+    right = check(offsets.replay_window.reference, lab=lab, event_id=event_id)
+    assert right.solved, right.message
+    everything = check(replay_from_the_beginning, lab=lab, event_id=event_id)
+    assert not everything.solved and "written before start_ms were replayed" in everything.message
+    too_far = check(replay_to_the_end, lab=lab, event_id=event_id)
+    assert not too_far.solved and "at or after end_ms were replayed" in too_far.message
+    assert "before start_ms" not in too_far.message, too_far.message
+
+
+# -- 09: a transactional forwarder killed mid-transaction -------------------------------------------------------
+def forward_at_least_once(
+    consumer_config: dict[str, Any], producer_config: dict[str, Any], source: str, target: str, process: Any
+) -> None:
+    consumer = Consumer({**consumer_config, "enable.auto.commit": False})
+    producer = Producer({"bootstrap.servers": producer_config["bootstrap.servers"]})
+    consumer.subscribe([source])
+    while True:
+        batch: list[Any] = [m for m in consumer.consume(50, timeout=1.0) if not m.error()]
+        for message in batch:
+            process(message)
+            producer.produce(target, value=message.value(), partition=message.partition())
+        if batch:
+            producer.flush()
+            consumer.commit(asynchronous=False)
+
+
+@pytest.mark.integration
+def test_a_transactional_forwarder_is_killed_and_read_committed(lab: Lab, event_id: int) -> None:
+    check = transactions.transactional_forwarder.evaluate
+    right = check(transactions.transactional_forwarder.reference, lab=lab, event_id=event_id)
+    assert right.solved and "all 60 records once each" in right.message, right.message
+    plain = check(forward_at_least_once, lab=lab, event_id=event_id)
+    assert not plain.solved and "no transaction markers" in plain.message, plain.message

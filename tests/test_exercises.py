@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -371,41 +370,6 @@ def test_lost_writes_are_counted_against_the_log(lab: Lab) -> None:
     assert "acks=1: the producer was told 12 records were delivered and the log holds 10" in wrong_answer.message
     shape = delivery.lost_writes.evaluate({"1": 2}, lab=lab, reports=reports, topics=topics)
     assert not shape.solved and '{"0": …, "1": …, "all": …}' in shape.message
-
-
-@pytest.mark.integration
-def test_replay_from_is_checked_against_offsets_for_times(lab: Lab) -> None:
-    event_id = _answered_event(lab, 12, seed=3)
-    since = int(time.time() * 1000) + 1
-    time.sleep(0.01)  # the later replies' timestamps come after the moment
-    after = send_burst(lab, event_id, 6, quantity=(1, 1), section="A", subsection=1, seed=4)
-    assert wait_all(lab, event_id, [b.booking_id for b in after], timeout=60) == 0
-    answer = offsets.replay_from.reference(lab.bootstrap_servers, event_id, since)
-    verdict = offsets.replay_from.evaluate(answer, lab=lab, event_id=event_id, since=since)
-    assert verdict.solved and "replays the 6 replies written since then" in verdict.message
-    from_zero = offsets.replay_from.evaluate(dict.fromkeys(answer, 0), lab=lab, event_id=event_id, since=since)
-    assert not from_zero.solved and "that is where the partition starts" in from_zero.message
-    assert not offsets.replay_from.evaluate({0: 1}, lab=lab, event_id=event_id, since=since).solved
-
-
-@pytest.mark.integration
-def test_aborted_records_are_counted_with_both_isolation_levels(lab: Lab) -> None:
-    event_id = lab.new_event(SMALL)
-    topic = experiment_topic(event_id, "aborted")
-    create_topic(lab.bootstrap_servers, topic)
-    producer = Producer(base_config(lab.bootstrap_servers, "test-aborter", transactional_id=f"test-{uuid.uuid4()}"))
-    producer.init_transactions(30)
-    for abort in (True, False):
-        producer.begin_transaction()
-        for n in range(3 if abort else 2):
-            producer.produce(topic, str(n).encode())
-        producer.flush(30)  # in the log before the abort: an abort purges what is still queued
-        producer.abort_transaction(30) if abort else producer.commit_transaction(30)
-    assert transactions.aborted_records.reference(lab, topic) == 3
-    assert transactions.aborted_records.evaluate(3, lab=lab, topic=topic).solved
-    everything = transactions.aborted_records.evaluate(5, lab=lab, topic=topic)
-    assert not everything.solved and "5 is every record of the log" in everything.message
-    assert "read_committed 2" in transactions.aborted_records.evaluate(1, lab=lab, topic=topic).message
 
 
 @pytest.mark.integration

@@ -8,7 +8,6 @@ and reads what `process` finished in both runs: a record never finished is lost,
 from __future__ import annotations
 
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import Consumer
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.exercises.learner_process import LearnerProcess, processed_values
+from labkit.exercises.learner_process import LearnerProcess, crash_while_held, processed_values
 from labkit.exercises.scratch import scratch_name, scratch_topic, write_numbered
 from labkit.kafka.groups import describe_group
 from labkit.polling import poll
@@ -47,32 +46,11 @@ def _committed(lab: Lab, group: str, topic: str) -> dict[int, int]:
     return {p.partition: p.committed for p in partitions if p.topic == topic and p.committed is not None}
 
 
-def _first_run(answer: Callable[..., Any], config: dict[str, Any], topic: str, work: Path) -> tuple[str, str]:
-    """Run until `process` holds its HOLD_AT-th record, then SIGKILL: (the held record's value, "") or ("", what
-    went wrong)."""
-    first = LearnerProcess.start(answer, config, topic, work, "first", hold_at=HOLD_AT)
-    try:
-        poll(lambda: first.held() or first.exit_code() is not None, START_TIMEOUT)
-        if first.exit_code() is not None:
-            done = len(processed_values(work))
-            return "", f"your function ended (exit code {first.exit_code()}) after {done} records:\n{first.errors()}"
-        if not first.held():
-            done = len(processed_values(work))
-            return "", (
-                f"in {START_TIMEOUT:.0f} s process() finished {done} of {RECORDS} records and was never called with "
-                f"record {HOLD_AT}: subscribe to `topic`, poll in a loop and call process(message) for each record"
-            )
-        time.sleep(CRASH_AFTER)  # the crash comes a moment into process(): the length of the experiment, not a wait
-        return first.held_value(), ""
-    finally:
-        first.kill()
-
-
 def _second_run(answer: Callable[..., Any], lab: Lab, config: dict[str, Any], topic: str, work: Path) -> str | None:
     """Run until every record was processed or the group committed the whole topic; None, or what went wrong."""
     values = {str(i) for i in range(RECORDS)}
     group = config["group.id"]
-    second = LearnerProcess.start(answer, config, topic, work, "second")
+    second = LearnerProcess.start(answer, [config, topic], work, "second")
     try:
 
         def finished() -> bool:
@@ -97,7 +75,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     with scratch_topic(lab, topic, PARTITIONS), tempfile.TemporaryDirectory(prefix="labkit-exercise-") as folder:
         work = Path(folder)
         write_numbered(lab, topic, RECORDS, PARTITIONS)
-        held, problem = _first_run(answer, config, topic, work)
+        held, problem = crash_while_held(answer, [config, topic], work, HOLD_AT, START_TIMEOUT, CRASH_AFTER)
         if problem:
             return wrong(problem)
         before_crash = len(processed_values(work))

@@ -1,11 +1,12 @@
-"""A learner's consumer loop run in a process of its own, so that a check can SIGKILL it mid-stream, as a crash
-would, and start it again. A thread in the kernel cannot be killed; a process can.
+"""A learner's client loop (a consumer, a replay, a forwarder) run in a process of its own, so that a check can
+SIGKILL it mid-stream, as a crash would, and start it again, or stop a loop that never ends. A thread in the
+kernel cannot be killed; a process can.
 
 The function travels as source (`inspect.getsource`), so it must stand on its own: it gets the names of
 `PRELUDE` (confluent-kafka's client classes, `json`, `time`) and imports anything else itself. It is called as
-`function(config, topic, process)`; `process(message)` appends the record's value to a file the check reads
-(one line per call), and when asked to, *holds* the Nth record: it writes a marker and never returns, so the
-check kills the process while that record is being processed.
+`function(*arguments, process)` (a consumer loop's arguments are `config, topic`); `process(message)` appends the
+record's value to a file the check reads (one line per call), and when asked to, *holds* the Nth record: it
+writes a marker and never returns, so the check kills the process while that record is being processed.
 
 Run as `python -m labkit.exercises.learner_process SPEC.json` (what `LearnerProcess.start` does).
 """
@@ -20,12 +21,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from labkit.errors import CallError
+from labkit.polling import poll
 
 PRELUDE = (
     "from __future__ import annotations\n"
@@ -46,12 +49,12 @@ def function_source(function: Callable[..., Any]) -> str:
 
 @dataclass(frozen=True)
 class Spec:
-    """What the child runs: `source` defines `name`; `processed` is the file of values, `held` the marker."""
+    """What the child runs: `source` defines `name`, called with `arguments` (JSON values) and `process`;
+    `processed` is the file of values, `held` the marker."""
 
     source: str
     name: str
-    config: dict[str, Any]
-    topic: str
+    arguments: list[Any]
     processed: str
     held: str
     hold_at: int | None  # hold the record `process` is called with for the hold_at-th time (1-based)
@@ -69,8 +72,7 @@ class LearnerProcess:
     def start(
         cls,
         function: Callable[..., Any],
-        config: dict[str, Any],
-        topic: str,
+        arguments: list[Any],
         workdir: Path,
         run: str,
         hold_at: int | None = None,
@@ -78,8 +80,7 @@ class LearnerProcess:
         spec = Spec(
             source=function_source(function),
             name=function.__name__,
-            config=config,
-            topic=topic,
+            arguments=arguments,
             processed=str(workdir / "processed.txt"),  # both runs append to one file
             held=str(workdir / f"{run}.held"),
             hold_at=hold_at,
@@ -115,6 +116,28 @@ class LearnerProcess:
         self.popen.wait()
 
 
+def crash_while_held(
+    function: Callable[..., Any], arguments: list[Any], workdir: Path, hold_at: int, timeout: float, crash_after: float
+) -> tuple[str, str]:
+    """Run `function` as run "first" until `process` holds its `hold_at`-th record, let `crash_after` s pass, and
+    SIGKILL it: (the held record's value, "") or ("", what went wrong, for the learner)."""
+    first = LearnerProcess.start(function, arguments, workdir, "first", hold_at=hold_at)
+    try:
+        poll(lambda: first.held() or first.exit_code() is not None, timeout)
+        done = len(processed_values(workdir))
+        if first.exit_code() is not None:
+            return "", f"your function ended (exit code {first.exit_code()}) after {done} records:\n{first.errors()}"
+        if not first.held():
+            return "", (
+                f"in {timeout:.0f} s process() finished {done} records and was never called with record {hold_at}: "
+                "poll in a loop and call process(message) for each record"
+            )
+        time.sleep(crash_after)  # the crash comes a moment into process(): the length of the experiment, not a wait
+        return first.held_value(), ""
+    finally:
+        first.kill()
+
+
 def processed_values(workdir: Path) -> list[str]:
     """Every value `process` finished, in order, over every run in `workdir`."""
     path = workdir / "processed.txt"
@@ -144,7 +167,7 @@ def main(spec_path: str) -> None:
     spec = Spec(**json.loads(Path(spec_path).read_text()))
     namespace: dict[str, Any] = {"__name__": "learner"}
     exec(compile(PRELUDE + spec.source, f"<{spec.name}>", "exec"), namespace)  # the learner's own code
-    namespace[spec.name](dict(spec.config), spec.topic, _processor(spec))
+    namespace[spec.name](*spec.arguments, _processor(spec))
 
 
 if __name__ == "__main__":

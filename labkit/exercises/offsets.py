@@ -1,79 +1,151 @@
-"""Notebook 08's exercise: where a replay of "the last seconds" starts — offsets found by time.
+"""Notebook 08's code exercise: replay a window of time — from the first record at or after `start_ms` up to,
+not including, the first at or after `end_ms`, on every partition.
 
-The check asks the brokers for `seat-reserved`'s offsets at the moment (offsets_for_times, through
-`labkit.experiments.reading.offsets_at`) and names every partition the answer gets wrong.
+The check writes 120 numbered records to a fresh topic of 4 partitions with timestamps of its own (record i at
+t0 + 100·i ms, partition i % 4), runs the learner's `replay(config, topic, start_ms, end_ms, process)` in a
+process of its own (`learner_process`: a loop that never ends is stopped, not left running in the kernel) and
+compares what `process` was called with against the records whose timestamps fall in the window.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from labkit.domain.naming import KafkaTopicBuilder
+from confluent_kafka import Consumer, Producer, TopicPartition
+
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.experiments.reading import log_ranges, offsets_at
+from labkit.exercises.learner_process import LearnerProcess, processed_values
+from labkit.exercises.scratch import scratch_name, scratch_topic
+from labkit.polling import poll
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
 
+RECORDS, PARTITIONS, STEP_MS = 120, 4, 100
+FIRST, LAST = 30, 79  # the window holds records 30 … 79: [t0 + 3,000 ms, t0 + 8,000 ms)
+RUN_TIMEOUT = 30.0  # s for the replay to return
 
-def _judge(answer: object, lab: Lab, event_id: int, since: int) -> Verdict:
-    topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
-    truth = offsets_at(lab.bootstrap_servers, topic, since)
-    if not isinstance(answer, dict) or set(answer) != set(truth):
-        return wrong(f"answer with one offset per partition of seat-reserved: a dict with keys 0–{len(truth) - 1}")
-    ranges = log_ranges(lab.bootstrap_servers, topic)
+
+def _write_timestamped(lab: Lab, topic: str, t0: int) -> None:
+    """Record i: value "i", partition i % 4, timestamp t0 + 100·i ms (CreateTime: the broker keeps the producer's)."""
+    producer = Producer({"bootstrap.servers": lab.bootstrap_servers, "acks": "all", "enable.idempotence": True})
+    for i in range(RECORDS):
+        producer.produce(topic, value=str(i), partition=i % PARTITIONS, timestamp=t0 + STEP_MS * i)
+    if producer.flush(30):
+        raise TimeoutError(f"the check could not write its {RECORDS} records to {topic} in 30 s")
+
+
+def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
+    if not callable(answer):
+        return wrong(f"answer with your function replay(config, topic, start_ms, end_ms, process), got {answer!r}")
+    topic, group = scratch_name(event_id, "replay")
+    config = {"bootstrap.servers": lab.bootstrap_servers, "group.id": group, "enable.auto.commit": False}
+    t0 = int(time.time() * 1000) - 60_000  # a minute ago: the records are history
+    start_ms, end_ms = t0 + STEP_MS * FIRST, t0 + STEP_MS * (LAST + 1)
+    with scratch_topic(lab, topic, PARTITIONS), tempfile.TemporaryDirectory(prefix="labkit-exercise-") as folder:
+        _write_timestamped(lab, topic, t0)
+        run = LearnerProcess.start(answer, [config, topic, start_ms, end_ms], Path(folder), "replay")
+        try:
+            ended = poll(lambda: run.exit_code() is not None, RUN_TIMEOUT, interval=0.2)
+        finally:
+            run.kill()
+        if not ended:
+            return wrong(
+                f"your function had not returned after {RUN_TIMEOUT:.0f} s ({len(processed_values(Path(folder)))} "
+                "records processed): a replay ends — stop reading a partition at its end offset "
+                "(offsets_for_times(end_ms), or the log-end offset from get_watermark_offsets when nothing is later)"
+            )
+        if run.exit_code() != 0:
+            return wrong(f"your function raised (exit code {run.exit_code()}):\n{run.errors()}")
+        return _verdict([int(v) for v in processed_values(Path(folder)) if v.isdigit()])
+
+
+def _span(numbers: list[int]) -> str:
+    return f"{numbers[:6]}{' …' if len(numbers) > 6 else ''}"
+
+
+def _verdict(got: list[int]) -> Verdict:
+    counts = Counter(got)
+    window = set(range(FIRST, LAST + 1))
     problems = []
-    for partition, offset in sorted(truth.items()):
-        given = answer[partition]
-        if given == offset:
-            continue
-        why = ""
-        if given == ranges[partition].start:
-            why = " — that is where the partition starts; the replay starts at the moment"
-        elif given == ranges[partition].end:
-            why = " — that is the log-end offset: nothing would be replayed"
-        problems.append(f"partition {partition}: the first reply since the moment is at {offset}, not {given}{why}")
+    if early := sorted(n for n in counts if n < FIRST):
+        problems.append(
+            f"{len(early)} records written before start_ms were replayed ({_span(early)}): a replay starts at the "
+            "offsets offsets_for_times returns for start_ms, not at the beginning of the partition"
+        )
+    if late := sorted(n for n in counts if n > LAST):
+        problems.append(
+            f"{len(late)} records written at or after end_ms were replayed ({_span(late)}): stop each partition at "
+            "the offset offsets_for_times returns for end_ms"
+        )
+    if missing := sorted(window - set(counts)):
+        problems.append(f"{len(missing)} records of the window never reached process(): {_span(missing)}")
+    if twice := sorted(n for n, c in counts.items() if c > 1):
+        problems.append(f"{len(twice)} records were processed more than once: {_span(twice)}")
+    for partition in range(PARTITIONS):
+        order = [n for n in got if n % PARTITIONS == partition]
+        if order != sorted(order):
+            problems.append(f"partition {partition}'s records came out of offset order: {_span(order)}")
     if problems:
         return wrong(*problems)
-    replayed = sum(ranges[p].end - offset for p, offset in truth.items())
-    return correct(f"reading seat-reserved from these offsets replays the {replayed} replies written since then.")
+    return correct(
+        f"the {len(window)} records of the window (records {FIRST}–{LAST}), each once, each partition in offset "
+        "order, and nothing from outside it: a replay bounded by time on both ends."
+    )
 
 
-def _reference(bootstrap_servers: str, event_id: int, since: int) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
-
-    topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
-    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "offsets-by-time"})  # joins no group
+def _reference(config: dict[str, Any], topic: str, start_ms: int, end_ms: int, process: Callable[[Any], None]) -> None:
+    consumer = Consumer(config)  # librdkafka wants a group.id; assign() joins no group and commits nothing
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        wanted = [TopicPartition(topic, p, since) for p in partitions]  # the offset field carries the timestamp
-        found = consumer.offsets_for_times(wanted, timeout=10)
-        starts = {}
-        for tp in found:
-            if tp.offset < 0:  # nothing written since: start at the end
-                tp.offset = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1]
-            starts[tp.partition] = tp.offset
-        return starts
+        starts = consumer.offsets_for_times([TopicPartition(topic, p, start_ms) for p in partitions], timeout=10)
+        ends = consumer.offsets_for_times([TopicPartition(topic, p, end_ms) for p in partitions], timeout=10)
+        stop = {}
+        for tp in ends:  # -1: nothing written at or after end_ms, so read up to the log-end offset
+            log_end = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1]
+            stop[tp.partition] = tp.offset if tp.offset >= 0 else log_end
+        todo = [tp for tp in starts if 0 <= tp.offset < stop[tp.partition]]
+        consumer.assign(todo)
+        position = {tp.partition: tp.offset for tp in todo}
+        while any(position[p] < stop[p] for p in position):
+            message: Any = consumer.poll(1.0)  # a Message, or None when nothing came
+            if message is None or message.error():
+                continue
+            position[message.partition()] = message.offset() + 1
+            if message.offset() < stop[message.partition()]:
+                process(message)
     finally:
         consumer.close()
 
 
-replay_from = Exercise(
-    key="08.replay_from",
+replay_window = Exercise(
+    key="08.replay_window",
     notebook="08_offsets_as_a_tool",
-    title="find where a replay of the last seconds starts",
+    title="replay a window of time, and stop at its end",
     statement=(
-        "For each partition of this event's `seat-reserved` topic, find the offset of the first record written at or "
-        "after `since` (epoch milliseconds): `{partition: offset}`."
+        "Write `replay(config, topic, start_ms, end_ms, process)`: call `process(message)` for every record of "
+        "`topic` written at or after `start_ms` and before `end_ms` (epoch milliseconds), each once, each partition "
+        "in offset order, and return when the window is read. `config` has bootstrap.servers and a group.id. The "
+        f"check writes {RECORDS} records with timestamps of its own to a fresh topic of {PARTITIONS} partitions, runs "
+        "your function in a process of its own and compares what process() got with the window. Consumer, "
+        "TopicPartition, json and time are given; import anything else inside the function."
     ),
     hints=(
-        "Consumer.offsets_for_times takes TopicPartitions whose offset field holds the timestamp in ms",
-        "a partition with nothing written since the moment answers -1: a replay there starts at the log-end offset "
-        "(get_watermark_offsets)",
+        "offsets_for_times([TopicPartition(topic, p, start_ms), …]) gives each partition's first offset at or after "
+        "start_ms; the same call with end_ms gives where to stop",
+        "offsets_for_times answers -1 where nothing was written at or after the time: there, read up to the log-end "
+        "offset (get_watermark_offsets(…)[1])",
+        "assign() the starting TopicPartitions, poll, and track each partition's next offset until every one has "
+        "reached its stop",
     ),
     judge=_judge,
     reference=_reference,
-    needs=("lab", "event_id", "since"),
+    needs=("lab", "event_id"),
 )
 
-EXERCISES: tuple[Exercise, ...] = (replay_from,)
+EXERCISES: tuple[Exercise, ...] = (replay_window,)
