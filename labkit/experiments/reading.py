@@ -153,13 +153,14 @@ def _read_to_end(consumer: Consumer, topic: str, offsets: dict[int, int], timeou
                     waiting.discard(partition)
                     continue
                 raise ClusterError(f"reading {topic} failed: {error}")
-            records.append(_record(message))
+            records.append(log_record(message))
             if (message.offset() or 0) >= ends[partition] - 1:
                 waiting.discard(partition)
     return records
 
 
-def _record(message: Message) -> LogRecord:
+def log_record(message: Message) -> LogRecord:
+    """A consumed message as a LogRecord (a tombstone's value as b"")."""
     key, value = message.key(), message.value()
     return LogRecord(
         message.topic() or "",
@@ -241,7 +242,7 @@ class GroupReader:
                     raise ClusterError(f"{self.group_id} reading {self.topic} failed: {error}")
                 else:
                     self.positions[partition] = offset + 1
-                    records.append(_record(message))
+                    records.append(log_record(message))
         offsets = [TopicPartition(self.topic, p, at) for p, at in sorted(self.positions.items())]
         self._consumer.commit(offsets=offsets, asynchronous=False)  # even with nothing read: where it stands
         return sorted(records, key=lambda r: (r.partition, r.offset))
