@@ -4,14 +4,25 @@ would write them (the consumer loops run in a process of their own, from their s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from labkit import Lab
-from labkit.exercises import consumer_loop, offsets, producer_code, topic_code, transactions
+from labkit import KafkaTopicBuilder, Lab
+from labkit.exercises import (
+    consumer_loop,
+    delivery,
+    keys,
+    offsets,
+    producer_code,
+    raw_request,
+    rebalance,
+    topic_code,
+    transactions,
+)
 from labkit.kafka.topics import list_topics
 from labkit.polling import wait_until
 
@@ -162,6 +173,107 @@ def forward_at_least_once(
 def test_a_transactional_forwarder_is_killed_and_read_committed(lab: Lab, event_id: int) -> None:
     check = transactions.transactional_forwarder.evaluate
     right = check(transactions.transactional_forwarder.reference, lab=lab, event_id=event_id)
-    assert right.solved and "all 60 records once each" in right.message, right.message
+    assert right.solved and "All 60 records once each" in right.message, right.message
     plain = check(forward_at_least_once, lab=lab, event_id=event_id)
     assert not plain.solved and "no transaction markers" in plain.message, plain.message
+
+
+# -- 03: a reserve-seats request by hand, answered by the real service ---------------------------------------
+def send_malformed(
+    config: dict[str, Any], event_id: int, booking_id: str, section: str, subsection: int, quantity: int
+) -> None:
+    producer = Producer(config)
+    topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)
+    request = {"schema": 1, "type": "reserve-seats", "booking_id": booking_id, "section": section}
+    producer.produce(topic, value=json.dumps(request), partition=16)  # B-7's: the fields are what is wrong
+    producer.flush(30)
+
+
+@pytest.mark.integration
+def test_a_request_by_hand_is_answered_or_parked_by_the_service(lab: Lab) -> None:
+    event_id = lab.new_event()
+    lab.start_consumers(ticketing=0, seat_reservation=1, event_id=event_id)
+    lab.wait_for_consumers(60)
+    check = raw_request.request_by_hand.evaluate
+    right = check(raw_request.request_by_hand.reference, lab=lab, event_id=event_id)
+    assert right.solved and "RESERVED: seats B-7-" in right.message, right.message
+    malformed = check(send_malformed, lab=lab, event_id=event_id)
+    assert not malformed.solved and "PARKED:" in malformed.message and "event_id" in malformed.message, (
+        malformed.message
+    )
+
+
+# -- 06: what the delivery reports say ------------------------------------------------------------------------
+def send_with_acks_0(config: dict[str, Any], topic: str, records: dict[int, str]) -> set[int]:
+    producer, failed = Producer({**config, "acks": 0}), set()
+    for number, value in records.items():
+        producer.produce(
+            topic,
+            key=str(number),
+            value=value,
+            on_delivery=lambda e, m: failed.add(int(m.key() or b"-1")) if e else None,
+        )
+    producer.flush(30)
+    return failed
+
+
+@pytest.mark.integration
+def test_delivery_reports_are_compared_with_the_log(lab: Lab, event_id: int) -> None:
+    check = delivery.delivery_reports.evaluate
+    right = check(delivery.delivery_reports.reference, lab=lab, event_id=event_id)
+    assert right.solved and "exactly which" in right.message, right.message
+    blind = check(send_with_acks_0, lab=lab, event_id=event_id)
+    assert not blind.solved and "With acks=0 the broker never answers" in blind.message, blind.message
+
+
+# -- 07: commit on revoke -------------------------------------------------------------------------------------
+def commit_in_batches_only(config: dict[str, Any], topic: str, process: Any) -> None:
+    consumer = Consumer({**config, "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    processed = 0
+    while True:
+        message = consumer.poll(1.0)
+        if message is None or message.error():
+            continue
+        process(message)
+        processed += 1
+        if processed % 100 == 0:
+            consumer.commit(asynchronous=False)
+
+
+@pytest.mark.integration
+def test_a_member_added_finds_what_was_committed_on_revoke(lab: Lab, event_id: int) -> None:
+    check = rebalance.commit_on_revoke.evaluate
+    right = check(rebalance.commit_on_revoke.reference, lab=lab, event_id=event_id)
+    assert right.solved and "committed on revoke" in right.message, right.message
+    batches = check(commit_in_batches_only, lab=lab, event_id=event_id)
+    assert not batches.solved and "were processed twice" in batches.message, batches.message
+    eager = check(consumer_loop.commit_after_processing.reference, lab=lab, event_id=event_id)
+    assert not eager.solved and "committed before any rebalance" in eager.message, eager.message
+
+
+# -- 10: a table from a keyed changelog -----------------------------------------------------------------------
+def first_status_without_tombstones(config: dict[str, Any], topic: str) -> dict[str, Any]:
+    consumer = Consumer({**config, "auto.offset.reset": "earliest", "enable.partition.eof": True})
+    consumer.subscribe([topic])
+    table: dict[str, Any] = {}
+    ended: set[int] = set()
+    while len(ended) < 3:
+        message = consumer.poll(1.0)
+        if message is None:
+            continue
+        if message.error():
+            ended.add(message.partition() or 0)
+            continue
+        table.setdefault((message.key() or b"").decode(), message.value())
+    consumer.close()
+    return table
+
+
+@pytest.mark.integration
+def test_latest_statuses_are_checked_against_the_changelog(lab: Lab, event_id: int) -> None:
+    check = keys.latest_statuses.evaluate
+    right = check(keys.latest_statuses.reference, lab=lab, event_id=event_id)
+    assert right.solved and "b-5 CANCELLED" in right.message, right.message
+    first = check(first_status_without_tombstones, lab=lab, event_id=event_id)
+    assert not first.solved and "tombstone" in first.message and "the first status" in first.message, first.message

@@ -26,6 +26,8 @@ from labkit.exercises import (
     offsets,
     partitioning,
     producer_code,
+    raw_request,
+    rebalance,
     recovery,
     sending,
     topic_code,
@@ -34,10 +36,7 @@ from labkit.exercises import (
 from labkit.exercises.kit import Exercise, ____, correct, wrong
 from labkit.exercises.progress import Progress
 from labkit.experiments.booking_summary import messages_per_partition
-from labkit.experiments.keyed import KeyedRecord, write_records
 from labkit.experiments.load import send_burst, wait_all
-from labkit.experiments.producer_acks import ACKS, NumberedWriter
-from labkit.experiments.scratch_topics import create_topic, experiment_topic
 from labkit.kafka.clients import base_config
 from labkit.polling import wait_until
 from labkit.settings import Settings
@@ -351,40 +350,6 @@ def test_redeliveries_are_counted_from_the_log(lab: Lab) -> None:
     assert "the topic holds 13 replies" in short.message
 
 
-@pytest.mark.integration
-def test_lost_writes_are_counted_against_the_log(lab: Lab) -> None:
-    event_id = lab.new_event(SMALL)
-    topics = {acks: experiment_topic(event_id, f"acks-{acks}") for acks in ACKS}
-    reports = {}
-    for acks, topic in topics.items():
-        create_topic(lab.bootstrap_servers, topic)
-        reports[acks] = NumberedWriter(lab.bootstrap_servers, topic, acks, 500, 10).start().join(60)
-    told = reports["1"]  # as if two more records had been reported delivered and lost with their leader
-    told.scheduled_ms += [0.0, 0.0]
-    told.sent_ms += [0.0, 0.0]
-    told.delivered_ms += [1.0, 1.0]
-    answer = delivery.lost_writes.reference(lab.bootstrap_servers, reports, topics)
-    assert answer == {"0": 0, "1": 2, "all": 0}
-    assert delivery.lost_writes.evaluate(answer, lab=lab, reports=reports, topics=topics).solved
-    wrong_answer = delivery.lost_writes.evaluate({"0": 0, "1": 0, "all": 0}, lab=lab, reports=reports, topics=topics)
-    assert "acks=1: the producer was told 12 records were delivered and the log holds 10" in wrong_answer.message
-    shape = delivery.lost_writes.evaluate({"1": 2}, lab=lab, reports=reports, topics=topics)
-    assert not shape.solved and '{"0": …, "1": …, "all": …}' in shape.message
-
-
-@pytest.mark.integration
-def test_hashed_layout_is_checked_against_the_log_end_offsets(lab: Lab) -> None:
-    event_id = lab.new_event(SMALL)
-    topic = experiment_topic(event_id, "hashed")
-    create_topic(lab.bootstrap_servers, topic, partitions=4)
-    write_records(lab.bootstrap_servers, topic, [KeyedRecord(k, b"x", p) for k, p in (("a", 0), ("b", 0), ("c", 2))])
-    assert keys.hashed_layout.reference(lab, topic) == {"empty": 2, "two or more": 1}
-    assert keys.hashed_layout.evaluate({"empty": 2, "two or more": 1}, lab=lab, topic=topic).solved
-    swapped = keys.hashed_layout.evaluate({"empty": 1, "two or more": 2}, lab=lab, topic=topic)
-    assert not swapped.solved and "the two counts look swapped" in swapped.message
-    assert "partitions 1, 3" in swapped.message
-
-
 def _first_record(lab: Lab, topic: str) -> bytes:
     from confluent_kafka import Consumer
 
@@ -408,6 +373,7 @@ MODULES = {"names": names, "partitioning": partitioning, "consumers": consumers,
 MODULES |= {"dashboard": dashboard, "recovery": recovery, "delivery": delivery, "offsets": offsets}
 MODULES |= {"transactions": transactions, "keys": keys}
 MODULES |= {"topic_code": topic_code, "producer_code": producer_code, "consumer_loop": consumer_loop}
+MODULES |= {"raw_request": raw_request, "rebalance": rebalance}
 
 
 @pytest.mark.unit

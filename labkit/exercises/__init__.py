@@ -29,6 +29,8 @@ from labkit.exercises import (
     offsets,
     partitioning,
     producer_code,
+    raw_request,
+    rebalance,
     recovery,
     sending,
     topic_code,
@@ -45,11 +47,13 @@ ALL: tuple[Exercise, ...] = (
     + partitioning.EXERCISES
     + producer_code.EXERCISES
     + sending.EXERCISES
+    + raw_request.EXERCISES
     + consumer_loop.EXERCISES
     + consumers.EXERCISES
     + dashboard.EXERCISES
     + delivery.EXERCISES
     + recovery.EXERCISES
+    + rebalance.EXERCISES
     + offsets.EXERCISES
     + transactions.EXERCISES
     + keys.EXERCISES
@@ -93,6 +97,8 @@ __all__ = [
     "partitioning",
     "producer_code",
     "progress",
+    "raw_request",
+    "rebalance",
     "recovery",
     "reset",
     "sending",

@@ -1,70 +1,131 @@
-"""Notebook 10's exercise: how the hash laid 100 subsection keys over 100 partitions.
+"""Notebook 10's code exercise: a table from a changelog — each booking's latest status, read from a keyed topic
+whose records are status changes and whose tombstones delete a booking.
 
-The check reads the topic's log-end offsets from the brokers (each partition's record count: the topic is written
-once, from offset 0) and names the partitions a wrong answer miscounted.
+The check writes 24 status changes for 10 bookings (two of them then deleted by a tombstone) to a fresh compacted
+topic of 3 partitions, keyed by booking id, calls the learner's `latest_statuses(config, topic)` and compares the
+table it returns with the changes.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import Consumer, TopicPartition
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.experiments.keyed import partition_layout
-from labkit.experiments.reading import log_ranges
+from labkit.exercises.scratch import scratch_name, scratch_topic
+from labkit.experiments.keyed import KeyedRecord, write_records
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
 
-FIELDS = ("empty", "two or more")
+PARTITIONS = 3
+DELETED = ("b-3", "b-7")
+CANCELLED = ("b-5",)
 
 
-def _judge(answer: object, lab: Lab, topic: str) -> Verdict:
-    if not isinstance(answer, dict) or set(answer) != set(FIELDS):
-        return wrong('answer with two counts of partitions: {"empty": …, "two or more": …}')
-    truth = _reference(lab, topic)
-    counts = {p: r.end - r.start for p, r in log_ranges(lab.bootstrap_servers, topic).items()}
+def _changes() -> list[tuple[str, str | None]]:
+    """(booking id, status; None: a tombstone) in the order they happened: every booking PENDING, then its
+    outcome; b-5 cancelled after; b-3 and b-7 deleted."""
+    bookings = [f"b-{i}" for i in range(10)]
+    changes: list[tuple[str, str | None]] = [(b, "PENDING") for b in bookings]
+    changes += [(b, "FAILED" if i % 4 == 2 else "RESERVED") for i, b in enumerate(bookings)]
+    changes += [(b, "CANCELLED") for b in CANCELLED] + [(b, None) for b in DELETED]
+    return changes
+
+
+def _truth() -> dict[str, str]:
+    latest: dict[str, str | None] = {}
+    for booking, status in _changes():
+        latest[booking] = status
+    return {b: s for b, s in latest.items() if s is not None}
+
+
+def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
+    if not callable(answer):
+        return wrong(f"answer with your function latest_statuses(config, topic), got {answer!r}")
+    topic, group = scratch_name(event_id, "statuses")
+    with scratch_topic(lab, topic, PARTITIONS, {"cleanup.policy": "compact"}):
+        records = [KeyedRecord(b, None if s is None else s.encode()) for b, s in _changes()]
+        write_records(lab.bootstrap_servers, topic, records)  # keyed: each booking's changes in one partition
+        try:
+            table = answer({"bootstrap.servers": lab.bootstrap_servers, "group.id": group}, topic)
+        except Exception as error:  # the learner's code: any error is a verdict, not a crash
+            return wrong(f"your function raised {type(error).__name__}: {error}")
+    if not isinstance(table, dict):
+        return wrong(f"return a dict {{booking id: status}}, got {type(table).__name__}")
+    return _verdict({str(k): (v.decode() if isinstance(v, bytes) else v) for k, v in table.items()})
+
+
+def _verdict(table: dict[str, Any]) -> Verdict:
+    truth = _truth()
     problems = []
-    for field in FIELDS:
-        given = answer[field]
-        if not isinstance(given, int) or isinstance(given, bool):
-            problems.append(f"{field}: a number of partitions, got {given!r}")
-        elif given != truth[field]:
-            which = [p for p, n in counts.items() if (n == 0 if field == "empty" else n >= 2)]
-            shown = ", ".join(map(str, which[:8])) + (" …" if len(which) > 8 else "")
-            problems.append(f"{field}: you said {given}; the log-end offsets say {truth[field]} (partitions {shown})")
+    if kept := sorted(b for b in DELETED if b in table):
+        problems.append(
+            f"{kept} are in your table ({', '.join(repr(table[b]) for b in kept)}): their last record is a "
+            "tombstone (a key with no value, msg.value() is None), which deletes the key"
+        )
+    if missing := sorted(set(truth) - set(table)):
+        problems.append(f"{missing} are missing: read every partition from its start to its end")
+    for booking, status in sorted(truth.items()):
+        if booking in table and table[booking] != status:
+            stale = table[booking] == "PENDING"
+            first = " — the first status, not the latest: a later record of a key replaces it" if stale else ""
+            problems.append(f"{booking}: its latest status is {status}, you have {table[booking]!r}{first}")
     if problems:
-        if answer.get("empty") == truth["two or more"] and answer.get("two or more") == truth["empty"]:
-            problems.append("the two counts look swapped")
         return wrong(*problems)
     return correct(
-        f"{truth['empty']} partitions hold no subsection and {truth['two or more']} hold two or more: a hash spreads "
-        "keys at random, so it leaves about a third of the partitions empty when keys and partitions are as many."
+        f"{len(truth)} bookings, each with its latest status ({CANCELLED[0]} {truth[CANCELLED[0]]}), and the "
+        f"{len(DELETED)} deleted by a tombstone gone: the table a compacted topic stands for, rebuilt by reading it "
+        "to the end. Compaction only removes records that such a reading would overwrite anyway."
     )
 
 
-def _reference(lab: Lab, topic: str) -> dict[str, int]:
-    ranges = log_ranges(lab.bootstrap_servers, topic)
-    layout = partition_layout({p: r.end - r.start for p, r in ranges.items()}, len(ranges))
-    return {field: layout[field] for field in FIELDS}
+def _reference(config: dict[str, Any], topic: str) -> dict[str, str]:
+    consumer = Consumer(config)  # assign() below: no group is joined, nothing committed
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        starts, ends = {}, {}
+        for p in partitions:
+            starts[p], ends[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        todo = {p for p in partitions if starts[p] < ends[p]}
+        consumer.assign([TopicPartition(topic, p, starts[p]) for p in todo])
+        table: dict[str, str] = {}
+        while todo:
+            message: Any = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            key = message.key().decode()
+            if message.value() is None:
+                table.pop(key, None)  # a tombstone deletes the key
+            else:
+                table[key] = message.value().decode()  # a later record replaces an earlier one
+            if message.offset() + 1 >= ends[message.partition()]:
+                todo.discard(message.partition())
+        return table
+    finally:
+        consumer.close()
 
 
-hashed_layout = Exercise(
-    key="10.hashed_layout",
+latest_statuses = Exercise(
+    key="10.latest_statuses",
     notebook="10_keys_ordering_and_compaction",
-    title="count the partitions the hash left empty or doubled up",
+    title="rebuild each booking's latest status from a keyed changelog, tombstones included",
     statement=(
-        "From the log-end offsets of `topic` (one record per subsection, keys hashed with murmur2), count the "
-        'partitions that hold no record and those that hold two or more: {"empty": …, "two or more": …}.'
+        "Write `latest_statuses(config, topic)`: read `topic` from the start of every partition to its end and "
+        "return `{booking id: status}` — each key's latest value (key = booking id, value = status as text); a "
+        "record with no value is a tombstone and deletes its key. `config` holds bootstrap.servers and a group.id. "
+        f"The check writes status changes for 10 bookings to a fresh compacted topic of {PARTITIONS} partitions."
     ),
     hints=(
-        "labkit.experiments.reading.log_ranges(lab.bootstrap_servers, topic) gives each partition's start and end"
-        " offsets",
-        "the topic was written once from offset 0, so a partition's end offset is how many records it holds",
-        "count the partitions whose end is 0, and those whose end is 2 or more",
+        "get_watermark_offsets gives each partition's start and end; assign() them from the start, poll until "
+        "every partition reached its end",
+        "within a partition, a later record of a key replaces an earlier one; a key's records are all in one partition",
+        "msg.value() is None for a tombstone: remove the key",
     ),
     judge=_judge,
     reference=_reference,
-    needs=("lab", "topic"),
+    needs=("lab", "event_id"),
 )
 
-EXERCISES: tuple[Exercise, ...] = (hashed_layout,)
+EXERCISES: tuple[Exercise, ...] = (latest_statuses,)

@@ -94,7 +94,7 @@ def _verdict(got: list[int]) -> Verdict:
     if problems:
         return wrong(*problems)
     return correct(
-        f"the {len(window)} records of the window (records {FIRST}–{LAST}), each once, each partition in offset "
+        f"The {len(window)} records of the window (records {FIRST}–{LAST}), each once, each partition in offset "
         "order, and nothing from outside it: a replay bounded by time on both ends."
     )
 

@@ -120,7 +120,7 @@ def _verdict(committed: Counter[str], everything: int, markers: int) -> Verdict:
             "Use transactions: init_transactions(), then begin_transaction() … commit_transaction() per batch."
         )
     return correct(
-        f"all {RECORDS} records once each in the read_committed output, none lost. The log also holds {aborted} "
+        f"All {RECORDS} records once each in the read_committed output, none lost. The log also holds {aborted} "
         f"record(s) of the transaction the crash left open, aborted when the restart called init_transactions() "
         f"with the same transactional.id (read_uncommitted returns them), and {markers} commit or abort markers."
     )
