@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,33 +68,54 @@ def _second_run(answer: Callable[..., Any], lab: Lab, config: dict[str, Any], to
         second.kill()
 
 
-def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
-    if not callable(answer):
-        return wrong(f"answer with your function consume(config, topic, process), got {type(answer).__name__}")
+@dataclass(frozen=True)
+class CrashRun:
+    """What a consumer loop did across a crash and a restart (`crash_and_restart`)."""
+
+    processed: list[str]  # every value process() finished, over both runs, in order
+    held: str  # the value process() was holding when the first run was SIGKILLed
+    before_crash: int  # how many process() had finished by then
+    committed: dict[int, int]  # the group's committed offsets at the crash
+    problem: str = ""  # what went wrong, for the learner; the rest is then partial
+
+    @property
+    def lost(self) -> list[int]:
+        return sorted(int(v) for v in {str(i) for i in range(RECORDS)} - set(self.processed))
+
+    @property
+    def repeated(self) -> list[int]:
+        return sorted(int(v) for v, n in Counter(self.processed).items() if n > 1)
+
+
+def crash_and_restart(lab: Lab, event_id: int, loop: Callable[..., Any]) -> CrashRun:
+    """Run `loop(config, topic, process)` in a process of its own on a fresh topic of RECORDS numbered records in
+    PARTITIONS partitions; SIGKILL it while process() holds record HOLD_AT, start it again and let it run until
+    every record was processed or the group committed them all. The topic is deleted afterwards."""
     topic, group = scratch_name(event_id, "commits")
     config = _config(lab, group)
     with scratch_topic(lab, topic, PARTITIONS), tempfile.TemporaryDirectory(prefix="labkit-exercise-") as folder:
         work = Path(folder)
         write_numbered(lab, topic, RECORDS, PARTITIONS)
-        held, problem = crash_while_held(answer, [config, topic], work, HOLD_AT, START_TIMEOUT, CRASH_AFTER)
-        if problem:
-            return wrong(problem)
-        before_crash = len(processed_values(work))
-        committed = _committed(lab, group, topic)
-        failed = _second_run(answer, lab, config, topic, work)
-        if failed:
-            return wrong(failed)
-        return _verdict(processed_values(work), held, before_crash, committed)
+        held, problem = crash_while_held(loop, [config, topic], work, HOLD_AT, START_TIMEOUT, CRASH_AFTER)
+        before_crash, committed = len(processed_values(work)), _committed(lab, group, topic)
+        if not problem:
+            problem = _second_run(loop, lab, config, topic, work) or ""
+        return CrashRun(processed_values(work), held, before_crash, committed, problem)
+
+
+def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
+    if not callable(answer):
+        return wrong(f"answer with your function consume(config, topic, process), got {type(answer).__name__}")
+    run = crash_and_restart(lab, event_id, answer)
+    return wrong(run.problem) if run.problem else _verdict(run)
 
 
 def _offsets(committed: dict[int, int]) -> str:
     return ", ".join(f"partition {p} at offset {o}" for p, o in sorted(committed.items())) or "nothing"
 
 
-def _verdict(done: list[str], held: str, before_crash: int, committed: dict[int, int]) -> Verdict:
-    counts = Counter(done)
-    lost = sorted(int(v) for v in {str(i) for i in range(RECORDS)} - set(counts))
-    repeated = sorted(int(v) for v, n in counts.items() if n > 1)
+def _verdict(run: CrashRun) -> Verdict:
+    lost, repeated, held, before_crash, committed = run.lost, run.repeated, run.held, run.before_crash, run.committed
     if lost:
         return wrong(
             f"records {lost} were never processed (record {held} was in process() at the crash): before the "
