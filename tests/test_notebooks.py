@@ -133,8 +133,8 @@ def cluster_pids(home: Path) -> tuple[set[int | None], int | None]:
 
 
 @pytest.mark.unit
-def test_the_numbered_notebooks_are_01_to_10() -> None:
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 11)]
+def test_the_numbered_notebooks_are_01_to_11() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 12)]
     assert {p.stem for p in NOTEBOOKS} >= RUN_TWICE
 
 
