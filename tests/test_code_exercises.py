@@ -16,6 +16,7 @@ from labkit.exercises import (
     consumer_loop,
     delivery,
     keys,
+    lag_code,
     offsets,
     producer_code,
     raw_request,
@@ -277,3 +278,21 @@ def test_latest_statuses_are_checked_against_the_changelog(lab: Lab, event_id: i
     assert right.solved and "b-5 CANCELLED" in right.message, right.message
     first = check(first_status_without_tombstones, lab=lab, event_id=event_id)
     assert not first.solved and "tombstone" in first.message and "the first status" in first.message, first.message
+
+
+# -- 05: lag by hand ------------------------------------------------------------------------------------------
+def lag_ignoring_no_commit(config: dict[str, Any], topic: str) -> dict[int, int]:
+    consumer = Consumer(config)
+    committed = consumer.committed([TopicPartition(topic, p) for p in range(4)], timeout=10)
+    lags = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] - tp.offset for tp in committed}
+    consumer.close()
+    return lags
+
+
+@pytest.mark.integration
+def test_lag_by_hand_is_checked_against_committed_offsets(lab: Lab, event_id: int) -> None:
+    check = lag_code.lag_by_hand.evaluate
+    right = check(lag_code.lag_by_hand.reference, lab=lab, event_id=event_id)
+    assert right.solved, right.message
+    naive = check(lag_ignoring_no_commit, lab=lab, event_id=event_id)
+    assert not naive.solved and "OFFSET_INVALID" in naive.message, naive.message

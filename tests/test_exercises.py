@@ -22,6 +22,7 @@ from labkit.exercises import (
     dashboard,
     delivery,
     keys,
+    lag_code,
     names,
     offsets,
     partitioning,
@@ -373,7 +374,7 @@ MODULES = {"names": names, "partitioning": partitioning, "consumers": consumers,
 MODULES |= {"dashboard": dashboard, "recovery": recovery, "delivery": delivery, "offsets": offsets}
 MODULES |= {"transactions": transactions, "keys": keys}
 MODULES |= {"topic_code": topic_code, "producer_code": producer_code, "consumer_loop": consumer_loop}
-MODULES |= {"raw_request": raw_request, "rebalance": rebalance}
+MODULES |= {"raw_request": raw_request, "rebalance": rebalance, "lag_code": lag_code}
 
 
 @pytest.mark.unit

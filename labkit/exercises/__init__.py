@@ -25,6 +25,7 @@ from labkit.exercises import (
     dashboard,
     delivery,
     keys,
+    lag_code,
     names,
     offsets,
     partitioning,
@@ -51,6 +52,7 @@ ALL: tuple[Exercise, ...] = (
     + consumer_loop.EXERCISES
     + consumers.EXERCISES
     + dashboard.EXERCISES
+    + lag_code.EXERCISES
     + delivery.EXERCISES
     + recovery.EXERCISES
     + rebalance.EXERCISES
@@ -92,6 +94,7 @@ __all__ = [
     "dashboard",
     "delivery",
     "keys",
+    "lag_code",
     "names",
     "offsets",
     "partitioning",
