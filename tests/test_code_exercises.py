@@ -21,6 +21,7 @@ from labkit.exercises import (
     producer_code,
     raw_request,
     rebalance,
+    slow_work,
     topic_code,
     transactions,
 )
@@ -296,3 +297,13 @@ def test_lag_by_hand_is_checked_against_committed_offsets(lab: Lab, event_id: in
     assert right.solved, right.message
     naive = check(lag_ignoring_no_commit, lab=lab, event_id=event_id)
     assert not naive.solved and "OFFSET_INVALID" in naive.message, naive.message
+
+
+# -- 11: a handler slower than max.poll.interval.ms -----------------------------------------------------------
+@pytest.mark.integration
+def test_a_slow_handler_keeps_its_consumer_in_the_group_or_is_named(lab: Lab, event_id: int) -> None:
+    check = slow_work.slow_handler.evaluate
+    right = check(slow_work.slow_handler.reference, lab=lab, event_id=event_id)
+    assert right.solved, right.message
+    inline = check(consumer_loop.commit_after_processing.reference, lab=lab, event_id=event_id)
+    assert not inline.solved and "took it out of the group" in inline.message, inline.message

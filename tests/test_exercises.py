@@ -31,6 +31,7 @@ from labkit.exercises import (
     rebalance,
     recovery,
     sending,
+    slow_work,
     topic_code,
     transactions,
 )
@@ -374,7 +375,7 @@ MODULES = {"names": names, "partitioning": partitioning, "consumers": consumers,
 MODULES |= {"dashboard": dashboard, "recovery": recovery, "delivery": delivery, "offsets": offsets}
 MODULES |= {"transactions": transactions, "keys": keys}
 MODULES |= {"topic_code": topic_code, "producer_code": producer_code, "consumer_loop": consumer_loop}
-MODULES |= {"raw_request": raw_request, "rebalance": rebalance, "lag_code": lag_code}
+MODULES |= {"raw_request": raw_request, "rebalance": rebalance, "lag_code": lag_code, "slow_work": slow_work}
 
 
 @pytest.mark.unit

@@ -34,6 +34,7 @@ from labkit.exercises import (
     rebalance,
     recovery,
     sending,
+    slow_work,
     topic_code,
     transactions,
 )
@@ -59,6 +60,7 @@ ALL: tuple[Exercise, ...] = (
     + offsets.EXERCISES
     + transactions.EXERCISES
     + keys.EXERCISES
+    + slow_work.EXERCISES
 )
 BY_KEY = {exercise.key: exercise for exercise in ALL}
 
@@ -105,6 +107,7 @@ __all__ = [
     "recovery",
     "reset",
     "sending",
+    "slow_work",
     "topic_code",
     "transactions",
 ]

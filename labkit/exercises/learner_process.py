@@ -58,6 +58,8 @@ class Spec:
     processed: str
     held: str
     hold_at: int | None  # hold the record `process` is called with for the hold_at-th time (1-based)
+    slow_at: int | None = None  # take `slow_s` seconds over the record of the slow_at-th call, then finish it
+    slow_s: float = 0.0
 
 
 @dataclass
@@ -76,6 +78,7 @@ class LearnerProcess:
         workdir: Path,
         run: str,
         hold_at: int | None = None,
+        slow: tuple[int, float] | None = None,  # (the call, its seconds): one slow record, as a slow handler has
     ) -> LearnerProcess:
         spec = Spec(
             source=function_source(function),
@@ -84,6 +87,8 @@ class LearnerProcess:
             processed=str(workdir / "processed.txt"),  # both runs append to one file
             held=str(workdir / f"{run}.held"),
             hold_at=hold_at,
+            slow_at=slow[0] if slow else None,
+            slow_s=slow[1] if slow else 0.0,
         )
         spec_path, stderr = workdir / f"{run}.json", workdir / f"{run}.stderr"
         spec_path.write_text(json.dumps(asdict(spec)))
@@ -156,6 +161,8 @@ def _processor(spec: Spec) -> Callable[[Any], None]:
         if calls == spec.hold_at:
             Path(spec.held).write_text(text)
             threading.Event().wait()  # held until the check's SIGKILL
+        if calls == spec.slow_at:
+            time.sleep(spec.slow_s)  # the slow work itself: what the check is about
         output.write(text + "\n")
         output.flush()
         os.fsync(output.fileno())
