@@ -95,7 +95,9 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
 def _reference(
     config: dict[str, Any], event_id: int, booking_id: str, section: str, subsection: int, quantity: int
 ) -> None:
-    from labkit import KafkaTopicBuilder, PartitionKeyBuilder, SeatingConfig, SectionBasedPartitionStrategy
+    from labkit.domain.naming import KafkaTopicBuilder, PartitionKeyBuilder  # also `from labkit import …`
+    from labkit.domain.partitioning import SectionBasedPartitionStrategy
+    from labkit.domain.seating import SeatingConfig
 
     strategy = SectionBasedPartitionStrategy(SeatingConfig.default())  # the venue of notebook 03's event
     partition = strategy.get_partition_for_subsection(section, subsection)
