@@ -171,13 +171,32 @@ def forward_at_least_once(
             consumer.commit(asynchronous=False)
 
 
+def forward_with_auto_commit(
+    consumer_config: dict[str, Any], producer_config: dict[str, Any], source: str, target: str, process: Any
+) -> None:
+    consumer = Consumer(consumer_config)  # enable.auto.commit left on: offsets committed outside the transactions
+    producer = Producer(producer_config)
+    producer.init_transactions(30)
+    consumer.subscribe([source])
+    while True:
+        batch: list[Any] = [m for m in consumer.consume(50, timeout=1.0) if not m.error()]
+        if batch:
+            producer.begin_transaction()
+            for message in batch:
+                process(message)
+                producer.produce(target, value=message.value(), partition=message.partition())
+            producer.commit_transaction(30)
+
+
 @pytest.mark.integration
 def test_a_transactional_forwarder_is_killed_and_read_committed(lab: Lab, event_id: int) -> None:
     check = transactions.transactional_forwarder.evaluate
     right = check(transactions.transactional_forwarder.reference, lab=lab, event_id=event_id)
     assert right.solved and "All 60 records once each" in right.message, right.message
     plain = check(forward_at_least_once, lab=lab, event_id=event_id)
-    assert not plain.solved and "no transaction markers" in plain.message, plain.message
+    assert not plain.solved and "in the output twice" in plain.message, plain.message
+    ticking = check(forward_with_auto_commit, lab=lab, event_id=event_id)
+    assert not ticking.solved and "never reached the committed output" in ticking.message, ticking.message
 
 
 # -- 03: a reserve-seats request by hand, answered by the real service ---------------------------------------
@@ -252,6 +271,8 @@ def test_a_member_added_finds_what_was_committed_on_revoke(lab: Lab, event_id: i
     assert not batches.solved and "were processed twice" in batches.message, batches.message
     eager = check(consumer_loop.commit_after_processing.reference, lab=lab, event_id=event_id)
     assert not eager.solved and "committed before any rebalance" in eager.message, eager.message
+    automatic = check(auto_commit, lab=lab, event_id=event_id)
+    assert not automatic.solved and "committed before any rebalance" in automatic.message, automatic.message
 
 
 # -- 10: a table from a keyed changelog -----------------------------------------------------------------------
@@ -300,6 +321,15 @@ def test_lag_by_hand_is_checked_against_committed_offsets(lab: Lab, event_id: in
 
 
 # -- 11: a handler slower than max.poll.interval.ms -----------------------------------------------------------
+def consume_with_a_longer_limit(config: dict[str, Any], topic: str, process: Any) -> None:
+    consumer = Consumer({**config, "max.poll.interval.ms": 60000})
+    consumer.subscribe([topic])
+    while True:
+        message = consumer.poll(1.0)
+        if message is not None and not message.error():
+            process(message)
+
+
 @pytest.mark.integration
 def test_a_slow_handler_keeps_its_consumer_in_the_group_or_is_named(lab: Lab, event_id: int) -> None:
     check = slow_work.slow_handler.evaluate
@@ -307,3 +337,5 @@ def test_a_slow_handler_keeps_its_consumer_in_the_group_or_is_named(lab: Lab, ev
     assert right.solved, right.message
     inline = check(consumer_loop.commit_after_processing.reference, lab=lab, event_id=event_id)
     assert not inline.solved and "took it out of the group" in inline.message, inline.message
+    patient = check(consume_with_a_longer_limit, lab=lab, event_id=event_id)
+    assert not patient.solved and "leave max.poll.interval.ms as config sets it" in patient.message

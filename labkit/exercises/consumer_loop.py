@@ -17,55 +17,26 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import Consumer
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.exercises.learner_process import LearnerProcess, crash_while_held, processed_values
-from labkit.exercises.scratch import scratch_name, scratch_topic, write_numbered
-from labkit.kafka.groups import describe_group
-from labkit.polling import poll
+from labkit.exercises.learner_process import RESTART_TIMEOUT, crash_while_held, processed_values, run_until
+from labkit.exercises.scratch import committed_offsets, group_config, scratch_name, scratch_topic, write_numbered
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
 
 RECORDS, PARTITIONS, HOLD_AT = 40, 2, 15
-START_TIMEOUT = 60.0  # s for the first run to reach record HOLD_AT (a fresh process, a group to join)
-CRASH_AFTER = 1.0  # s the crash comes after process() got the held record: any timer commit has fired by then
-RESTART_TIMEOUT = 45.0  # s for the second run: the dead member's partitions move after its session (2.5 s here)
-
-
-def _config(lab: Lab, group: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": lab.bootstrap_servers,
-        "group.id": group,
-        "group.protocol": "consumer",
-        "auto.offset.reset": "earliest",
-        "auto.commit.interval.ms": 200,  # if auto-commit is on, it commits 5 times a second (default every 5 s)
-    }
-
-
-def _committed(lab: Lab, group: str, topic: str) -> dict[int, int]:
-    """{partition: committed offset} of the check's group, through the lab's admin client."""
-    partitions = describe_group(lab.admin, group).partitions
-    return {p.partition: p.committed for p in partitions if p.topic == topic and p.committed is not None}
 
 
 def _second_run(answer: Callable[..., Any], lab: Lab, config: dict[str, Any], topic: str, work: Path) -> str | None:
     """Run until every record was processed or the group committed the whole topic; None, or what went wrong."""
     values = {str(i) for i in range(RECORDS)}
     group = config["group.id"]
-    second = LearnerProcess.start(answer, [config, topic], work, "second")
-    try:
 
-        def finished() -> bool:
-            if second.exit_code() is not None or values <= set(processed_values(work)):
-                return True
-            committed = _committed(lab, group, topic)
-            return len(committed) == PARTITIONS and sum(committed.values()) == RECORDS
+    def finished() -> bool:
+        committed = committed_offsets(lab, group, topic)
+        whole = len(committed) == PARTITIONS and sum(committed.values()) == RECORDS
+        return values <= set(processed_values(work)) or whole
 
-        poll(finished, RESTART_TIMEOUT, interval=0.5)
-        if second.exit_code() not in (None, 0):
-            return f"the restarted function raised (exit code {second.exit_code()}):\n{second.errors()}"
-        return None
-    finally:
-        second.kill()
+    return run_until(answer, [config, topic], work, "second", finished, RESTART_TIMEOUT).failure() or None
 
 
 @dataclass(frozen=True)
@@ -92,12 +63,12 @@ def crash_and_restart(lab: Lab, event_id: int, loop: Callable[..., Any]) -> Cras
     PARTITIONS partitions; SIGKILL it while process() holds record HOLD_AT, start it again and let it run until
     every record was processed or the group committed them all. The topic is deleted afterwards."""
     topic, group = scratch_name(event_id, "commits")
-    config = _config(lab, group)
+    config = group_config(lab, group)
     with scratch_topic(lab, topic, PARTITIONS), tempfile.TemporaryDirectory(prefix="labkit-exercise-") as folder:
         work = Path(folder)
         write_numbered(lab, topic, RECORDS, PARTITIONS)
-        held, problem = crash_while_held(loop, [config, topic], work, HOLD_AT, START_TIMEOUT, CRASH_AFTER)
-        before_crash, committed = len(processed_values(work)), _committed(lab, group, topic)
+        held, problem = crash_while_held(loop, [config, topic], work, HOLD_AT)
+        before_crash, committed = len(processed_values(work)), committed_offsets(lab, group, topic)
         if not problem:
             problem = _second_run(loop, lab, config, topic, work) or ""
         return CrashRun(processed_values(work), held, before_crash, committed, problem)
@@ -115,7 +86,7 @@ def _offsets(committed: dict[int, int]) -> str:
 
 
 def _verdict(run: CrashRun) -> Verdict:
-    lost, repeated, held, before_crash, committed = run.lost, run.repeated, run.held, run.before_crash, run.committed
+    lost, repeated, held, committed = run.lost, run.repeated, run.held, run.committed
     if lost:
         return wrong(
             f"records {lost} were never processed (record {held} was in process() at the crash): before the "
@@ -126,7 +97,7 @@ def _verdict(run: CrashRun) -> Verdict:
         )
     if not committed:
         return wrong(
-            f"nothing lost, but nothing was committed before the crash either: the restart read all {before_crash} "
+            f"nothing lost, but nothing was committed before the crash either: the restart read all {run.before_crash} "
             "records again from the beginning (auto.offset.reset=earliest). Commit after processing, so that a "
             "restart begins where the crash left off."
         )

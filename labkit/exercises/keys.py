@@ -3,16 +3,20 @@ whose records are status changes and whose tombstones delete a booking.
 
 The check writes 24 status changes for 10 bookings (two of them then deleted by a tombstone) to a fresh compacted
 topic of 3 partitions, keyed by booking id, calls the learner's `latest_statuses(config, topic)` and compares the
-table it returns with the changes.
+table it returns with the changes. The function runs in a process of its own (`learner_process`), so that one
+that never returns is stopped instead of holding the kernel.
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Consumer, TopicPartition
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
+from labkit.exercises.learner_process import run_until
 from labkit.exercises.scratch import scratch_name, scratch_topic
 from labkit.experiments.keyed import KeyedRecord, write_records
 
@@ -20,6 +24,7 @@ if TYPE_CHECKING:
     from labkit.lab import Lab
 
 PARTITIONS = 3
+RUN_TIMEOUT = 30.0  # s for the function to return
 DELETED = ("b-3", "b-7")
 CANCELLED = ("b-5",)
 
@@ -45,16 +50,24 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     if not callable(answer):
         return wrong(f"answer with your function latest_statuses(config, topic), got {answer!r}")
     topic, group = scratch_name(event_id, "statuses")
-    with scratch_topic(lab, topic, PARTITIONS, {"cleanup.policy": "compact"}):
+    config = {"bootstrap.servers": lab.bootstrap_servers, "group.id": group}
+    with (
+        scratch_topic(lab, topic, PARTITIONS, {"cleanup.policy": "compact"}),
+        tempfile.TemporaryDirectory(prefix="labkit-exercise-") as folder,
+    ):
         records = [KeyedRecord(b, None if s is None else s.encode()) for b, s in _changes()]
         write_records(lab.bootstrap_servers, topic, records)  # keyed: each booking's changes in one partition
-        try:
-            table = answer({"bootstrap.servers": lab.bootstrap_servers, "group.id": group}, topic)
-        except Exception as error:  # the learner's code: any error is a verdict, not a crash
-            return wrong(f"your function raised {type(error).__name__}: {error}")
-    if not isinstance(table, dict):
-        return wrong(f"return a dict {{booking id: status}}, got {type(table).__name__}")
-    return _verdict({str(k): (v.decode() if isinstance(v, bytes) else v) for k, v in table.items()})
+        ran = run_until(answer, [config, topic], Path(folder), "table", lambda: False, RUN_TIMEOUT, returns=True)
+    if ran.exit_code is None:
+        return wrong(
+            f"your function had not returned after {RUN_TIMEOUT:.0f} s: stop at each partition's end offset — and a "
+            "partition whose start equals its end is empty: there is nothing to wait for there"
+        )
+    if ran.raised:
+        return wrong(ran.failure("your function"))
+    if not isinstance(ran.result, dict):
+        return wrong(f"return a dict {{booking id: status}}, got {ran.result!r:.80}")
+    return _verdict(ran.result)
 
 
 def _verdict(table: dict[str, Any]) -> Verdict:
@@ -82,7 +95,7 @@ def _verdict(table: dict[str, Any]) -> Verdict:
 
 
 def _reference(config: dict[str, Any], topic: str) -> dict[str, str]:
-    consumer = Consumer(config)  # assign() below: no group is joined, nothing committed
+    consumer = Consumer({**config, "enable.auto.commit": False})  # assign() joins no group; commit nothing either
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         starts, ends = {}, {}
@@ -115,11 +128,13 @@ latest_statuses = Exercise(
         "Write `latest_statuses(config, topic)`: read `topic` from the start of every partition to its end and "
         "return `{booking id: status}` — each key's latest value (key = booking id, value = status as text); a "
         "record with no value is a tombstone and deletes its key. `config` holds bootstrap.servers and a group.id. "
-        f"The check writes status changes for 10 bookings to a fresh compacted topic of {PARTITIONS} partitions."
+        f"The check writes status changes for 10 bookings to a fresh compacted topic of {PARTITIONS} partitions and "
+        "runs your function in a process of its own (one that never returns is stopped after 30 s): Consumer, "
+        "TopicPartition, KafkaError, json and time are given; import anything else inside it."
     ),
     hints=(
         "get_watermark_offsets gives each partition's start and end; assign() them from the start, poll until "
-        "every partition reached its end",
+        "every partition reached its end (a partition whose start equals its end is empty: skip it)",
         "within a partition, a later record of a key replaces an earlier one; a key's records are all in one partition",
         "msg.value() is None for a tombstone: remove the key",
     ),

@@ -30,6 +30,10 @@ from typing import Any
 from labkit.errors import CallError
 from labkit.polling import poll
 
+START_TIMEOUT = 60.0  # s for a first run to reach the record it is held on (a fresh process, a group to join)
+CRASH_AFTER = 1.0  # s the crash comes after process() got the held record: timers (auto-commit) and sends have run
+RESTART_TIMEOUT = 45.0  # s for a restarted run: the dead member's partitions move after its session (2.5 s here)
+
 PRELUDE = (
     "from __future__ import annotations\n"
     "from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition\n"
@@ -60,6 +64,7 @@ class Spec:
     hold_at: int | None  # hold the record `process` is called with for the hold_at-th time (1-based)
     slow_at: int | None = None  # take `slow_s` seconds over the record of the slow_at-th call, then finish it
     slow_s: float = 0.0
+    result: str | None = None  # call the function without `process`, and write what it returns here (JSON)
 
 
 @dataclass
@@ -79,6 +84,7 @@ class LearnerProcess:
         run: str,
         hold_at: int | None = None,
         slow: tuple[int, float] | None = None,  # (the call, its seconds): one slow record, as a slow handler has
+        returns: bool = False,  # the function takes no `process` and returns its answer (`result()`)
     ) -> LearnerProcess:
         spec = Spec(
             source=function_source(function),
@@ -89,13 +95,14 @@ class LearnerProcess:
             hold_at=hold_at,
             slow_at=slow[0] if slow else None,
             slow_s=slow[1] if slow else 0.0,
+            result=str(workdir / f"{run}.result.json") if returns else None,
         )
         spec_path, stderr = workdir / f"{run}.json", workdir / f"{run}.stderr"
         spec_path.write_text(json.dumps(asdict(spec)))
         with stderr.open("wb") as errors:
             popen = subprocess.Popen(
                 [sys.executable, "-m", "labkit.exercises.learner_process", str(spec_path)],
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # never written: the child exits when it closes, with this process
                 stdout=errors,
                 stderr=errors,
             )
@@ -115,14 +122,64 @@ class LearnerProcess:
         """The last lines the child wrote to stderr (a traceback, if it raised)."""
         return "\n".join(self.stderr.read_text(errors="replace").strip().splitlines()[-lines:])
 
+    def result(self) -> Any:
+        """What the function returned (a function started with `returns=True` that ended), JSON-decoded."""
+        path = Path(self.spec.result or "")
+        return json.loads(path.read_text()) if self.spec.result and path.exists() else None
+
     def kill(self) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGKILL)
         self.popen.wait()
+        if self.popen.stdin is not None:
+            self.popen.stdin.close()
+
+
+@dataclass(frozen=True)
+class Ran:
+    """How a run ended: `exit_code` before the check stopped it (None: still running), and what it wrote."""
+
+    exit_code: int | None
+    errors: str  # the last lines of its standard error (a traceback, if it raised)
+    stderr: str  # all of it (librdkafka's warnings too)
+    result: Any = None
+
+    @property
+    def raised(self) -> bool:
+        return self.exit_code not in (None, 0)
+
+    def failure(self, who: str = "the restarted function") -> str:
+        """What to tell the learner when the run raised; "" when it did not."""
+        return f"{who} raised (exit code {self.exit_code}):\n{self.errors}" if self.raised else ""
+
+
+def run_until(
+    function: Callable[..., Any],
+    arguments: list[Any],
+    workdir: Path,
+    run: str,
+    finished: Callable[[], object],
+    timeout: float,
+    **options: Any,
+) -> Ran:
+    """Run `function` as `run` until `finished()`, until it ends by itself or for `timeout` s, then SIGKILL it if it
+    still runs. `options` go to `LearnerProcess.start`."""
+    child = LearnerProcess.start(function, arguments, workdir, run, **options)
+    try:
+        poll(lambda: child.exit_code() is not None or finished(), timeout, interval=0.2)
+        ended = child.exit_code()
+        return Ran(ended, child.errors(), child.stderr.read_text(errors="replace"), child.result())
+    finally:
+        child.kill()
 
 
 def crash_while_held(
-    function: Callable[..., Any], arguments: list[Any], workdir: Path, hold_at: int, timeout: float, crash_after: float
+    function: Callable[..., Any],
+    arguments: list[Any],
+    workdir: Path,
+    hold_at: int,
+    timeout: float = START_TIMEOUT,
+    crash_after: float = CRASH_AFTER,
 ) -> tuple[str, str]:
     """Run `function` as run "first" until `process` holds its `hold_at`-th record, let `crash_after` s pass, and
     SIGKILL it: (the held record's value, "") or ("", what went wrong, for the learner)."""
@@ -170,11 +227,30 @@ def _processor(spec: Spec) -> Callable[[Any], None]:
     return process
 
 
+def _exit_with_parent() -> None:
+    """The check holds this process's stdin open; when the check's process dies (a kernel restarted mid-check), the
+    pipe closes and the learner's loop must not go on consuming on its own."""
+    sys.stdin.read()
+    os._exit(3)
+
+
+def _plain(value: object) -> object:
+    """bytes as text, for a returned answer to travel as JSON."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
 def main(spec_path: str) -> None:
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
     spec = Spec(**json.loads(Path(spec_path).read_text()))
     namespace: dict[str, Any] = {"__name__": "learner"}
     exec(compile(PRELUDE + spec.source, f"<{spec.name}>", "exec"), namespace)  # the learner's own code
-    namespace[spec.name](*spec.arguments, _processor(spec))
+    if spec.result is None:
+        namespace[spec.name](*spec.arguments, _processor(spec))
+        return
+    answer = namespace[spec.name](*spec.arguments)
+    if isinstance(answer, dict):
+        answer = {_plain(k): (None if v is None else _plain(v)) for k, v in answer.items()}
+    Path(spec.result).write_text(json.dumps(answer, default=_plain))
 
 
 if __name__ == "__main__":

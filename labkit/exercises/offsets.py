@@ -16,12 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.exercises.learner_process import LearnerProcess, processed_values
+from labkit.exercises.learner_process import processed_values, run_until
 from labkit.exercises.scratch import scratch_name, scratch_topic
-from labkit.polling import poll
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
@@ -49,19 +48,15 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     start_ms, end_ms = t0 + STEP_MS * FIRST, t0 + STEP_MS * (LAST + 1)
     with scratch_topic(lab, topic, PARTITIONS), tempfile.TemporaryDirectory(prefix="labkit-exercise-") as folder:
         _write_timestamped(lab, topic, t0)
-        run = LearnerProcess.start(answer, [config, topic, start_ms, end_ms], Path(folder), "replay")
-        try:
-            ended = poll(lambda: run.exit_code() is not None, RUN_TIMEOUT, interval=0.2)
-        finally:
-            run.kill()
-        if not ended:
+        ran = run_until(answer, [config, topic, start_ms, end_ms], Path(folder), "replay", lambda: False, RUN_TIMEOUT)
+        if ran.exit_code is None:
             return wrong(
                 f"your function had not returned after {RUN_TIMEOUT:.0f} s ({len(processed_values(Path(folder)))} "
                 "records processed): a replay ends — stop reading a partition at its end offset "
                 "(offsets_for_times(end_ms), or the log-end offset from get_watermark_offsets when nothing is later)"
             )
-        if run.exit_code() != 0:
-            return wrong(f"your function raised (exit code {run.exit_code()}):\n{run.errors()}")
+        if ran.raised:
+            return wrong(ran.failure("your function"))
         return _verdict([int(v) for v in processed_values(Path(folder)) if v.isdigit()])
 
 
@@ -100,7 +95,8 @@ def _verdict(got: list[int]) -> Verdict:
 
 
 def _reference(config: dict[str, Any], topic: str, start_ms: int, end_ms: int, process: Callable[[Any], None]) -> None:
-    consumer = Consumer(config)  # librdkafka wants a group.id; assign() joins no group and commits nothing
+    # librdkafka wants a group.id even for assign(); auto-commit off, or it would commit for that group on close()
+    consumer = Consumer({**config, "enable.auto.commit": False, "enable.partition.eof": True})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         starts = consumer.offsets_for_times([TopicPartition(topic, p, start_ms) for p in partitions], timeout=10)
@@ -109,16 +105,20 @@ def _reference(config: dict[str, Any], topic: str, start_ms: int, end_ms: int, p
         for tp in ends:  # -1: nothing written at or after end_ms, so read up to the log-end offset
             log_end = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)[1]
             stop[tp.partition] = tp.offset if tp.offset >= 0 else log_end
-        todo = [tp for tp in starts if 0 <= tp.offset < stop[tp.partition]]
-        consumer.assign(todo)
-        position = {tp.partition: tp.offset for tp in todo}
-        while any(position[p] < stop[p] for p in position):
+        todo = {tp.partition for tp in starts if 0 <= tp.offset < stop[tp.partition]}
+        consumer.assign([tp for tp in starts if tp.partition in todo])
+        while todo:
             message: Any = consumer.poll(1.0)  # a Message, or None when nothing came
-            if message is None or message.error():
+            if message is None:
                 continue
-            position[message.partition()] = message.offset() + 1
+            if message.error():  # _PARTITION_EOF: the partition's end (its last offsets may be markers, not records)
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    todo.discard(message.partition())
+                continue
             if message.offset() < stop[message.partition()]:
                 process(message)
+            if message.offset() + 1 >= stop[message.partition()]:
+                todo.discard(message.partition())
     finally:
         consumer.close()
 
@@ -133,7 +133,7 @@ replay_window = Exercise(
         "in offset order, and return when the window is read. `config` has bootstrap.servers and a group.id. The "
         f"check writes {RECORDS} records with timestamps of its own to a fresh topic of {PARTITIONS} partitions, runs "
         "your function in a process of its own and compares what process() got with the window. Consumer, "
-        "TopicPartition, json and time are given; import anything else inside the function."
+        "TopicPartition, KafkaError, json and time are given; import anything else inside the function."
     ),
     hints=(
         "offsets_for_times([TopicPartition(topic, p, start_ms), …]) gives each partition's first offset at or after "

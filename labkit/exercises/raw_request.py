@@ -95,11 +95,12 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
 def _reference(
     config: dict[str, Any], event_id: int, booking_id: str, section: str, subsection: int, quantity: int
 ) -> None:
-    from labkit.domain.naming import KafkaTopicBuilder, PartitionKeyBuilder  # also `from labkit import …`
+    # in a notebook: from labkit import KafkaTopicBuilder, PartitionKeyBuilder, SectionBasedPartitionStrategy, …
+    from labkit.domain.naming import KafkaTopicBuilder, PartitionKeyBuilder
     from labkit.domain.partitioning import SectionBasedPartitionStrategy
     from labkit.domain.seating import SeatingConfig
 
-    strategy = SectionBasedPartitionStrategy(SeatingConfig.default())  # the venue of notebook 03's event
+    strategy = SectionBasedPartitionStrategy(SeatingConfig.default())  # notebook 03's event has the default venue
     partition = strategy.get_partition_for_subsection(section, subsection)
     request = {
         "schema": 1,

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.exercises.learner_process import LearnerProcess, processed_values
-from labkit.exercises.scratch import scratch_name, scratch_topic, write_numbered
+from labkit.exercises.scratch import committed_offsets, group_config, scratch_name, scratch_topic, write_numbered
 from labkit.kafka.groups import describe_group
 from labkit.polling import poll
 
@@ -30,30 +30,15 @@ RECORDS, PARTITIONS, BATCH = 40, 2, 100
 START_TIMEOUT = 60.0  # s for the first member to process every record (a fresh process, a group to join)
 MOVE_TIMEOUT = 30.0  # s for the second member to be given a partition
 REREAD_TIMEOUT = 15.0  # s for the second member to read again what was not committed
+AUTO_COMMIT_WAIT = 1.0  # s: five ticks of the 200-ms auto-commit timer a learner may have left on
 
 
-def _config(lab: Lab, group: str, member: str) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": lab.bootstrap_servers,
-        "group.id": group,
-        "group.protocol": "consumer",
-        "client.id": member,
-        "auto.offset.reset": "earliest",
-        "auto.commit.interval.ms": 200,  # if auto-commit is on, it commits 5 times a second (default every 5 s)
-    }
-
-
-def _committed(lab: Lab, group: str, topic: str) -> dict[int, int]:
-    partitions = describe_group(lab.admin, group).partitions
-    return {p.partition: p.committed for p in partitions if p.topic == topic and p.committed is not None}
-
-
-def _given_to_second(lab: Lab, group: str) -> int | None:
-    """The partition the second member owns, once it owns one (and the first member no longer does)."""
+def _given_to_second(lab: Lab, group: str) -> tuple[int, ...]:
+    """(the partition the second member owns,) once it owns one that the first no longer does; () until then."""
     members = describe_group(lab.admin, group).members
     owned = {m.client_id: {p for _, p in m.partitions} for m in members}
     second, first = owned.get("second", set()), owned.get("first", set())
-    return min(second) if len(second) == 1 and not second & first else None
+    return tuple(second) if len(second) == 1 and not second & first else ()
 
 
 def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
@@ -63,7 +48,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     with scratch_topic(lab, topic, PARTITIONS), tempfile.TemporaryDirectory(prefix="labkit-exercise-") as folder:
         work = Path(folder)
         write_numbered(lab, topic, RECORDS, PARTITIONS)
-        first = LearnerProcess.start(answer, [_config(lab, group, "first"), topic], work, "first")
+        first = LearnerProcess.start(answer, [group_config(lab, group, **{"client.id": "first"}), topic], work, "first")
         second: LearnerProcess | None = None
         try:
             poll(lambda: len(processed_values(work)) >= RECORDS or first.exit_code() is not None, START_TIMEOUT)
@@ -71,17 +56,20 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
                 return wrong(f"your function ended (exit code {first.exit_code()}):\n{first.errors()}")
             if len(processed_values(work)) < RECORDS:
                 return wrong(f"in {START_TIMEOUT:.0f} s process() finished {len(processed_values(work))} of {RECORDS}")
-            if sum(_committed(lab, group, topic).values()) >= RECORDS:
+            # an auto-commit timer (200 ms here) fires within the second: wait for it before judging what was committed
+            if poll(lambda: sum(committed_offsets(lab, group, topic).values()) >= RECORDS, AUTO_COMMIT_WAIT):
                 return wrong(
                     f"all {RECORDS} records were committed before any rebalance: with a commit at most every "
                     f"{BATCH} records there would be none yet. Turn enable.auto.commit off, commit every {BATCH} "
                     "records, and commit what you processed when a partition is revoked."
                 )
-            second = LearnerProcess.start(answer, [_config(lab, group, "second"), topic], work, "second")
-            moved = poll(lambda: _given_to_second(lab, group), MOVE_TIMEOUT, interval=0.3)
-            if moved is None:
+            second_config = group_config(lab, group, **{"client.id": "second"})
+            second = LearnerProcess.start(answer, [second_config, topic], work, "second")
+            given = poll(lambda: _given_to_second(lab, group), MOVE_TIMEOUT, interval=0.3)
+            if not given:
                 return wrong(f"the second member was given no partition in {MOVE_TIMEOUT:.0f} s:\n{second.errors()}")
-            committed = _committed(lab, group, topic).get(moved)
+            moved = given[0]
+            committed = committed_offsets(lab, group, topic).get(moved)
             if committed != RECORDS // PARTITIONS:
                 poll(lambda: len(processed_values(work)) >= RECORDS + RECORDS // PARTITIONS, REREAD_TIMEOUT)
             return _verdict(processed_values(work), moved, committed)
@@ -124,7 +112,11 @@ def _reference(config: dict[str, Any], topic: str, process: Callable[[Any], None
     def on_revoke(_: Any, partitions: list[TopicPartition]) -> None:  # before the partitions are taken away
         commit({tp.partition for tp in partitions})
 
-    consumer.subscribe([topic], on_revoke=on_revoke)
+    def on_lost(_: Any, partitions: list[TopicPartition]) -> None:  # already someone else's: commit nothing
+        for tp in partitions:
+            done.pop(tp.partition, None)
+
+    consumer.subscribe([topic], on_revoke=on_revoke, on_lost=on_lost)
     since_commit = 0
     try:
         while True:
@@ -151,7 +143,8 @@ commit_on_revoke = Exercise(
         f"every {BATCH} records processed — and such that when the group moves a partition to another member, "
         "that member repeats none of the records already processed. The check runs your function in a process of "
         f"its own on {RECORDS} records in {PARTITIONS} partitions, then starts a second member and counts what was "
-        "processed twice. Consumer, Producer, TopicPartition, KafkaError, KafkaException, json and time are given."
+        "processed twice. Your function runs in a fresh Python: Consumer, Producer, TopicPartition, KafkaError, "
+        "KafkaException, json and time are given; import anything else inside it."
     ),
     hints=(
         "Consumer({**config, 'enable.auto.commit': False}); keep, per partition, the offset after the last record "

@@ -7,12 +7,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labkit.domain.naming import group_name
 from labkit.experiments.keyed import KeyedRecord, write_records
 from labkit.experiments.scratch_topics import create_topic, experiment_topic
 from labkit.kafka.cleanup import ResetPlan, apply_reset
+from labkit.kafka.groups import describe_group
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
@@ -43,3 +44,23 @@ def write_numbered(lab: Lab, topic: str, count: int, partitions: int) -> None:
     """Values "0" … "count-1", record i to partition i % partitions, acknowledged by every in-sync replica."""
     records = [KeyedRecord(key=None, value=str(i).encode(), partition=i % partitions) for i in range(count)]
     write_records(lab.bootstrap_servers, topic, records)
+
+
+def group_config(lab: Lab, group: str, **settings: Any) -> dict[str, Any]:
+    """The config a check hands a learner's consumer: the group (KIP-848's protocol, as the services use), from the
+    earliest offset, and an auto-commit timer of 200 ms (Kafka's default is 5 s): if the learner leaves auto-commit
+    on, it commits within the check's time, and the check sees what it does."""
+    return {
+        "bootstrap.servers": lab.bootstrap_servers,
+        "group.id": group,
+        "group.protocol": "consumer",
+        "auto.offset.reset": "earliest",
+        "auto.commit.interval.ms": 200,
+        **settings,
+    }
+
+
+def committed_offsets(lab: Lab, group: str, topic: str) -> dict[int, int]:
+    """{partition: committed offset} of `group` on `topic`, through the lab's admin client."""
+    partitions = describe_group(lab.admin, group).partitions
+    return {p.partition: p.committed for p in partitions if p.topic == topic and p.committed is not None}

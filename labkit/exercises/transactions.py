@@ -2,7 +2,7 @@
 
 The check writes 60 numbered records to a fresh topic of 2 partitions and runs the learner's
 `forward(consumer_config, producer_config, source, target, process)` in a process of its own (`learner_process`).
-It SIGKILLs the process while `process` handles record 25 — inside a transaction, after some of its records were
+It SIGKILLs the process while `process` handles its 25th record — inside a transaction, after some records were
 written — starts it again, and reads the target from the brokers with `read_committed` (what downstream consumers
 see) and `read_uncommitted` (what the log holds): each input once in the first, nothing lost; the crash's
 open transaction aborted in the second.
@@ -19,54 +19,38 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import Consumer, Producer
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.exercises.learner_process import LearnerProcess, crash_while_held
-from labkit.exercises.scratch import scratch_name, scratch_topic, write_numbered
+from labkit.exercises.learner_process import RESTART_TIMEOUT, crash_while_held, run_until
+from labkit.exercises.scratch import committed_offsets, group_config, scratch_name, scratch_topic, write_numbered
 from labkit.experiments.reading import log_ranges, read_topic
-from labkit.kafka.groups import describe_group
 from labkit.polling import poll
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
 
 RECORDS, PARTITIONS, HOLD_AT = 60, 2, 25
-START_TIMEOUT = 60.0  # s for the first run to reach record HOLD_AT (a fresh process, a group to join)
-CRASH_AFTER = 1.0  # s into process(): the records produced before it have been sent by then
-RESTART_TIMEOUT = 45.0  # s for the second run: the dead member's partitions move after its session (2.5 s here)
+SETTLE_TIMEOUT = 10.0  # s for the target's last stable offset to reach its end once the input is committed
 
 
 def _configs(lab: Lab, group: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    consumer = {
-        "bootstrap.servers": lab.bootstrap_servers,
-        "group.id": group,
-        "group.protocol": "consumer",
-        "auto.offset.reset": "earliest",
-    }
-    return consumer, {"bootstrap.servers": lab.bootstrap_servers, "transactional.id": f"{group}-forwarder"}
-
-
-def _group_committed(lab: Lab, group: str, topic: str) -> int:
-    """How many input records the group has committed past, over every partition of `topic`."""
-    return sum(p.committed or 0 for p in describe_group(lab.admin, group).partitions if p.topic == topic)
+    """The consumer's (a group, auto-commit ticking every 200 ms if left on) and the producer's (an id that stays)."""
+    return group_config(lab, group), {"bootstrap.servers": lab.bootstrap_servers, "transactional.id": f"{group}-fw"}
 
 
 def _runs(answer: Callable[..., Any], lab: Lab, arguments: list[Any], work: Path) -> str | None:
     """The crash, then the restart until the group committed every input record: None, or what went wrong."""
-    _, problem = crash_while_held(answer, arguments, work, HOLD_AT, START_TIMEOUT, CRASH_AFTER)
+    _, problem = crash_while_held(answer, arguments, work, HOLD_AT)
     if problem:
         return problem
     source, group = arguments[2], arguments[0]["group.id"]
-    second = LearnerProcess.start(answer, arguments, work, "second")
-    try:
-        poll(
-            lambda: second.exit_code() is not None or _group_committed(lab, group, source) >= RECORDS,
-            RESTART_TIMEOUT,
-            interval=0.5,
-        )
-        if second.exit_code() not in (None, 0):
-            return f"the restarted function raised (exit code {second.exit_code()}):\n{second.errors()}"
-        return None
-    finally:
-        second.kill()
+    finished = lambda: sum(committed_offsets(lab, group, source).values()) >= RECORDS  # noqa: E731
+    return run_until(answer, arguments, work, "second", finished, RESTART_TIMEOUT).failure() or None
+
+
+def _settled(lab: Lab, topic: str) -> bool:
+    """No transaction open on `topic`: its last stable offset (read_committed's end) is its high watermark."""
+    stable = log_ranges(lab.bootstrap_servers, topic, isolation="read_committed")
+    written = log_ranges(lab.bootstrap_servers, topic, isolation="read_uncommitted")
+    return all(stable[p].end == written[p].end for p in written)
 
 
 def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
@@ -84,6 +68,13 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
         problem = _runs(answer, lab, [consumer_config, producer_config, source, target], Path(folder))
         if problem:
             return wrong(problem)
+        if not poll(lambda: _settled(lab, target), SETTLE_TIMEOUT, interval=0.5):
+            return wrong(
+                f"a transaction was still open on the target {SETTLE_TIMEOUT:.0f} s after the restart had committed "
+                "every input record: read_committed readers wait at its first record. A crashed instance's "
+                "transaction is aborted by init_transactions() of the next one with the same transactional.id; "
+                "with another id it stays open until transaction.timeout.ms (60 s). Keep the id from producer_config."
+            )
         committed = [r.value.decode() for r in read_topic(lab.bootstrap_servers, target, isolation="read_committed")]
         everything = read_topic(lab.bootstrap_servers, target, isolation="read_uncommitted")
         log_end = sum(r.end for r in log_ranges(lab.bootstrap_servers, target, isolation="read_uncommitted").values())
@@ -149,6 +140,8 @@ def _reference(
             offsets = consumer.position(consumer.assignment())  # the next offset to read, per partition
             producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
             producer.commit_transaction(30)  # the output and the input offsets, together or not at all
+            # (a real forwarder also catches KafkaException here: if error.txn_requires_abort(), abort_transaction()
+            # and seek back to the committed offsets; a fatal error, such as being fenced, ends the producer)
     finally:
         consumer.close()
 
@@ -160,17 +153,18 @@ transactional_forwarder = Exercise(
     statement=(
         "Write `forward(consumer_config, producer_config, source, target, process)`: a Consumer built from "
         "`consumer_config` (it names the group) subscribed to `source`, a Producer built from `producer_config` (it "
-        "holds a transactional.id), and a loop for ever that calls `process(message)` for each record read and "
+        "holds a transactional.id; `consumer_config` holds the group, auto.offset.reset=earliest, and nothing about "
+        "commits), and a loop for ever that calls `process(message)` for each record read and "
         "then writes its value to the same partition of `target`, such that a crash at any moment leaves the "
         f"read_committed output with every record exactly once. The check runs your function in a process of its "
-        f"own on a fresh topic of {RECORDS} records, SIGKILLs it while process() handles record {HOLD_AT}, starts it "
-        "again and reads `target`. Consumer, Producer, TopicPartition, KafkaError, KafkaException, json and time "
-        "are given; import anything else inside the function."
+        f"own on a fresh topic of {RECORDS} records, SIGKILLs it while process() handles its {HOLD_AT}th record, "
+        "starts it again and reads `target`. Your function runs in a fresh Python: Consumer, Producer, "
+        "TopicPartition, KafkaError, KafkaException, json and time are given; import anything else inside it."
     ),
     hints=(
-        "producer.init_transactions() once; then per batch begin_transaction(), produce(…), commit_transaction()",
-        "the input offsets go into the same transaction: producer.send_offsets_to_transaction(offsets, "
-        "consumer.consumer_group_metadata()) before commit_transaction(); turn enable.auto.commit off",
+        "per batch: begin_transaction(), produce(…), then send_offsets_to_transaction(offsets, "
+        "consumer.consumer_group_metadata()) and commit_transaction(); init_transactions() once at the start",
+        "the input offsets go into the transaction, never through consumer.commit(): turn enable.auto.commit off",
         "the offsets to send are the next ones to read: consumer.position(consumer.assignment())",
     ),
     judge=_judge,
