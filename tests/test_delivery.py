@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from labkit.cluster.local import LocalCluster
 from labkit.experiments.producer_acks import (
     NumberedWriter,
     WriteReport,
     compare,
     latency_table,
     numbers_in_log,
-    produce_once,
     producer_config,
 )
 from labkit.experiments.reading import read_topic
 from labkit.experiments.scratch_topics import create_topic, experiment_topic
-from labkit.kafka.admin import Admin
-from labkit.kafka.topics import describe_partitions
-from labkit.polling import wait_until
 from labkit.settings import Settings
 
 
@@ -72,27 +66,3 @@ def test_writers_of_each_acks_are_told_what_the_log_holds(settings: Settings, ev
     later = NumberedWriter(bootstrap, topic, "all", 300, 5, partition=0, first=60).start().join(60)
     assert later.delivered == set(range(5)), "the report numbers from 0"
     assert set(numbers_in_log(read_topic(bootstrap, topic))) == set(range(65)), "the values from `first`"
-
-
-@pytest.mark.integration
-@pytest.mark.faults
-def test_a_write_below_min_insync_replicas_is_refused_with_the_brokers_answer(
-    settings: Settings, admin: Admin, cluster_home: Path, event_id: int
-) -> None:
-    bootstrap = settings.kafka_bootstrap_servers or ""
-    topic = experiment_topic(event_id, "isr-3")
-    create_topic(bootstrap, topic, config={"min.insync.replicas": "3"}, leaders=[1])
-    assert produce_once(bootstrap, topic, 0) is None  # all three in sync
-
-    def isr() -> int:
-        return len(describe_partitions(admin, [topic])[0].isr)
-
-    cluster = LocalCluster(cluster_home)
-    cluster.kill_broker(3)
-    try:
-        wait_until(lambda: isr() == 2, 30, "broker 3 out of the ISR")  # fenced after the 2.5-s session timeout
-        assert produce_once(bootstrap, topic, 0) == "NOT_ENOUGH_REPLICAS"
-    finally:
-        cluster.up(brokers=3)
-    wait_until(lambda: isr() == 3, 60, "broker 3 back in the ISR")
-    assert len(read_topic(bootstrap, topic)) == 1  # the refused write appended nothing

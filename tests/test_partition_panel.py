@@ -11,6 +11,7 @@ from labkit.experiments.partition_panel import (
     UNKNOWN_COLOUR,
     PartitionCell,
     lag_colour,
+    lag_legend,
     partition_panel_html,
     short_owner,
 )
@@ -46,6 +47,8 @@ def test_lag_colours_rise_with_the_lag() -> None:
     shades = [lag_colour(lag) for lag in (0, 1, 49, 50, 499, 500, 10**6)]
     assert shades[1] == shades[2] and shades[3] == shades[4] and shades[5] == shades[6]
     assert len(set(shades)) == 4 and lag_colour(None) == UNKNOWN_COLOUR
+    assert [label for label, _ in lag_legend()] == ["lag 0", "lag 1–49", "lag 50–499", "lag ≥ 500"]
+    assert [colour for _, colour in lag_legend()] == [lag_colour(lag) for lag in (0, 1, 50, 500)]
 
 
 def test_owner_names_are_shortened_to_what_tells_them_apart() -> None:

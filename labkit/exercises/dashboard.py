@@ -1,7 +1,8 @@
 """Notebook 05's exercise: after a rush on three subsections, which one sold out first?
 
-The check asks the seat store which subsections have no seat left, and the booking store when the booking that
-took each one's last seat was answered.
+A subsection's replies share its partition of `seat-reserved`, so the last record there is the reply that gave
+away its last seat, and its timestamp says when. The check asks the seat store which subsections have no seat left
+and reads that last record of each one's partition; the reference does the same with a Consumer.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from labkit.domain.naming import KafkaTopicBuilder
+from labkit.domain.partitioning import SectionBasedPartitionStrategy
 from labkit.errors import WaitTimeout
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.experiments.load import wait_all
+from labkit.experiments.reading import log_ranges, read_topic
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
@@ -62,16 +66,16 @@ def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.
 
 
 def sold_out_at(lab: Lab, event_id: int) -> dict[str, pd.Timestamp]:
-    """Subsection → when the booking that took its last seat was answered, for every subsection the seat store
-    says has no seat left."""
-    empty = {subsection for subsection, left in lab.runtime.inventory.seats_left(event_id).items() if left == 0}
-    bookings = lab.bookings(event_id)
-    reserved = bookings[
-        (bookings.status == "RESERVED") & (bookings.section + "-" + bookings.subsection.astype(str)).isin(empty)
-    ]
-    answered = reserved.requested_at + pd.to_timedelta(reserved.latency_ms, unit="ms")
-    where = reserved.section + "-" + reserved.subsection.astype(str)
-    return {str(k): v for k, v in answered.groupby(where).max().items()}
+    """Subsection → when its last `seat-reserved` reply was written, for every subsection the seat store says has
+    no seat left: a subsection's replies share its partition, so that reply gave away its last seat."""
+    strategy = SectionBasedPartitionStrategy(lab.runtime.inventory.require_seating(event_id))
+    empty = sorted(subsection for subsection, left in lab.runtime.inventory.seats_left(event_id).items() if left == 0)
+    partitions = {s: strategy.get_partition_for_subsection(s[0], int(s[2:])) for s in empty}
+    topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
+    ends = log_ranges(lab.bootstrap_servers, topic)
+    last = read_topic(lab.bootstrap_servers, topic, start={p: ends[p].end - 1 for p in partitions.values()})
+    written = {r.partition: pd.Timestamp(r.timestamp_ms, unit="ms") for r in last}
+    return {s: written[p] for s, p in partitions.items()}
 
 
 def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
@@ -96,23 +100,34 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     timeline = ", ".join(f"{s} at +{(times[s] - times[first]).total_seconds():.2f} s" for s in order[1:])
     if answer != first:
         return wrong(
-            f"{answer} sold out, but {(times[answer] - times[first]).total_seconds():.2f} s after {first}: the booking "
-            f"that took {first}'s last seat was answered at {times[first].strftime('%H:%M:%S.%f')[:-3]}"
+            f"{answer} sold out, but {(times[answer] - times[first]).total_seconds():.2f} s after {first}: the reply "
+            f"that gave away {first}'s last seat was written at {times[first].strftime('%H:%M:%S.%f')[:-3]}"
         )
     return correct(f"{first} sold out first; then {timeline or 'no other'}.")
 
 
 def _reference(lab: Lab, event_id: int) -> str:
-    seats_per_subsection = lab.runtime.inventory.require_seating(event_id).seats_per_subsection
-    reserved = lab.bookings(event_id).query("status == 'RESERVED'")
-    reserved = reserved.assign(
-        subsection_id=reserved.section + "-" + reserved.subsection.astype(str),
-        taken=reserved.seats.map(len),
-        answered_at=reserved.requested_at + pd.to_timedelta(reserved.latency_ms, unit="ms"),
-    )
-    per_subsection = reserved.groupby("subsection_id").agg(taken=("taken", "sum"), last=("answered_at", "max"))
-    sold_out = per_subsection[per_subsection.taken == seats_per_subsection]  # the panel's cells with 0 seats left
-    return str(sold_out["last"].idxmin())  # whose last seat went first
+    from confluent_kafka import Consumer, TopicPartition
+
+    from labkit.domain.naming import KafkaTopicBuilder
+    from labkit.domain.partitioning import SectionBasedPartitionStrategy
+
+    seating = lab.runtime.inventory.require_seating(event_id)
+    strategy = SectionBasedPartitionStrategy(seating)
+    sold_out = [s for s, left in lab.runtime.inventory.seats_left(event_id).items() if left == 0]  # the panel's 0s
+    topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
+    reader = Consumer({"bootstrap.servers": lab.bootstrap_servers, "group.id": "unused", "enable.auto.commit": False})
+    last_reply_ms = {}
+    for subsection in sold_out:  # its replies are in its partition: the last one gave away its last seat
+        section, number = subsection.split("-")
+        partition = strategy.get_partition_for_subsection(section, int(number))
+        _, end = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        reader.assign([TopicPartition(topic, partition, end - 1)])
+        message = reader.poll(10)
+        assert message is not None and not message.error(), f"no record at offset {end - 1} of partition {partition}"
+        last_reply_ms[subsection] = message.timestamp()[1]  # (type, ms): the reply's create time
+    reader.close()
+    return min(last_reply_ms, key=last_reply_ms.__getitem__)
 
 
 first_sold_out = Exercise(
@@ -122,12 +137,15 @@ first_sold_out = Exercise(
     statement=(
         f"`rush` sends requests of 4 seats to three subsections at {RATE}/s, each getting a different share of them, "
         "until all three are sold out. The snapshot below shows which subsections have no seat left. Which of them "
-        "sold out first? Answer with its id, like 'C-4'."
+        "sold out first? Ask Kafka: each subsection's replies are in its partition of `seat-reserved`. Answer with "
+        "its id, like 'C-4'."
     ),
     hints=(
-        "the partition panel's cells with 0 seats left are the sold-out subsections",
-        "lab.bookings(event_id) has each booking's requested_at and latency_ms: it was answered at their sum",
-        "a subsection sold out when the booking that took its last seat was answered: the latest RESERVED one there",
+        "the partition panel's cells with 0 seats left are the sold-out subsections, and each cell names its partition",
+        "a sold-out subsection's last seat-reserved record is the reply that gave away its last seat: after it, its "
+        "requests fail (their replies go to seat-reservation-failed)",
+        "Consumer.get_watermark_offsets gives a partition's end; assign it at end - 1, poll once, and "
+        "message.timestamp()[1] is when that reply was written (ms)",
     ),
     judge=_judge,
     reference=_reference,

@@ -115,7 +115,8 @@ own_partitioner = Exercise(
         f"Another venue has {len(SECTIONS)} sections ({SECTIONS[0]}–{SECTIONS[-1]}) of {SUBSECTIONS} subsections. "
         "Write `partition_for(section, subsection, partitions)`: with at least one partition per subsection "
         f"({SUBSECTION_COUNT}), every subsection gets a partition of its own; with fewer, all subsections of a "
-        "section share one partition and the sections are spread evenly. The check tries "
+        "section share one partition and the sections are spread evenly: the numbers of sections two partitions "
+        "hold differ by one at most (with more partitions than sections, some stay empty). The check tries "
         f"{', '.join(map(str, PARTITION_COUNTS))} partitions."
     ),
     hints=(

@@ -85,7 +85,7 @@ def partition_panel_html(seating: SeatingConfig, cells: list[PartitionCell]) -> 
     header = "".join(f"<th>{s}</th>" for s in range(1, seating.subsections + 1))
     counts = Counter(cell.owner for cell in cells if cell.owner)
     owners = " · ".join(f"{html.escape(short_owner(o))}: {n}" for o, n in sorted(counts.items())) or "no consumer"
-    legend = " ".join(f"<span style='background:{c};padding:0 4px'>lag ≥ {t}</span>" for t, c in LAG_COLOURS)
+    legend = " ".join(f"<span style='background:{c};padding:0 4px'>{label}</span>" for label, c in lag_legend())
     total = sum(cell.lag or 0 for cell in cells)
     return (
         f"<div class='labkit-partition-panel'><b>reserve-seats partitions</b> — seat-reservation lag {total}"
@@ -93,6 +93,18 @@ def partition_panel_html(seating: SeatingConfig, cells: list[PartitionCell]) -> 
         f"</table><small>{legend}</small><br><small class='labkit-partition-owners'>partitions per consumer: "
         f"{owners}</small></div>"
     )
+
+
+def lag_legend() -> list[tuple[str, str]]:
+    """(label, colour) per lag range of LAG_COLOURS: "lag 0", "lag 1–49", …, "lag ≥ 500"."""
+    bounds = [t for t, _ in LAG_COLOURS[1:]]
+    labels = []
+    for (low, colour), high in zip(LAG_COLOURS, [*bounds, None], strict=True):
+        if high is None:
+            labels.append((f"lag ≥ {low}", colour))
+        else:
+            labels.append((f"lag {low}" if high == low + 1 else f"lag {low}–{high - 1}", colour))
+    return labels
 
 
 def read_partition_cells(

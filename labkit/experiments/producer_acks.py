@@ -226,24 +226,3 @@ def latency_table(reports: Sequence[WriteReport]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("acks")
-
-
-def produce_once(
-    bootstrap_servers: str, topic: str, partition: int, acks: Acks = "all", timeout: float = 15.0
-) -> str | None:
-    """Write one record with no retries and return the broker's answer: None if written, else the error's name
-    (NOT_ENOUGH_REPLICAS when the ISR is smaller than min.insync.replicas). With librdkafka's default retries the
-    producer would keep retrying such a refusal until message.timeout.ms, and only _MSG_TIMED_OUT would show."""
-    config = producer_config(bootstrap_servers, acks, "labkit-produce-once")
-    config.update({"enable.idempotence": False, "retries": 0})  # an idempotent producer must retry
-    producer = Producer(config)
-    answer: list[str | None] = []
-
-    def delivered(error: KafkaError | None, message: Message) -> None:
-        answer.append(error.name() if error is not None else None)
-
-    producer.produce(topic, b"probe", partition=partition, on_delivery=delivered)
-    producer.flush(timeout)
-    if not answer:
-        raise WaitTimeout(f"no answer from {topic}[{partition}] within {timeout} s")
-    return answer[0]

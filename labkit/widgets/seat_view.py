@@ -45,7 +45,7 @@ def rates_html(rate: float, latencies_ms: Iterable[float], waiting: int) -> str:
     ordered = sorted(latencies_ms)
     if ordered:
         p50, p99 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        latency = f"latency p50 {p50:.0f} ms, p99 {p99:.0f} ms (last {len(ordered)})"
+        latency = f"latency p50 {p50:.0f} ms, p99 {p99:.0f} ms (this dashboard's last {len(ordered)} bookings)"
     else:
         latency = "latency: no outcome yet"
     return f'<div class="labkit-rate">{rate:.0f} bookings/s · {latency} · waiting {waiting}</div>'
