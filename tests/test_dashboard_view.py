@@ -24,8 +24,8 @@ def test_rates_use_the_window_and_latency_percentiles() -> None:
     assert view.outcomes_per_second([(10.0, 100)]) == 0.0  # one sample: no rate yet
     page = view.rates_html(100.0, [30.0, 10.0, 20.0], waiting=2)
     assert page == (
-        '<div class="labkit-rate">100 bookings/s · latency p50 20 ms, p99 30 ms '
-        "(this dashboard's last 3 bookings) · waiting 2</div>"
+        '<div class="labkit-rate">event: 100 outcomes/s · this dashboard\'s bookings: latency of its last 3: '
+        "p50 20 ms, p99 30 ms, 2 waiting</div>"
     )
     assert "no outcome yet" in view.rates_html(0.0, [], waiting=0)
 

@@ -42,13 +42,18 @@ def outcomes_per_second(done_counts: Sequence[tuple[float, int]]) -> float:
 
 
 def rates_html(rate: float, latencies_ms: Iterable[float], waiting: int) -> str:
+    """The event's outcomes per second (every booking, whoever sent it), then this dashboard's own bookings: the
+    latency of its last ones and how many still wait for an outcome."""
     ordered = sorted(latencies_ms)
     if ordered:
         p50, p99 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        latency = f"latency p50 {p50:.0f} ms, p99 {p99:.0f} ms (this dashboard's last {len(ordered)} bookings)"
+        latency = f"latency of its last {len(ordered)}: p50 {p50:.0f} ms, p99 {p99:.0f} ms"
     else:
-        latency = "latency: no outcome yet"
-    return f'<div class="labkit-rate">{rate:.0f} bookings/s · {latency} · waiting {waiting}</div>'
+        latency = "no outcome yet"
+    return (
+        f'<div class="labkit-rate">event: {rate:.0f} outcomes/s · this dashboard\'s bookings: {latency}, '
+        f"{waiting} waiting</div>"
+    )
 
 
 def counters_html(stats: Mapping[str, int], seats: Mapping[str, int]) -> str:
