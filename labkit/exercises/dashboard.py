@@ -1,8 +1,9 @@
 """Notebook 05's exercise: after a rush on three subsections, which one sold out first?
 
 A subsection's replies share its partition of `seat-reserved`, so the last record there is the reply that gave
-away its last seat, and its timestamp says when. The check asks the seat store which subsections have no seat left
-and reads that last record of each one's partition; the reference does the same with a Consumer.
+away its last seat, and its timestamp says when; the reference reads it with a Consumer. The check asks the seat
+store which subsections have no seat left and reads their partitions whole: a request redelivered after a
+rebalance is answered again, later, so it takes each booking's first reply, and the latest of those.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from labkit.domain.messages import decode
 from labkit.domain.naming import KafkaTopicBuilder
 from labkit.domain.partitioning import SectionBasedPartitionStrategy
 from labkit.errors import WaitTimeout
@@ -66,16 +68,26 @@ def rush(lab: Lab, event_id: int, seed: int | None = None, timeout: float = 120.
 
 
 def sold_out_at(lab: Lab, event_id: int) -> dict[str, pd.Timestamp]:
-    """Subsection → when its last `seat-reserved` reply was written, for every subsection the seat store says has
-    no seat left: a subsection's replies share its partition, so that reply gave away its last seat."""
-    strategy = SectionBasedPartitionStrategy(lab.runtime.inventory.require_seating(event_id))
-    empty = sorted(subsection for subsection, left in lab.runtime.inventory.seats_left(event_id).items() if left == 0)
-    partitions = {s: strategy.get_partition_for_subsection(s[0], int(s[2:])) for s in empty}
+    """Subsection → when the reply that gave away its last seat was written, for every subsection the seat store
+    says has no seat left and whose partition of `seat-reserved` holds its replies. A redelivered request is
+    answered again, later: each booking counts at its first reply, and the latest of those is the sell-out."""
+    seating = lab.runtime.inventory.require_seating(event_id)
+    strategy = SectionBasedPartitionStrategy(seating)
+    left = lab.runtime.inventory.seats_left(event_id)
+    partitions = {
+        f"{section}-{number}": strategy.get_partition_for_subsection(section, number)
+        for section, number in seating.subsection_ids()
+        if left[f"{section}-{number}"] == 0
+    }
     topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
-    ends = log_ranges(lab.bootstrap_servers, topic)
-    last = read_topic(lab.bootstrap_servers, topic, start={p: ends[p].end - 1 for p in partitions.values()})
-    written = {r.partition: pd.Timestamp(r.timestamp_ms, unit="ms") for r in last}
-    return {s: written[p] for s, p in partitions.items()}
+    ranges = log_ranges(lab.bootstrap_servers, topic)
+    first_reply: dict[tuple[int, str], int] = {}  # (partition, booking id) → its first reply's timestamp
+    for record in read_topic(lab.bootstrap_servers, topic, start={p: ranges[p].start for p in partitions.values()}):
+        first_reply.setdefault((record.partition, decode(record.value).booking_id), record.timestamp_ms)
+    sold_at: dict[int, int] = {}
+    for (partition, _), written_ms in first_reply.items():
+        sold_at[partition] = max(sold_at.get(partition, 0), written_ms)
+    return {s: pd.Timestamp(sold_at[p], unit="ms") for s, p in partitions.items() if p in sold_at}
 
 
 def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
@@ -90,20 +102,22 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     times = sold_out_at(lab, event_id)
     if not times:
         return wrong("no subsection is sold out yet: run the rush first")
-    order = sorted(times, key=lambda s: times[s])
+    order = sorted(times, key=lambda s: (times[s], s))
     first = order[0]
     if answer not in times:
         left = lab.runtime.inventory.seats_left(event_id)[answer]
-        return wrong(
-            f"{answer} has {left} seats left: it did not sell out (the panel shows 0 seats left where one did)"
-        )
-    timeline = ", ".join(f"{s} at +{(times[s] - times[first]).total_seconds():.2f} s" for s in order[1:])
-    if answer != first:
+        if left:
+            return wrong(
+                f"{answer} has {left} seats left: it did not sell out (the panel shows 0 seats left where one did)"
+            )
+        return wrong(f"{answer} has no seat left, but its partition of seat-reserved holds no reply to say when")
+    if times[answer] > times[first]:
         return wrong(
             f"{answer} sold out, but {(times[answer] - times[first]).total_seconds():.2f} s after {first}: the reply "
             f"that gave away {first}'s last seat was written at {times[first].strftime('%H:%M:%S.%f')[:-3]}"
         )
-    return correct(f"{first} sold out first; then {timeline or 'no other'}.")
+    others = ", ".join(f"{s} at +{(times[s] - times[answer]).total_seconds():.2f} s" for s in order if s != answer)
+    return correct(f"{answer} sold out first; then {others or 'no other'}.")
 
 
 def _reference(lab: Lab, event_id: int) -> str:
@@ -118,15 +132,19 @@ def _reference(lab: Lab, event_id: int) -> str:
     topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
     reader = Consumer({"bootstrap.servers": lab.bootstrap_servers, "group.id": "unused", "enable.auto.commit": False})
     last_reply_ms = {}
-    for subsection in sold_out:  # its replies are in its partition: the last one gave away its last seat
-        section, number = subsection.split("-")
-        partition = strategy.get_partition_for_subsection(section, int(number))
-        _, end = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        reader.assign([TopicPartition(topic, partition, end - 1)])
-        message = reader.poll(10)
-        assert message is not None and not message.error(), f"no record at offset {end - 1} of partition {partition}"
-        last_reply_ms[subsection] = message.timestamp()[1]  # (type, ms): the reply's create time
-    reader.close()
+    try:
+        for subsection in sold_out:  # its replies are in its partition: the last one gave away its last seat
+            section, number = subsection.split("-")
+            partition = strategy.get_partition_for_subsection(section, int(number))
+            low, high = reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high == low:
+                continue  # no reply in the log: nothing says when
+            reader.assign([TopicPartition(topic, partition, high - 1)])
+            message = reader.poll(10)
+            assert message is not None and not message.error(), f"no record at offset {high - 1} of {partition}"
+            last_reply_ms[subsection] = message.timestamp()[1]  # (type, ms): the reply's create time
+    finally:
+        reader.close()
     return min(last_reply_ms, key=last_reply_ms.__getitem__)
 
 

@@ -32,7 +32,7 @@ from labkit.widgets.seat_view import (
     seat_state,
 )
 
-RATE_WINDOW = 3.0  # seconds of outcome counts behind the bookings/s figure
+RATE_WINDOW = 3.0  # seconds of outcome counts behind the outcomes/s figure
 LATENCY_WINDOW = 200  # latest outcomes of this dashboard's own bookings behind the latency figures
 PANEL_INTERVAL = 1.0  # seconds between reads of the partition panel (one group describe: 3 admin requests)
 
