@@ -26,6 +26,7 @@ from labkit.domain.booking import Booking
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import EventBusyError, LabkitError
 from labkit.experiments.frames import LabTables
+from labkit.kafka.clients import connection_config
 from labkit.kafka.settling import Settling
 from labkit.lazy import Lazy
 from labkit.runtime import Runtime
@@ -96,6 +97,12 @@ class Lab(LabTables):
     @property
     def bootstrap_servers(self) -> str:
         return self.runtime.bootstrap_servers
+
+    @property
+    def kafka_config(self) -> dict[str, str]:
+        """The start of any client's config for this Lab's cluster: bootstrap.servers, and on a cluster labkit did
+        not start its TLS / SASL settings (KAFKA_CLIENT_CONFIG). `Producer({**lab.kafka_config, "acks": "all"})`."""
+        return connection_config(self.bootstrap_servers)
 
     @property
     def redis_url(self) -> str:

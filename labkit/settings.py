@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.checks import parse_event_id
+from labkit.client_config import ENV_VAR as CLIENT_CONFIG_VAR
+from labkit.client_config import ClientConfig, client_config_from_env
 from labkit.errors import ConfigError
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
@@ -74,10 +76,11 @@ DEFAULT_TUNING = Tuning()
 
 @dataclass(frozen=True)
 class Settings:
-    """What labkit reads from the environment (the spec's variables plus REDIS_URL, LABKIT_HOME,
-    LABKIT_GROUP_PROTOCOL, LABKIT_LEARNER, JAVA_HOME and LABKIT_STOP_WITH_PID), and the tuning values.
+    """What labkit reads from the environment (the spec's variables plus REDIS_URL, KAFKA_CLIENT_CONFIG,
+    LABKIT_HOME, LABKIT_GROUP_PROTOCOL, LABKIT_LEARNER, JAVA_HOME and LABKIT_STOP_WITH_PID), and the tuning values.
 
     `kafka_bootstrap_servers` / `redis_url` are None when unset: labkit then uses its embedded cluster.
+    `client_config` is the checked KAFKA_CLIENT_CONFIG file (TLS, SASL) of a cluster labkit did not start.
     """
 
     event_id: int
@@ -91,6 +94,7 @@ class Settings:
     java_home: Path | None = None  # JAVA_HOME: the JDK the brokers and Kafka's tools run on (else java on PATH)
     # LABKIT_STOP_WITH_PID: a consumer process stops once this process has exited (ConsumerProcesses sets it)
     stop_with_pid: int | None = None
+    client_config: ClientConfig | None = None
     tuning: Tuning = DEFAULT_TUNING
 
     @classmethod
@@ -98,9 +102,18 @@ class Settings:
         """Read and validate the environment; a malformed value raises ConfigError naming the variable."""
         env = os.environ if environ is None else environ
         pid = os.getpid()
+        client_config = client_config_from_env(env)
+        bootstrap = _bootstrap(env.get("KAFKA_BOOTSTRAP_SERVERS"))
+        if client_config is not None and bootstrap is None:
+            bootstrap = _bootstrap(client_config.bootstrap_servers, f"bootstrap.servers in {client_config.path}")
+            if bootstrap is None:
+                raise ConfigError(
+                    f"{CLIENT_CONFIG_VAR} is for a cluster labkit did not start: set KAFKA_BOOTSTRAP_SERVERS "
+                    f"(or bootstrap.servers in {client_config.path})"
+                )
         return cls(
             event_id=parse_event_id(env.get("EVENT_ID", "1"), source="EVENT_ID"),
-            kafka_bootstrap_servers=_bootstrap(env.get("KAFKA_BOOTSTRAP_SERVERS")),
+            kafka_bootstrap_servers=bootstrap,
             redis_url=_redis_url(env.get("REDIS_URL")),
             consumer_instance_id=_instance_id(
                 env, "KAFKA_CONSUMER_INSTANCE_ID", f"consumer-{socket.gethostname()}-{pid}"
@@ -111,6 +124,7 @@ class Settings:
             learner=_instance_id(env, "LABKIT_LEARNER", _login_name()),
             java_home=java_home_from_env(env),
             stop_with_pid=_pid(env.get(STOP_WITH_PID), STOP_WITH_PID),
+            client_config=client_config,
         )
 
     @property
@@ -133,15 +147,13 @@ def parse_group_protocol(value: object, source: str = "group_protocol") -> str:
     return str(text)
 
 
-def _bootstrap(value: str | None) -> str | None:
+def _bootstrap(value: str | None, source: str = "KAFKA_BOOTSTRAP_SERVERS") -> str | None:
     if value is None or not value.strip():
         return None
     servers = [s.strip() for s in value.split(",")]
     bad = [s for s in servers if not _HOST_PORT.match(s)]
     if bad:
-        raise ConfigError(
-            f"KAFKA_BOOTSTRAP_SERVERS must be comma-separated host:port pairs, got {value!r} (bad: {bad})"
-        )
+        raise ConfigError(f"{source} must be comma-separated host:port pairs, got {value!r} (bad: {bad})")
     return ",".join(servers)
 
 

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).parent.parent / "labkit"
 
 # Lowest first. A module belongs to the first entry whose prefix names it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("labkit.errors", "labkit.checks", "labkit.settings", "labkit.polling", "labkit.lazy"),
+    ("labkit.errors", "labkit.checks", "labkit.client_config", "labkit.settings", "labkit.polling", "labkit.lazy"),
     ("labkit.domain",),
     ("labkit.store", "labkit.measurement", "labkit.kafka"),
     ("labkit.cluster",),

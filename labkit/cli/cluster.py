@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
+import redis
+
 from labkit.cli.common import brokers_arg, port_arg, table
+from labkit.cluster.described import LAB_SETTINGS, describe_cluster, embedded_settings
 from labkit.cluster.endpoints import kafka_bootstrap, redis_url
 from labkit.cluster.jars import fetch, read_classpath
 from labkit.cluster.local import LocalCluster
-from labkit.cluster.quorum import describe_quorum
+from labkit.cluster.quorum import describe_quorum, parse_quorum
 from labkit.cluster.state import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT, partial_outage
+from labkit.cluster.tools import tool_output
+from labkit.errors import ClusterError
 from labkit.kafka.topics import under_replicated
 from labkit.runtime import Runtime
 from labkit.services.event_catalog import CLEANUP_HINT, PARTITION_BUDGET, partition_count
@@ -46,6 +52,8 @@ def start_cluster(settings: Settings, brokers: int, kafka_port: int, redis_port:
 
 def print_status(settings: Settings, quorum: bool) -> bool:
     """Brokers, Redis, (the controller quorum), the partition count against the budget; True if all run."""
+    if settings.external:
+        return print_external_status(settings, quorum)
     cluster = LocalCluster(settings.home)
     status = cluster.status()
     print(f"Kafka {status.kafka_version} (KRaft, combined broker+controller), state in {settings.home}")
@@ -71,6 +79,55 @@ def print_status(settings: Settings, quorum: bool) -> bool:
             print(f"  past the budget: idle partitions slow every fetch round. Clean up with: {CLEANUP_HINT}")
         print(f"under-replicated partitions: {sum(lagging.values())}", f"in {len(lagging)} topic(s)" if lagging else "")
     return status.running
+
+
+def print_external_status(settings: Settings, quorum: bool) -> bool:
+    """The cluster KAFKA_BOOTSTRAP_SERVERS names, from what it answers; True if every partition has a leader."""
+    print(f"Kafka at {settings.kafka_bootstrap_servers}: a cluster labkit did not start, and will not stop")
+    connection = settings.client_config.summary() if settings.client_config else "PLAINTEXT (no KAFKA_CLIENT_CONFIG)"
+    print(f"connection: {connection}")
+    with Runtime.connect(settings) as runtime:
+        described = describe_cluster(runtime.admin)
+        redis_ok = _answers(runtime)
+    print(f"cluster id: {described.cluster_id}")
+    print(table(["BROKER", "ADDRESS", "RACK"], [(b.node_id, b.address, b.rack or "-") for b in described.brokers]))
+    if quorum:
+        _print_external_quorum(settings)
+    print(f"topics: {described.topics}, partitions: {described.partitions}")
+    print(f"under-replicated partitions: {described.under_replicated}, offline partitions: {described.offline}")
+    embedded = embedded_settings()
+    print(f"broker settings the lab depends on (broker {described.settings_from}; labkit's own cluster beside):")
+    rows = [
+        (name, described.settings.get(name, "?"), embedded.get(name, "(Kafka's default)"), why)
+        for name, why in LAB_SETTINGS.items()
+    ]
+    print(table(["SETTING", "THIS CLUSTER", "LABKIT'S CLUSTER", "WHAT DEPENDS ON IT"], rows))
+    print(table(["REDIS", "ANSWERS"], [(masked_url(settings.redis_url or ""), "yes" if redis_ok else "NO")]))
+    return described.offline == 0 and redis_ok
+
+
+def _print_external_quorum(settings: Settings) -> None:
+    try:
+        described = parse_quorum(tool_output("kafka-metadata-quorum", ["describe", "--status"], settings))
+    except ClusterError as error:
+        print(f"controller quorum: not described ({str(error).splitlines()[-1][:200]})")
+        return
+    print("controller quorum:")
+    for key in QUORUM_KEYS:
+        if key in described:
+            print(f"  {key}: {described[key]}")
+
+
+def _answers(runtime: Runtime) -> bool:
+    try:
+        return bool(runtime.redis.ping())
+    except redis.RedisError:
+        return False
+
+
+def masked_url(url: str) -> str:
+    """A Redis URL with its password replaced."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1********@", url)
 
 
 def cluster_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -115,7 +172,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     down = cluster.add_parser("down", help="stop everything and free the ports")
     down.add_argument("--wipe", action="store_true", help="also delete the brokers' and Redis' data")
     down.set_defaults(handler=cluster_down)
-    status = cluster.add_parser("status", help="brokers, controller quorum and Redis")
+    status = cluster.add_parser(
+        "status", help="brokers, controller quorum and Redis (of KAFKA_BOOTSTRAP_SERVERS' cluster when set)"
+    )
     status.add_argument("--no-quorum", dest="quorum", action="store_false", help="skip the quorum (saves a JVM start)")
     status.set_defaults(handler=cluster_status)
     cluster.add_parser("env", help="print export lines for eval").set_defaults(handler=cluster_env)

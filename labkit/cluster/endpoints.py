@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from labkit.cluster.local import LocalCluster
 from labkit.errors import ConfigError
+from labkit.kafka.clients import use_connection
 from labkit.settings import Settings
 
 
 def kafka_bootstrap(settings: Settings) -> str:
-    """KAFKA_BOOTSTRAP_SERVERS, or the running embedded cluster's brokers (ClusterError if none runs)."""
+    """KAFKA_BOOTSTRAP_SERVERS, or the running embedded cluster's brokers (ClusterError if none runs). Clients
+    built for an external cluster's bootstrap list get its KAFKA_CLIENT_CONFIG settings from here on."""
     if settings.kafka_bootstrap_servers is not None:
+        if settings.client_config is not None:
+            use_connection(settings.kafka_bootstrap_servers, settings.client_config.librdkafka())
         return settings.kafka_bootstrap_servers
     return LocalCluster(settings.home).running_state().bootstrap_servers
 

@@ -24,8 +24,13 @@ def describe_quorum(bootstrap_controllers: str, classpath: str, java_home: Path 
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise ClusterError(f"kafka-metadata-quorum failed: {(result.stderr or result.stdout).strip()[-500:]}")
+    return parse_quorum(result.stdout)
+
+
+def parse_quorum(output: str) -> dict[str, str]:
+    """`describe --status`'s `Key: value` lines as a dict."""
     status = {}
-    for line in result.stdout.splitlines():
+    for line in output.splitlines():
         key, sep, value = line.partition(":")
         if sep:
             status[key.strip()] = value.strip()

@@ -9,11 +9,14 @@ and logs only warnings, to stderr, so a tool's output is its own.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from labkit.client_config import java_properties_text
 from labkit.cluster.endpoints import kafka_bootstrap
 from labkit.cluster.jars import read_classpath, services_dir
 from labkit.cluster.java import find_java
@@ -30,12 +33,15 @@ _HOST_PORTS = re.compile(r"^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$")
 class Tool:
     """`name` is the script's name in Kafka's bin/ (without .sh); `address` how it takes the cluster's address:
     'flag' (--bootstrap-server), 'producer-props' (bootstrap.servers=… among --producer-props), 'positional'
-    (the first argument) or 'none' (it reads files, not the cluster)."""
+    (the first argument) or 'none' (it reads files, not the cluster); `config_flag` the option that names a
+    client properties file (a secured cluster's settings), '' for e2e-latency's sixth positional argument."""
 
     name: str
     main: str
     summary: str
     address: str = "flag"
+    config_flag: str = "--command-config"
+    subcommand_first: bool = False  # its options follow its subcommand (kafka-cluster cluster-id --bootstrap-…)
 
 
 TOOLS: dict[str, Tool] = {
@@ -64,6 +70,7 @@ TOOLS: dict[str, Tool] = {
             "org.apache.kafka.tools.EndToEndLatency",
             "produce → consume latency, one record at a time",
             address="positional",
+            config_flag="",
         ),
         Tool("kafka-leader-election", "org.apache.kafka.tools.LeaderElectionCommand", "elect preferred leaders"),
         Tool(
@@ -71,7 +78,12 @@ TOOLS: dict[str, Tool] = {
             "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
             "move replicas between brokers",
         ),
-        Tool("kafka-cluster", "org.apache.kafka.tools.ClusterTool", "the cluster id, unregister a broker"),
+        Tool(
+            "kafka-cluster",
+            "org.apache.kafka.tools.ClusterTool",
+            "the cluster id, unregister a broker",
+            subcommand_first=True,
+        ),
         Tool("kafka-log-dirs", "org.apache.kafka.tools.LogDirsCommand", "log directories and partition sizes"),
         Tool(
             "kafka-dump-log",
@@ -114,13 +126,47 @@ def with_address(chosen: Tool, args: Sequence[str], bootstrap: str) -> list[str]
         return [*args, "--producer-props", f"bootstrap.servers={bootstrap}"]
     if any(a.split("=", 1)[0] in ("--bootstrap-server", "--bootstrap-controller") for a in args):
         return args
-    return ["--bootstrap-server", bootstrap, *args]
+    return _with_options(chosen, args, ["--bootstrap-server", bootstrap])
+
+
+def _with_options(chosen: Tool, args: list[str], options: list[str]) -> list[str]:
+    """Options first — argparse tools take them before their subcommand — or right after the subcommand."""
+    return [args[0], *options, *args[1:]] if chosen.subcommand_first else [*options, *args]
+
+
+def with_client_config(chosen: Tool, args: Sequence[str], config_file: Path) -> list[str]:
+    """`args` with the secured cluster's properties file added, unless they name one or ask only for help."""
+    args = list(args)
+    if chosen.address == "none" or not args or any(a in ("-h", "--help", "--version") for a in args):
+        return args
+    if not chosen.config_flag:  # kafka-e2e-latency: bootstrap topic records acks size [config file]
+        return args if len(args) >= 6 else [*args, str(config_file)]
+    given = (chosen.config_flag, "--producer.config", "--consumer.config", "--admin.config")
+    if any(a.split("=", 1)[0] in given for a in args):
+        return args
+    return _with_options(chosen, args, [chosen.config_flag, str(config_file)])
+
+
+def write_tool_config(settings: Settings) -> Path | None:
+    """The secured cluster's settings in Java's names, in a file only this user may read; None without
+    KAFKA_CLIENT_CONFIG."""
+    if settings.client_config is None:
+        return None
+    path = settings.home / "kafka-tools" / "client.properties"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"# written by labkit from {settings.client_config.path}\n")
+        f.write(java_properties_text(settings.client_config.java_properties()))
+    return path
 
 
 def tool_command(name: str, args: Sequence[str], settings: Settings) -> list[str]:
     """The java command line that runs tool `name` with `args` against labkit's cluster."""
     chosen = tool(name)
     log_config = services_dir() / "kafka" / "tools-log4j2.properties"
+    args = with_address(chosen, args, kafka_bootstrap(settings))
+    config_file = write_tool_config(settings)
     return [
         str(find_java(settings.java_home)),
         *TOOL_JVM_OPTIONS,
@@ -128,7 +174,7 @@ def tool_command(name: str, args: Sequence[str], settings: Settings) -> list[str
         "-cp",
         read_classpath(settings.home),
         chosen.main,
-        *with_address(chosen, args, kafka_bootstrap(settings)),
+        *(args if config_file is None else with_client_config(chosen, args, config_file)),
     ]
 
 

@@ -35,8 +35,9 @@ from typing import Literal
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from labkit.checks import is_int
+from labkit.client_config import client_config_from_env
 from labkit.errors import ConfigError
-from labkit.kafka.clients import base_config
+from labkit.kafka.clients import base_config, use_connection
 from labkit.store.client import connect_redis
 
 Mode = Literal["at-least-once", "transactional"]
@@ -249,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             choices=MODES if option.name == "mode" else None,
         )
     args = parser.parse_args(argv)
+    client_config = client_config_from_env()  # inherited from the parent: a secured cluster's TLS / SASL
+    if client_config is not None:
+        use_connection(args.bootstrap_servers, client_config.librdkafka())
     forwarder = _Forwarder(ForwarderOptions(**{k: v for k, v in vars(args).items() if v is not None}))
 
     def stop(signum: int, frame: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
-from labkit.errors import ClusterError
+from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import base_config
 from labkit.settings import Tuning
 
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 _KEPT_ALIVE: list[AdminClient] = []
 _KEPT_ALIVE_LOCK = threading.Lock()
 
+
+# Errors that retrying cannot mend: the cluster refused the credentials, the certificate or the protocol.
+REFUSALS = {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
 
 _COORDINATOR_MOVING = {
     KafkaError.NOT_LEADER_FOR_PARTITION,
@@ -111,13 +115,32 @@ class Admin:
     def client(self) -> AdminClient:
         with self._lock:
             if self._client is None:
-                client = AdminClient(base_config(self.bootstrap_servers, self.client_id))
-                try:
-                    client.list_topics(timeout=self.connect_timeout)
-                except KafkaException as exc:
-                    raise ClusterError(f"cannot reach Kafka at {self.bootstrap_servers}: {exc.args[0]}") from exc
-                self._client, self._abandoned = client, False
+                self._client, self._abandoned = self._connect(), False
             return self._client
+
+    def _connect(self) -> AdminClient:
+        """A client that has listed the cluster's metadata. A cluster that refuses the connection's credentials
+        or certificate is a ConfigError at the first refusal, naming it; one that does not answer a ClusterError
+        after `connect_timeout`."""
+        errors: deque[KafkaError] = deque(maxlen=32)
+        config = base_config(self.bootstrap_servers, self.client_id)
+        config["error_cb"] = errors.append  # served by poll(): the reason behind a failed listing
+        client = AdminClient(config)
+        deadline = time.monotonic() + self.connect_timeout
+        while True:
+            try:
+                client.list_topics(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+                return client
+            except KafkaException as exc:
+                client.poll(0)
+                refused = next((e for e in errors if e.code() in REFUSALS), None)
+                if refused is not None:
+                    raise ConfigError(
+                        f"Kafka at {self.bootstrap_servers} refused the connection: {refused.str()} "
+                        "(check KAFKA_CLIENT_CONFIG)"
+                    ) from None
+                if time.monotonic() >= deadline:
+                    raise ClusterError(f"cannot reach Kafka at {self.bootstrap_servers}: {exc.args[0]}") from exc
 
     def metadata(self, topic: str | None = None) -> ClusterMetadata:
         """The cluster's metadata (brokers, topics, partitions), from whichever broker answers."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Mapping
 from typing import Any
 
 # librdkafka writes its own log lines to stderr unless given a logger; route them through logging instead.
@@ -14,10 +16,30 @@ KAFKA_LOG.setLevel(logging.ERROR)  # its warnings are retries it handles itself;
 KAFKA_LOG.addHandler(logging.NullHandler())
 
 
+# The connection settings (TLS, SASL: KAFKA_CLIENT_CONFIG) of each cluster this process talks to, by its
+# bootstrap list. labkit passes a cluster around as its bootstrap string; every client built for that string,
+# by base_config or by `connection_config`, gets the cluster's settings with it.
+_CONNECTIONS: dict[str, dict[str, str]] = {}
+_CONNECTIONS_LOCK = threading.Lock()
+
+
+def use_connection(bootstrap_servers: str, properties: Mapping[str, str]) -> None:
+    """Every later client for `bootstrap_servers` connects with `properties` (librdkafka's names)."""
+    with _CONNECTIONS_LOCK:
+        _CONNECTIONS[bootstrap_servers] = dict(properties)
+
+
+def connection_config(bootstrap_servers: str) -> dict[str, str]:
+    """bootstrap.servers and the cluster's connection settings: the start of any client's config."""
+    with _CONNECTIONS_LOCK:
+        return {"bootstrap.servers": bootstrap_servers, **_CONNECTIONS.get(bootstrap_servers, {})}
+
+
 def base_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dict[str, Any]:
-    """bootstrap + client.id + logging; `overrides` use librdkafka's dotted names with `_` for `.`."""
+    """bootstrap + connection settings + client.id + logging; `overrides` use librdkafka's dotted names with `_`
+    for `.`."""
     config: dict[str, Any] = {
-        "bootstrap.servers": bootstrap_servers,
+        **connection_config(bootstrap_servers),
         "client.id": client_id,
         "logger": KAFKA_LOG,
         "broker.address.family": "v4",

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.client_config import ENV_VAR as CLIENT_CONFIG_VAR
 from labkit.cluster.endpoints import kafka_bootstrap, redis_url
 from labkit.cluster.processes import is_running, kill_now, start_detached, stop
 from labkit.domain.naming import KafkaConsumerGroupBuilder
@@ -116,6 +117,9 @@ class ConsumerProcesses:
             "LABKIT_HOME": str(self.settings.home),
             "LABKIT_GROUP_PROTOCOL": self.settings.group_protocol,
         }
+        env.pop(CLIENT_CONFIG_VAR, None)
+        if self.settings.client_config is not None:  # the cluster's TLS / SASL settings
+            env[CLIENT_CONFIG_VAR] = str(self.settings.client_config.path)
         env.pop("KAFKA_CONSUMER_INSTANCE_ID", None)  # each process generates consumer-<host>-<pid>
         env.pop(STOP_WITH_PID, None)
         if self.stop_with_owner:
