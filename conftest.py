@@ -1,9 +1,11 @@
 """The test run's embedded cluster (3 brokers + Redis on their own ports), started on first use and shared by
-every test of the run; notebooks' kernels find it through LABKIT_HOME (tests/test_notebooks.py)."""
+every test of the run; notebooks' kernels find it through LABKIT_HOME (tests/test_notebooks.py). Beside it, for
+the tests that need one, a plain secured cluster labkit did not start (tests/plain_cluster.py), also shared."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import warnings
 from collections.abc import Iterator
@@ -11,12 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from labkit.cluster.jars import classpath_file
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.state import ClusterState
 from labkit.errors import LabkitError
 from labkit.kafka.admin import Admin
 from labkit.kafka.cleanup import apply_reset, plan_reset
 from labkit.settings import default_home
+from tests.plain_cluster import PlainCluster
 
 TEST_HOME = Path(os.environ.get("LABKIT_TEST_HOME", default_home() / "test")).absolute()
 TEST_CLUSTER_HOME = TEST_HOME / "cluster"
@@ -80,6 +84,7 @@ class SessionCluster:
 
 
 SESSION_CLUSTER = SessionCluster(TEST_CLUSTER_HOME)
+PLAIN_CLUSTER = PlainCluster(TEST_HOME / "plain", classpath_home=TEST_CLUSTER_HOME)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -90,6 +95,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    PLAIN_CLUSTER.stop()
     SESSION_CLUSTER.stop()
 
 
@@ -110,6 +116,30 @@ def admin(cluster: ClusterState) -> Admin:
     return SESSION_CLUSTER.admin()
 
 
+@pytest.fixture(scope="session")
+def plain_cluster(cluster: ClusterState) -> PlainCluster:
+    """The plain secured cluster, started on first use (its jars are the test cluster's)."""
+    if PLAIN_CLUSTER.processes is None:
+        PLAIN_CLUSTER.start()
+    return PLAIN_CLUSTER
+
+
+@pytest.fixture(scope="session")
+def plain_env(plain_cluster: PlainCluster) -> dict[str, str]:
+    """The environment of a learner whose team runs its own secured cluster (SASL_SSL, Kafka's defaults): the
+    plain cluster, and a database of the test Redis of its own (db 1). Its LABKIT_HOME is its own, with the test
+    cluster's list of Kafka's jars (`labkit kafka` would otherwise ask Maven for it)."""
+    home = TEST_HOME / "plain-home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(classpath_file(TEST_CLUSTER_HOME), classpath_file(home))
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": PLAIN_CLUSTER.bootstrap_servers,
+        "KAFKA_CLIENT_CONFIG": str(PLAIN_CLUSTER.client_properties),
+        "REDIS_URL": f"redis://127.0.0.1:{TEST_REDIS_PORT}/1",
+        "LABKIT_HOME": str(home),
+    }
+
+
 @pytest.fixture(scope="module", autouse=True)
 def no_topics_left_behind() -> Iterator[None]:
     """After each test module, if the test cluster runs: delete every topic and every group without members.
@@ -117,10 +147,15 @@ def no_topics_left_behind() -> Iterator[None]:
     6,000 replicas, by the time the notebook tests ran in CI) slowed every later test: a restarted broker took
     34 s to load its logs, and 50 bookings/s waited 0.9–7 s."""
     yield
-    if SESSION_CLUSTER.state is None:
-        return
+    if PLAIN_CLUSTER.processes is not None:
+        with Admin(PLAIN_CLUSTER.bootstrap_servers, client_id="test-admin") as admin:
+            _delete_everything(admin, "the plain cluster")
+    if SESSION_CLUSTER.state is not None:
+        _delete_everything(SESSION_CLUSTER.admin(), "the test cluster")
+
+
+def _delete_everything(admin: Admin, cluster: str) -> None:
     try:
-        admin = SESSION_CLUSTER.admin()
         apply_reset(admin, plan_reset(admin, keep=""), wait=False)  # "" matches no name: nothing is kept
     except LabkitError as error:  # hygiene, not a check: say so and let the next module run on a fuller cluster
-        warnings.warn(f"could not delete the test cluster's topics after the module: {error}", stacklevel=1)
+        warnings.warn(f"could not delete {cluster}'s topics after the module: {error}", stacklevel=1)

@@ -30,10 +30,14 @@ def settings(cluster: ClusterState, cluster_home: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def event_id() -> int:
+def next_event_id() -> int:
     """An event id no other test of this run (or a recent run) uses: isolation without new topics' cleanup."""
     return next(_event_ids)
+
+
+@pytest.fixture
+def event_id() -> int:
+    return next_event_id()
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka.admin import AdminClient
 from cryptography import x509
@@ -29,10 +28,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from labkit.client_config import load_client_config
 from labkit.cluster.jars import ensure_classpath
 from labkit.cluster.java import find_java
 from labkit.cluster.processes import kill_now, port_is_free
-from labkit.kafka.clients import KAFKA_LOG
+from labkit.kafka.clients import base_config, use_connection
 from labkit.polling import poll
 from labkit.settings import java_home_from_env
 
@@ -137,6 +137,8 @@ class PlainCluster:
                     stderr=subprocess.STDOUT,
                 )
             )
+        # this process's clients of it (the tests' admin clients) connect as the learner does
+        use_connection(self.bootstrap_servers, load_client_config(self.client_properties).librdkafka())
         if not poll(self._all_brokers_registered, timeout, interval=0.5):
             raise RuntimeError(f"the plain cluster's {NODES} brokers did not all register within {timeout:.0f} s")
 
@@ -176,16 +178,7 @@ class PlainCluster:
         if dead:
             tail = (self.folder / f"node-{dead[0]}.log").read_text(errors="replace").splitlines()[-5:]
             raise RuntimeError(f"plain cluster node(s) {dead} exited: " + " | ".join(tail))
-        config: dict[str, Any] = {
-            "bootstrap.servers": self.bootstrap_servers,
-            "security.protocol": "SASL_SSL",
-            "sasl.mechanism": "PLAIN",
-            "sasl.username": USER,
-            "sasl.password": self.password,
-            "ssl.ca.location": str(self.folder / "ca.pem"),
-            "logger": KAFKA_LOG,  # "connection refused" until the brokers listen: not for the test's output
-        }
-        admin = AdminClient(config)
+        admin = AdminClient(base_config(self.bootstrap_servers, "test-plain-cluster-up"))
         try:
             return len(admin.list_topics(timeout=2).brokers) == NODES
         except Exception:  # not answering yet

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from labkit.client_config import java_properties_text
 from labkit.cluster.endpoints import kafka_bootstrap
-from labkit.cluster.jars import read_classpath, services_dir
+from labkit.cluster.jars import ensure_classpath, services_dir
 from labkit.cluster.java import find_java
 from labkit.errors import ClusterError, ConfigError
 from labkit.settings import Settings
@@ -172,7 +172,7 @@ def tool_command(name: str, args: Sequence[str], settings: Settings) -> list[str
         *TOOL_JVM_OPTIONS,
         f"-Dlog4j2.configurationFile={log_config}",
         "-cp",
-        read_classpath(settings.home),
+        ensure_classpath(settings.home),  # fetched on first use in a home of its own (an external cluster's)
         chosen.main,
         *(args if config_file is None else with_client_config(chosen, args, config_file)),
     ]

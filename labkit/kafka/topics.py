@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,11 @@ def broker_ids(admin: Admin) -> set[int]:
     return set(admin.metadata().brokers)
 
 
-def ensure_topics(admin: Admin, wanted: dict[str, int], replication: int) -> dict[str, str]:
-    """Create the topics in `wanted` (name → partitions) that do not exist; check those that do.
+def ensure_topics(
+    admin: Admin, wanted: dict[str, int], replication: int, config: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Create the topics in `wanted` (name → partitions) that do not exist, with topic-level `config`; check
+    those that do.
 
     Returns name → "created" | "exists". A topic that exists with another partition count raises
     TopicLayoutError: the subsection → partition map would silently be wrong. So does one with fewer replicas
@@ -35,7 +39,11 @@ def ensure_topics(admin: Admin, wanted: dict[str, int], replication: int) -> dic
     existing = admin.metadata().topics
     _check_partitions({name: len(existing[name].partitions) for name in wanted if name in existing}, wanted)
     _check_replication({name: _replication(existing[name]) for name in wanted if name in existing}, replication)
-    missing = [NewTopic(name, partitions, replication) for name, partitions in wanted.items() if name not in existing]
+    missing = [
+        NewTopic(name, partitions, replication, config=dict(config or {}))
+        for name, partitions in wanted.items()
+        if name not in existing
+    ]
     outcome = {name: "exists" for name in wanted if name in existing}
     created = admin.client.create_topics(missing, operation_timeout=admin.timeout) if missing else {}
     for name, future in created.items():

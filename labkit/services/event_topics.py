@@ -31,8 +31,10 @@ def event_topics(event_id: int, seating: SeatingConfig | None = None) -> dict[st
 def create_event_topics(
     event_id: int, seating: SeatingConfig | None, runtime: Runtime
 ) -> tuple[dict[str, str], Settling | None]:
-    """Create the event's topics idempotently with replication min(3, brokers): name → "created" | "exists",
-    and, if any was created, how long the brokers took to answer quickly again (else None).
+    """Create the event's topics idempotently with replication min(3, brokers) and min.insync.replicas min(2,
+    replication) on the topics themselves — labkit's durability on any cluster, whose own default may be 1 (Kafka's
+    is) —: name → "created" | "exists", and, if any was created, how long the brokers took to answer quickly
+    again (else None).
 
     A topic that already exists with another partition count, or fewer replicas, raises TopicLayoutError.
     The wait (bounded, logged) is for an acks=all produce to be confirmed quickly: each broker creates a log
@@ -40,7 +42,8 @@ def create_event_topics(
     """
     event_id = parse_event_id(event_id)
     replication = replication_for(runtime)
-    outcome = ensure_topics(runtime.admin, event_topics(event_id, seating), replication=replication)
+    durability = {"min.insync.replicas": str(min(2, replication))}
+    outcome = ensure_topics(runtime.admin, event_topics(event_id, seating), replication, durability)
     if "created" not in outcome.values():
         return outcome, None
     return outcome, wait_until_responsive(runtime.admin, replication)
