@@ -85,8 +85,8 @@ class ClientConfig:
         if "sasl.mechanism" in p:
             mechanism = p["sasl.mechanism"]
             java["sasl.mechanism"] = mechanism
-            user, password = _jaas_quoted(p.get("sasl.username", "")), _jaas_quoted(p.get("sasl.password", ""))
-            java["sasl.jaas.config"] = f'{_JAAS_MODULES[mechanism]} required username="{user}" password="{password}";'
+            options = " ".join(_jaas_option(key, p.get(f"sasl.{key}", "")) for key in ("username", "password"))
+            java["sasl.jaas.config"] = f"{_JAAS_MODULES[mechanism]} required {options};"
         if "ssl.ca.location" in p:
             java["ssl.truststore.type"] = "PEM"
             java["ssl.truststore.location"] = p["ssl.ca.location"]
@@ -157,8 +157,10 @@ def _one_of(where: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{where}: {key} must be one of {', '.join(allowed)}, got {value!r}")
 
 
-def _jaas_quoted(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+def _jaas_option(name: str, value: str) -> str:
+    """name="value" in a JAAS line, quotes and backslashes escaped."""
+    quoted = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{name}="{quoted}"'
 
 
 def client_config_from_env(environ: Mapping[str, str] | None = None) -> ClientConfig | None:

@@ -25,6 +25,7 @@ from labkit.cluster.warmup import WarmUp
 from labkit.domain.booking import Booking
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import EventBusyError, LabkitError
+from labkit.experiments.cluster_needs import ClusterNeeds, require
 from labkit.experiments.frames import LabTables
 from labkit.kafka.clients import connection_config
 from labkit.kafka.settling import Settling
@@ -115,6 +116,13 @@ class Lab(LabTables):
 
     def _lifecycle(self) -> EventLifecycle:
         return self._events.get(lambda: EventLifecycle(self.runtime))
+
+    def require(self, **needs: Any) -> ClusterNeeds:
+        """Check this Lab's cluster against what a notebook needs, and print it (see cluster_needs.require):
+        StateError naming the first unmet need — at once, before the notebook starts anything."""
+        checked = require(self.admin, self.settings.external, **needs)
+        print(checked)
+        return checked
 
     def kafka_tool(self, tool: str, *args: str) -> str:
         """What one of Kafka's own tools (`labkit kafka --list`) printed against this Lab's cluster."""

@@ -145,11 +145,11 @@ class PlainCluster:
     def _write_config(self, node: int, keystore: Path, ca: Path) -> Path:
         voters = ",".join(f"{i}@127.0.0.1:{CONTROLLER_PORT + i - 1}" for i in range(1, NODES + 1))
         port = KAFKA_PORT + node - 1
-        jaas = (
-            "org.apache.kafka.common.security.plain.PlainLoginModule required "
-            f'username="broker" password="{self.password}b" user_broker="{self.password}b" '
-            f'user_{USER}="{self.password}";'
-        )
+        # the brokers' own login (inter-broker), and the users the listener admits: user_<name>=<their password>
+        logins = {"username": "broker", "password": f"{self.password}b", "user_broker": f"{self.password}b"}
+        logins[f"user_{USER}"] = self.password
+        jaas = "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        jaas += " ".join(f'{key}="{value}"' for key, value in logins.items()) + ";"
         lines = {
             "process.roles": "broker,controller",
             "node.id": str(node),

@@ -335,7 +335,7 @@ def _answered_event(lab: Lab, bookings: int, seed: int) -> int:
 @pytest.mark.integration
 def test_redeliveries_are_counted_from_the_log(lab: Lab) -> None:
     event_id = _answered_event(lab, 12, seed=2)
-    counts = recovery.redeliveries.reference(lab.bootstrap_servers, event_id)
+    counts = recovery.redeliveries.reference(lab.kafka_config, event_id)
     assert counts == {"total": 12, "distinct": 12}
     assert recovery.redeliveries.evaluate(counts, lab=lab, event_id=event_id).solved
 
@@ -345,7 +345,7 @@ def test_redeliveries_are_counted_from_the_log(lab: Lab) -> None:
     producer = Producer(base_config(lab.bootstrap_servers, "test-redelivery", acks="all"))
     producer.produce(topic, value=first, partition=0)
     assert producer.flush(30) == 0
-    counts = recovery.redeliveries.reference(lab.bootstrap_servers, event_id)
+    counts = recovery.redeliveries.reference(lab.kafka_config, event_id)
     assert counts == {"total": 13, "distinct": 12}
     verdict = recovery.redeliveries.evaluate(counts, lab=lab, event_id=event_id)
     assert verdict.solved and "1 answered twice" in verdict.message

@@ -130,7 +130,7 @@ def _reference(lab: Lab, event_id: int) -> str:
     strategy = SectionBasedPartitionStrategy(seating)
     sold_out = [s for s, left in lab.runtime.inventory.seats_left(event_id).items() if left == 0]  # the panel's 0s
     topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
-    reader = Consumer({"bootstrap.servers": lab.bootstrap_servers, "group.id": "unused", "enable.auto.commit": False})
+    reader = Consumer({**lab.kafka_config, "group.id": "unused", "enable.auto.commit": False})
     last_reply_ms = {}
     try:
         for subsection in sold_out:  # its replies are in its partition: the last one gave away its last seat

@@ -38,7 +38,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     topic, _ = scratch_name(event_id, "reports")
     with scratch_topic(lab, topic, PARTITIONS, {"max.message.bytes": str(LIMIT)}):
         try:
-            told_failed = answer({"bootstrap.servers": lab.bootstrap_servers}, topic, _records())
+            told_failed = answer(lab.kafka_config, topic, _records())
         except Exception as error:  # the learner's code: any error is a verdict, not a crash
             return wrong(f"your function raised {type(error).__name__}: {error}")
         in_log = {int(r.key or -1) for r in read_topic(lab.bootstrap_servers, topic)}
@@ -98,7 +98,8 @@ delivery_reports = Exercise(
     title="know from the delivery reports exactly which records failed",
     statement=(
         "Write `send_all(config, topic, records)`: send each record of `records` ({number: value}) to `topic` with "
-        "key str(number), and return the set of numbers whose delivery failed. `config` holds bootstrap.servers; "
+        "key str(number), and return the set of numbers whose delivery failed. `config` holds bootstrap.servers "
+        "(and a secured cluster's settings); "
         f"the settings are yours. The check's topic refuses records over {LIMIT} bytes, and four of the "
         f"{RECORDS} are bigger; it compares your set with what the log holds."
     ),

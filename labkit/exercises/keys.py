@@ -50,7 +50,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     if not callable(answer):
         return wrong(f"answer with your function latest_statuses(config, topic), got {answer!r}")
     topic, group = scratch_name(event_id, "statuses")
-    config = {"bootstrap.servers": lab.bootstrap_servers, "group.id": group}
+    config = {**lab.kafka_config, "group.id": group}
     with (
         scratch_topic(lab, topic, PARTITIONS, {"cleanup.policy": "compact"}),
         tempfile.TemporaryDirectory(prefix="labkit-exercise-") as folder,
@@ -127,7 +127,8 @@ latest_statuses = Exercise(
     statement=(
         "Write `latest_statuses(config, topic)`: read `topic` from the start of every partition to its end and "
         "return `{booking id: status}` — each key's latest value (key = booking id, value = status as text); a "
-        "record with no value is a tombstone and deletes its key. `config` holds bootstrap.servers and a group.id. "
+        "record with no value is a tombstone and deletes its key. `config` holds bootstrap.servers "
+        "(and a secured cluster's settings) and a group.id. "
         f"The check writes status changes for 10 bookings to a fresh compacted topic of {PARTITIONS} partitions and "
         "runs your function in a process of its own (one that never returns is stopped after 30 s): Consumer, "
         "TopicPartition, KafkaError, json and time are given; import anything else inside it."

@@ -28,7 +28,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     if not callable(answer):
         return wrong(f"answer with your function lag_per_partition(config, topic), got {answer!r}")
     topic, group = scratch_name(event_id, "lag")
-    config = {"bootstrap.servers": lab.bootstrap_servers, "group.id": group}
+    config = {**lab.kafka_config, "group.id": group}
     with scratch_topic(lab, topic, len(RECORDS)):
         records = [KeyedRecord(None, str(i).encode(), p) for p, n in RECORDS.items() for i in range(n)]
         write_records(lab.bootstrap_servers, topic, records)

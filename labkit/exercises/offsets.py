@@ -32,7 +32,7 @@ RUN_TIMEOUT = 30.0  # s for the replay to return
 
 def _write_timestamped(lab: Lab, topic: str, t0: int) -> None:
     """Record i: value "i", partition i % 4, timestamp t0 + 100·i ms (CreateTime: the broker keeps the producer's)."""
-    producer = Producer({"bootstrap.servers": lab.bootstrap_servers, "acks": "all", "enable.idempotence": True})
+    producer = Producer({**lab.kafka_config, "acks": "all", "enable.idempotence": True})
     for i in range(RECORDS):
         producer.produce(topic, value=str(i), partition=i % PARTITIONS, timestamp=t0 + STEP_MS * i)
     if producer.flush(30):
@@ -43,7 +43,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     if not callable(answer):
         return wrong(f"answer with your function replay(config, topic, start_ms, end_ms, process), got {answer!r}")
     topic, group = scratch_name(event_id, "replay")
-    config = {"bootstrap.servers": lab.bootstrap_servers, "group.id": group, "enable.auto.commit": False}
+    config = {**lab.kafka_config, "group.id": group, "enable.auto.commit": False}
     t0 = int(time.time() * 1000) - 60_000  # a minute ago: the records are history
     start_ms, end_ms = t0 + STEP_MS * FIRST, t0 + STEP_MS * (LAST + 1)
     with scratch_topic(lab, topic, PARTITIONS), tempfile.TemporaryDirectory(prefix="labkit-exercise-") as folder:
@@ -130,7 +130,8 @@ replay_window = Exercise(
     statement=(
         "Write `replay(config, topic, start_ms, end_ms, process)`: call `process(message)` for every record of "
         "`topic` written at or after `start_ms` and before `end_ms` (epoch milliseconds), each once, each partition "
-        "in offset order, and return when the window is read. `config` has bootstrap.servers and a group.id. The "
+        "in offset order, and return when the window is read. `config` has bootstrap.servers "
+        "(and a secured cluster's settings) and a group.id. The "
         f"check writes {RECORDS} records with timestamps of its own to a fresh topic of {PARTITIONS} partitions, runs "
         "your function in a process of its own and compares what process() got with the window. Consumer, "
         "TopicPartition, KafkaError, json and time are given; import anything else inside the function."

@@ -41,7 +41,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     strategy = SectionBasedPartitionStrategy(SeatingConfig.default(), PARTITIONS)
     requests = _requests(strategy.seating, seed=event_id)
     topic, _ = scratch_name(event_id, "routing")
-    config = {"bootstrap.servers": lab.bootstrap_servers, "acks": "all", "enable.idempotence": True}
+    config = {**lab.kafka_config, "acks": "all", "enable.idempotence": True}
     with scratch_topic(lab, topic, PARTITIONS):
         try:
             reports = answer(dict(config), topic, requests, strategy)

@@ -57,7 +57,7 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
         return wrong("answer with send_reserve_seats(config, event_id, booking_id, section, subsection, quantity)")
     booking_id = str(uuid.uuid4())
     try:
-        answer({"bootstrap.servers": lab.bootstrap_servers}, event_id, booking_id, SECTION, SUBSECTION, QUANTITY)
+        answer(lab.kafka_config, event_id, booking_id, SECTION, SUBSECTION, QUANTITY)
     except Exception as error:  # the learner's code: any error is a verdict, not a crash
         return wrong(f"your function raised {type(error).__name__}: {error}")
     topic = KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(event_id)

@@ -54,7 +54,8 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     )
 
 
-def _reference(bootstrap_servers: str, event_id: int) -> dict[str, int]:
+def _reference(config: dict[str, str], event_id: int) -> dict[str, int]:
+    """`config` is lab.kafka_config: bootstrap.servers (and a secured cluster's settings)."""
     import json
     import uuid
 
@@ -63,7 +64,7 @@ def _reference(bootstrap_servers: str, event_id: int) -> dict[str, int]:
     topic = KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(event_id)
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap_servers,
+            **config,
             "group.id": f"count-replies-{uuid.uuid4()}",  # a fresh group: no committed offsets
             "auto.offset.reset": "earliest",  # so it starts at offset 0
             "enable.partition.eof": True,  # and says when it reached a partition's end

@@ -51,7 +51,7 @@ def group_config(lab: Lab, group: str, **settings: Any) -> dict[str, Any]:
     earliest offset, and an auto-commit timer of 200 ms (Kafka's default is 5 s): if the learner leaves auto-commit
     on, it commits within the check's time, and the check sees what it does."""
     return {
-        "bootstrap.servers": lab.bootstrap_servers,
+        **lab.kafka_config,
         "group.id": group,
         "group.protocol": "consumer",
         "auto.offset.reset": "earliest",

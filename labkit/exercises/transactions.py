@@ -33,7 +33,7 @@ SETTLE_TIMEOUT = 10.0  # s for the target's last stable offset to reach its end 
 
 def _configs(lab: Lab, group: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The consumer's (a group, auto-commit ticking every 200 ms if left on) and the producer's (an id that stays)."""
-    return group_config(lab, group), {"bootstrap.servers": lab.bootstrap_servers, "transactional.id": f"{group}-fw"}
+    return group_config(lab, group), {**lab.kafka_config, "transactional.id": f"{group}-fw"}
 
 
 def _runs(answer: Callable[..., Any], lab: Lab, arguments: list[Any], work: Path) -> str | None:

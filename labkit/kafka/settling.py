@@ -24,6 +24,7 @@ from confluent_kafka.admin import NewTopic
 
 from labkit.errors import ClusterError
 from labkit.kafka.admin import Admin, failed_with
+from labkit.kafka.clients import connection_config
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def wait_until_responsive(
     ensure_probe_topic(admin, replication)
     producer = Producer(
         {
-            "bootstrap.servers": admin.bootstrap_servers,
+            **connection_config(admin.bootstrap_servers),
             "acks": "all",
             "linger.ms": 0,
             "socket.nagle.disable": True,

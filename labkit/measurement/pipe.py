@@ -2,11 +2,11 @@
 
 A booking travels produce → consume → produce → consume, both hops `acks=all` over replicated topics, plus the
 services' work and Redis. The plain pipe is the same two hops written here with confluent-kafka and nothing
-from labkit's Kafka code, services or store: one producer → `forwarders` consumers that produce each message on
-to the same partition of a second topic → `sinks` consumers. Measured the same way as labkit (open loop,
-latency from each message's *scheduled* send time to its arrival at a sink), it says what the cluster itself
-costs at a rate, so that labkit's curve can be read against it. With 10 partitions instead of 100 it also shows
-what the partition count costs a small machine.
+from labkit's Kafka code, services or store (a secured cluster's connection settings apart): one producer →
+`forwarders` consumers that produce each message on to the same partition of a second topic → `sinks` consumers.
+Measured the same way as labkit (open loop, latency from each message's *scheduled* send time to its arrival at
+a sink), it says what the cluster itself costs at a rate, so that labkit's curve can be read against it. With 10
+partitions instead of 100 it also shows what the partition count costs a small machine.
 
     with PlainPipe(lab.bootstrap_servers, partitions=100) as pipe:
         print(pipe.open_loop(rate=100, seconds=5).row())
@@ -28,6 +28,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from labkit.errors import StateError, WaitTimeout
+from labkit.kafka.clients import connection_config
 from labkit.measurement.latency_stats import LatencySummary, check_load, summarize_latency
 
 # librdkafka's own log lines (a request timed out …) to logging, not stderr (as in labkit.kafka.clients)
@@ -51,7 +52,7 @@ class PlainPipe:
         self.topics = (f"plain-pipe-{tag}-in", f"plain-pipe-{tag}-out")
         self.groups = (f"plain-pipe-{tag}-forward", f"plain-pipe-{tag}-sink")
         self._common: dict[str, Any] = {
-            "bootstrap.servers": bootstrap_servers,
+            **connection_config(bootstrap_servers),  # bootstrap.servers, and a secured cluster's TLS / SASL
             "socket.nagle.disable": True,
             "logger": PIPE_LOG,
         }
