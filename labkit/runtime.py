@@ -12,15 +12,16 @@ worker has its own, made by `labkit.services.workers.build_worker`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from types import TracebackType
 
 import redis
 
 from labkit.cluster.endpoints import kafka_bootstrap, redis_url
 from labkit.domain.booking import OutcomeBoard
-from labkit.kafka.admin import Admin, AdminRetry
-from labkit.settings import Settings
+from labkit.kafka.admin import Admin, AdminRetry, broker_configs
+from labkit.settings import Settings, Tuning
 from labkit.store.bookings import BookingStore
 from labkit.store.client import connect_redis
 from labkit.store.inventory import SeatInventory
@@ -56,6 +57,20 @@ class Runtime:
             inventory=SeatInventory(client),
             board=OutcomeBoard(),
         )
+
+    @cached_property
+    def tuning(self) -> Tuning:
+        """The settings' tuning, with the classic groups' session timeout raised to the cluster's minimum when the
+        cluster admits no shorter one (group.min.session.timeout.ms: Kafka's default, 6 s, is above labkit's
+        2.5 s, and a JoinGroup asking for less is refused with INVALID_SESSION_TIMEOUT). Asked once, and only for
+        classic groups."""
+        tuning = self.settings.tuning
+        if self.settings.group_protocol != "classic":
+            return tuning
+        minimum = int(broker_configs(self.admin).get("group.min.session.timeout.ms", 0))
+        if minimum <= tuning.classic_session_timeout_ms:
+            return tuning
+        return replace(tuning, classic_session_timeout_ms=minimum, classic_heartbeat_interval_ms=minimum // 5)
 
     def close(self) -> None:
         self.admin.close()

@@ -59,7 +59,8 @@ def test_the_java_tools_get_the_same_settings_in_their_names(tmp_path: Path) -> 
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "SCRAM-SHA-512",
         "sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required "
-        + 'username="alice" pass' + 'word="pa\\"ss\\\\word";',  # split: the repository's credential check
+        + 'username="alice" pass'
+        + 'word="pa\\"ss\\\\word";',  # split: the repository's credential check
         "ssl.truststore.type": "PEM",
         "ssl.truststore.location": str(tmp_path / "ca.pem"),
     }

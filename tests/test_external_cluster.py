@@ -106,3 +106,14 @@ def read_password(env: dict[str, str]) -> str:
         if line.startswith("sasl.password="):
             return line.split("=", 1)[1]
     raise AssertionError("no password in the client.properties")
+
+
+def test_classic_members_ask_for_the_clusters_minimum_session(plain_env: dict[str, str]) -> None:
+    """Kafka's group.min.session.timeout.ms (6 s) is above labkit's 2.5 s: a JoinGroup asking for less is refused
+    with INVALID_SESSION_TIMEOUT, so classic members ask for the cluster's minimum."""
+    settings = Settings.from_env({**plain_env, "LABKIT_GROUP_PROTOCOL": "classic"})
+    with lab_for_a_test(settings) as lab:
+        assert lab.runtime.tuning.classic_session_timeout_ms == 6000
+        event_id = lab.new_event(SMALL_VENUE)
+        lab.start_consumers(ticketing=1, seat_reservation=1, event_id=event_id)
+        assert lab.book(event_id=event_id, section="B", subsection=2, quantity=1).wait(timeout=60).status == "RESERVED"

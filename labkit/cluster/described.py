@@ -7,10 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka.admin import ConfigResource, ResourceType
-
 from labkit.cluster.broker import BrokerSpec, broker_properties
-from labkit.kafka.admin import Admin
+from labkit.kafka.admin import Admin, broker_configs
 
 # The broker settings labkit's experiments depend on, and what depends on each.
 LAB_SETTINGS: dict[str, str] = {
@@ -72,10 +70,9 @@ def describe_cluster(admin: Admin) -> ClusterDescription:
 
 
 def broker_settings(admin: Admin, node_id: int, names: tuple[str, ...] = tuple(LAB_SETTINGS)) -> dict[str, str]:
-    """The values broker `node_id` runs with (its own, the cluster's dynamic default, or Kafka's default)."""
-    resource = ConfigResource(ResourceType.BROKER, str(node_id))
-    found = admin.request(lambda client: client.describe_configs([resource])[resource], f"broker {node_id}'s configs")
-    return {name: found[name].value for name in names if name in found and found[name].value is not None}
+    """The values of `names` broker `node_id` runs with (its own, the cluster's dynamic default, Kafka's default)."""
+    configs = broker_configs(admin, node_id)
+    return {name: configs[name] for name in names if name in configs}
 
 
 def embedded_settings(brokers: int = 3) -> dict[str, str]:

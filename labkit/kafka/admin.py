@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, ClusterMetadata
+from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, ResourceType
 
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.clients import base_config
@@ -210,3 +210,12 @@ def failed_with(error: ClusterError, code: int) -> bool:
     """Whether the Kafka error behind `error` has this code."""
     cause = error.__cause__
     return isinstance(cause, KafkaException) and cause.args[0].code() == code
+
+
+def broker_configs(admin: Admin, node_id: int | None = None) -> dict[str, str]:
+    """The settings broker `node_id` (the lowest id if None) runs with: its own, the cluster's dynamic defaults,
+    or Kafka's defaults; those without a value (passwords, unset ones) left out."""
+    node_id = min(admin.metadata().brokers) if node_id is None else node_id
+    resource = ConfigResource(ResourceType.BROKER, str(node_id))
+    found = admin.request(lambda client: client.describe_configs([resource])[resource], f"broker {node_id}'s configs")
+    return {name: entry.value for name, entry in found.items() if entry.value is not None}

@@ -41,7 +41,7 @@ def build_worker(
     The ticketing consumer records outcomes in the runtime's BookingStore and wakes waiters on its OutcomeBoard;
     the seat-reservation consumer reserves seats in its SeatInventory.
     """
-    tuning = runtime.settings.tuning
+    tuning = runtime.tuning
     lanes = tuning.reply_lanes if check_service(service) == SEAT_RESERVATION else 1
     producer = ReliableProducer(
         runtime.bootstrap_servers, f"{instance_id}-producer", lanes=lanes, linger_ms=tuning.producer_linger_ms
