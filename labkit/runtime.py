@@ -62,11 +62,8 @@ class Runtime:
     def tuning(self) -> Tuning:
         """The settings' tuning, with the classic groups' session timeout raised to the cluster's minimum when the
         cluster admits no shorter one (group.min.session.timeout.ms: Kafka's default, 6 s, is above labkit's
-        2.5 s, and a JoinGroup asking for less is refused with INVALID_SESSION_TIMEOUT). Asked once, and only for
-        classic groups."""
+        2.5 s, and a JoinGroup asking for less is refused with INVALID_SESSION_TIMEOUT). Asked once."""
         tuning = self.settings.tuning
-        if self.settings.group_protocol != "classic":
-            return tuning
         minimum = int(broker_configs(self.admin).get("group.min.session.timeout.ms", 0))
         if minimum <= tuning.classic_session_timeout_ms:
             return tuning

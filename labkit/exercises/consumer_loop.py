@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import Consumer
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.exercises.learner_process import RESTART_TIMEOUT, crash_while_held, processed_values, run_until
-from labkit.exercises.scratch import committed_offsets, group_config, scratch_name, scratch_topic, write_numbered
+from labkit.exercises.learner_process import crash_while_held, processed_values, run_until
+from labkit.exercises.scratch import (
+    committed_offsets,
+    group_config,
+    restart_timeout,
+    scratch_name,
+    scratch_topic,
+    write_numbered,
+)
 
 if TYPE_CHECKING:
     from labkit.lab import Lab
@@ -36,7 +43,7 @@ def _second_run(answer: Callable[..., Any], lab: Lab, config: dict[str, Any], to
         whole = len(committed) == PARTITIONS and sum(committed.values()) == RECORDS
         return values <= set(processed_values(work)) or whole
 
-    return run_until(answer, [config, topic], work, "second", finished, RESTART_TIMEOUT).failure() or None
+    return run_until(answer, [config, topic], work, "second", finished, restart_timeout(lab)).failure() or None
 
 
 @dataclass(frozen=True)

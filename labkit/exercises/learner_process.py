@@ -32,7 +32,7 @@ from labkit.polling import poll
 
 START_TIMEOUT = 60.0  # s for a first run to reach the record it is held on (a fresh process, a group to join)
 CRASH_AFTER = 1.0  # s the crash comes after process() got the held record: timers (auto-commit) and sends have run
-RESTART_TIMEOUT = 45.0  # s for a restarted run: the dead member's partitions move after its session (2.5 s here)
+RESTART_TIMEOUT = 45.0  # s for a restarted run once the dead member's session is over (scratch.restart_timeout)
 
 PRELUDE = (
     "from __future__ import annotations\n"

@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from labkit.domain.naming import group_name
+from labkit.exercises.learner_process import RESTART_TIMEOUT
 from labkit.experiments.keyed import KeyedRecord, write_records
 from labkit.experiments.scratch_topics import create_topic, experiment_topic
+from labkit.kafka.admin import broker_configs
 from labkit.kafka.cleanup import ResetPlan, apply_reset
 from labkit.kafka.groups import describe_group
 
@@ -64,3 +66,10 @@ def committed_offsets(lab: Lab, group: str, topic: str) -> dict[int, int]:
     """{partition: committed offset} of `group` on `topic`, through the lab's admin client."""
     partitions = describe_group(lab.admin, group).partitions
     return {p.partition: p.committed for p in partitions if p.topic == topic and p.committed is not None}
+
+
+def restart_timeout(lab: Lab) -> float:
+    """s a restarted learner's consumer may take to finish: RESTART_TIMEOUT past the cluster's KIP-848 session,
+    which a killed member keeps its partitions for (2.5 s on labkit's own cluster, 45 s by Kafka's default)."""
+    session_ms = int(broker_configs(lab.admin).get("group.consumer.session.timeout.ms", "45000"))
+    return RESTART_TIMEOUT + session_ms / 1000

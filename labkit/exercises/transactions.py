@@ -19,8 +19,15 @@ from typing import TYPE_CHECKING, Any
 from confluent_kafka import Consumer, Producer
 
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
-from labkit.exercises.learner_process import RESTART_TIMEOUT, crash_while_held, run_until
-from labkit.exercises.scratch import committed_offsets, group_config, scratch_name, scratch_topic, write_numbered
+from labkit.exercises.learner_process import crash_while_held, run_until
+from labkit.exercises.scratch import (
+    committed_offsets,
+    group_config,
+    restart_timeout,
+    scratch_name,
+    scratch_topic,
+    write_numbered,
+)
 from labkit.experiments.reading import log_ranges, read_topic
 from labkit.polling import poll
 
@@ -43,7 +50,7 @@ def _runs(answer: Callable[..., Any], lab: Lab, arguments: list[Any], work: Path
         return problem
     source, group = arguments[2], arguments[0]["group.id"]
     finished = lambda: sum(committed_offsets(lab, group, source).values()) >= RECORDS  # noqa: E731
-    return run_until(answer, arguments, work, "second", finished, RESTART_TIMEOUT).failure() or None
+    return run_until(answer, arguments, work, "second", finished, restart_timeout(lab)).failure() or None
 
 
 def _settled(lab: Lab, topic: str) -> bool:
