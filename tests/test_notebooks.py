@@ -221,6 +221,7 @@ PLAIN_CELL_TIMEOUT = 600
 
 
 @pytest.mark.notebooks
+@pytest.mark.timeout(900)  # 11 took 445 s here: four crashes, each waiting out a 45-s session
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_on_a_cluster_labkit_did_not_start(
     path: Path, plain_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
