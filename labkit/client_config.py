@@ -1,8 +1,8 @@
 """KAFKA_CLIENT_CONFIG: how to reach a cluster labkit did not start — TLS and SASL — from a `client.properties`
 file, the way Kafka users keep one for the CLI tools' `--command-config`.
 
-    # client.properties
-    bootstrap.servers=kafka-1.example.com:9093        (optional: KAFKA_BOOTSTRAP_SERVERS wins)
+    # client.properties (bootstrap.servers is optional: KAFKA_BOOTSTRAP_SERVERS wins)
+    bootstrap.servers=kafka-1.example.com:9093
     security.protocol=SASL_SSL
     sasl.mechanism=SCRAM-SHA-512
     sasl.username=alice
@@ -57,8 +57,11 @@ class ClientConfig:
     """A checked client.properties: `properties` in librdkafka's names (bootstrap.servers apart)."""
 
     path: Path
-    properties: tuple[tuple[str, str], ...]
+    properties: tuple[tuple[str, str], ...]  # holds the password: __repr__ shows masked() instead
     bootstrap_servers: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ClientConfig(path={self.path!r}, properties={self.masked()!r})"
 
     def librdkafka(self) -> dict[str, str]:
         """What every confluent-kafka client of this cluster is given, beside bootstrap.servers."""
@@ -113,7 +116,8 @@ def load_client_config(path: Path) -> ClientConfig:
             continue
         key, sep, value = _split(stripped)
         if not sep:
-            raise ConfigError(f"{ENV_VAR}={path}, line {number}: expected key=value, got {stripped[:40]!r}")
+            shown = stripped.split()[0][:40]  # the key only: the rest may be a secret
+            raise ConfigError(f"{ENV_VAR}={path}, line {number}: expected key=value, got {shown!r} …")
         raw[ALIASES.get(key, key)] = value
     return _checked(path, raw)
 
@@ -145,8 +149,11 @@ def _checked(path: Path, raw: dict[str, str]) -> ClientConfig:
         _one_of(
             where, "ssl.endpoint.identification.algorithm", raw["ssl.endpoint.identification.algorithm"], IDENTIFICATION
         )
-    if "ssl.ca.location" in raw and not Path(raw["ssl.ca.location"]).is_file():
-        raise ConfigError(f"{where}: ssl.ca.location names no file: {raw['ssl.ca.location']}")
+    if "ssl.ca.location" in raw:
+        ca = path.parent / Path(raw["ssl.ca.location"]).expanduser()  # absolute stays; relative: beside the file
+        if not ca.is_file():
+            raise ConfigError(f"{where}: ssl.ca.location names no file: {ca}")
+        raw["ssl.ca.location"] = str(ca)
     bootstrap = raw.pop("bootstrap.servers", None)
     properties = {**raw, "security.protocol": protocol}
     return ClientConfig(path=path, properties=tuple(sorted(properties.items())), bootstrap_servers=bootstrap or None)
@@ -166,4 +173,4 @@ def _jaas_option(name: str, value: str) -> str:
 def client_config_from_env(environ: Mapping[str, str] | None = None) -> ClientConfig | None:
     """The file KAFKA_CLIENT_CONFIG names, checked; None when the variable is unset."""
     value = (os.environ if environ is None else environ).get(ENV_VAR, "").strip()
-    return load_client_config(Path(value).expanduser()) if value else None
+    return load_client_config(Path(value).expanduser().resolve()) if value else None

@@ -12,6 +12,7 @@ worker has its own, made by `labkit.services.workers.build_worker`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from functools import cached_property
 from types import TracebackType
@@ -20,11 +21,14 @@ import redis
 
 from labkit.cluster.endpoints import kafka_bootstrap, redis_url
 from labkit.domain.booking import OutcomeBoard
+from labkit.errors import ClusterError
 from labkit.kafka.admin import Admin, AdminRetry, broker_configs
 from labkit.settings import Settings, Tuning
 from labkit.store.bookings import BookingStore
 from labkit.store.client import connect_redis
 from labkit.store.inventory import SeatInventory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,15 @@ class Runtime:
         cluster admits no shorter one (group.min.session.timeout.ms: Kafka's default, 6 s, is above labkit's
         2.5 s, and a JoinGroup asking for less is refused with INVALID_SESSION_TIMEOUT). Asked once."""
         tuning = self.settings.tuning
-        minimum = int(broker_configs(self.admin).get("group.min.session.timeout.ms", 0))
+        try:
+            minimum = int(broker_configs(self.admin).get("group.min.session.timeout.ms", 0))
+        except ClusterError as error:  # a user the cluster does not let read broker configs: labkit's values
+            log.warning(
+                "cannot read the cluster's group.min.session.timeout.ms (%s): asking for %d ms",
+                error,
+                tuning.classic_session_timeout_ms,
+            )
+            return tuning
         if minimum <= tuning.classic_session_timeout_ms:
             return tuning
         return replace(tuning, classic_session_timeout_ms=minimum, classic_heartbeat_interval_ms=minimum // 5)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from labkit.cli.cluster import masked_url
 from labkit.client_config import java_properties_text, load_client_config
 from labkit.cluster.tools import tool, with_client_config
 from labkit.errors import ConfigError
@@ -49,7 +50,8 @@ def test_a_client_properties_is_read_in_librdkafka_names(tmp_path: Path) -> None
 
 def test_the_password_is_never_shown(tmp_path: Path) -> None:
     config = load_client_config(write(tmp_path, GOOD))
-    assert TRICKY not in config.summary() and TRICKY not in repr(config.masked())
+    assert config.masked()["sasl.password"] == "********" and TRICKY not in config.summary()
+    assert 'pa"ss' not in repr(config), "a Settings printed shows no password"
     assert config.summary().startswith("SASL_SSL, SCRAM-SHA-512 as 'alice', CA ")
 
 
@@ -79,6 +81,7 @@ def test_the_java_tools_get_the_same_settings_in_their_names(tmp_path: Path) -> 
         ("ssl.key.location=/k.pem\n", r"ssl\.key\.location is not supported \(client certificates"),
         ("security.protocol=SSL\nssl.ca.location=/nowhere.pem\n", r"ssl\.ca\.location names no file: /nowhere\.pem"),
         ("security.protocol\n", r"line 1: expected key=value"),
+        ("sasl.password hunter2\n", r"line 1: expected key=value, got 'sasl\.password' …$"),
     ],
 )
 def test_a_bad_file_is_refused_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -128,3 +131,20 @@ def test_every_client_of_a_cluster_gets_its_connection_settings() -> None:
 )
 def test_kafka_tools_are_given_the_properties_file(name: str, args: list[str], expected: list[str] | None) -> None:
     assert with_client_config(tool(name), args, Path("F")) == (args if expected is None else expected)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:s3cr@t@db.example:6379/0", "redis://:********@db.example:6379/0"),
+        ("rediss://app:pw@db.example:6380/1", "rediss://app:********@db.example:6380/1"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_a_redis_password_is_masked_whole(url: str, shown: str) -> None:
+    assert masked_url(url) == shown
+
+
+def test_a_relative_ca_is_read_beside_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "security.protocol=SSL\nssl.ca.location=ca.pem\n")
+    assert load_client_config(path).librdkafka()["ssl.ca.location"] == str(tmp_path / "ca.pem")

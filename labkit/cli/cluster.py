@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import re
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -36,7 +36,10 @@ QUORUM_KEYS = (
 def start_cluster(settings: Settings, brokers: int, kafka_port: int, redis_port: int) -> None:
     """Start the brokers and Redis unless they run (or Kafka is external); print the addresses."""
     if settings.external:
-        print(f"KAFKA_BOOTSTRAP_SERVERS is set ({settings.kafka_bootstrap_servers}): using it, starting nothing")
+        print(
+            f"Kafka at {settings.kafka_bootstrap_servers} (KAFKA_BOOTSTRAP_SERVERS or KAFKA_CLIENT_CONFIG): "
+            "using it, starting nothing"
+        )
         return
     started = time.monotonic()
     cluster = LocalCluster(settings.home)
@@ -63,11 +66,7 @@ def print_status(settings: Settings, quorum: bool) -> bool:
     print(table(["REDIS", "PID", "ALIVE"], [redis_row]))
     state = cluster.load()
     if quorum and state is not None and any(b.alive for b in status.brokers):
-        described = describe_quorum(state.bootstrap_controllers, read_classpath(settings.home), settings.java_home)
-        print("controller quorum:")
-        for key in QUORUM_KEYS:
-            if key in described:
-                print(f"  {key}: {described[key]}")
+        print_quorum(describe_quorum(state.bootstrap_controllers, read_classpath(settings.home), settings.java_home))
     if status.dead:
         print(partial_outage(settings.home, status.dead))
     if any(b.alive for b in status.brokers):
@@ -82,7 +81,8 @@ def print_status(settings: Settings, quorum: bool) -> bool:
 
 
 def print_external_status(settings: Settings, quorum: bool) -> bool:
-    """The cluster KAFKA_BOOTSTRAP_SERVERS names, from what it answers; True if every partition has a leader."""
+    """The cluster labkit did not start, from what it answers; True if every partition has a leader and Redis
+    answers."""
     print(f"Kafka at {settings.kafka_bootstrap_servers}: a cluster labkit did not start, and will not stop")
     connection = settings.client_config.summary() if settings.client_config else "PLAINTEXT (no KAFKA_CLIENT_CONFIG)"
     print(f"connection: {connection}")
@@ -112,6 +112,10 @@ def _print_external_quorum(settings: Settings) -> None:
     except ClusterError as error:
         print(f"controller quorum: not described ({str(error).splitlines()[-1][:200]})")
         return
+    print_quorum(described)
+
+
+def print_quorum(described: dict[str, str]) -> None:
     print("controller quorum:")
     for key in QUORUM_KEYS:
         if key in described:
@@ -126,8 +130,13 @@ def _answers(runtime: Runtime) -> bool:
 
 
 def masked_url(url: str) -> str:
-    """A Redis URL with its password replaced."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1********@", url)
+    """A Redis URL with its password replaced (up to the last '@' before the host: a password may hold one)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:********@{host}"))
 
 
 def cluster_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -149,6 +158,8 @@ def cluster_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def cluster_env(args: argparse.Namespace, settings: Settings) -> int:
     print(f"export KAFKA_BOOTSTRAP_SERVERS={kafka_bootstrap(settings)}\nexport REDIS_URL={redis_url(settings)}")
+    if settings.client_config is not None:  # the file's path, not its contents: another host needs its own copy
+        print(f"export KAFKA_CLIENT_CONFIG={settings.client_config.path}")
     return 0
 
 

@@ -43,7 +43,7 @@ class ClusterDescription:
     partitions: int
     under_replicated: int  # partitions with fewer in-sync replicas than replicas
     offline: int  # partitions without a leader
-    settings: dict[str, str]  # LAB_SETTINGS as one broker reports them (None: not readable)
+    settings: dict[str, str]  # LAB_SETTINGS as one broker reports them (one it does not report is missing)
     settings_from: int | None  # that broker's id
 
 
@@ -55,7 +55,7 @@ def describe_cluster(admin: Admin) -> ClusterDescription:
     )
     metadata = admin.metadata()
     topics = [t for name, t in metadata.topics.items() if not name.startswith("__")]
-    partitions = [p for t in metadata.topics.values() for p in t.partitions.values()]
+    partitions = [p for t in topics for p in t.partitions.values()]  # internal topics apart, in every count
     first = brokers[0].node_id if brokers else None
     return ClusterDescription(
         cluster_id=described.cluster_id,

@@ -13,7 +13,8 @@ def kafka_bootstrap(settings: Settings) -> str:
     built for an external cluster's bootstrap list get its KAFKA_CLIENT_CONFIG settings from here on."""
     if settings.kafka_bootstrap_servers is not None:
         if settings.client_config is not None:
-            use_connection(settings.kafka_bootstrap_servers, settings.client_config.librdkafka())
+            config = settings.client_config
+            use_connection(settings.kafka_bootstrap_servers, config.librdkafka(), config.path)
         return settings.kafka_bootstrap_servers
     return LocalCluster(settings.home).running_state().bootstrap_servers
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,10 +155,12 @@ def write_tool_config(settings: Settings) -> Path | None:
         return None
     path = settings.home / "kafka-tools" / "client.properties"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
+    # a fresh file moved into place: a tool starting meanwhile reads the old one whole, never a half-written one
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".client-", suffix=".properties")  # mode 0600
+    with os.fdopen(fd, "w", encoding="latin-1", errors="backslashreplace") as f:  # Java reads ISO-8859-1
         f.write(f"# written by labkit from {settings.client_config.path}\n")
         f.write(java_properties_text(settings.client_config.java_properties()))
+    os.replace(temporary, path)
     return path
 
 

@@ -23,6 +23,7 @@ like a crash.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -35,9 +36,10 @@ from typing import Literal
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from labkit.checks import is_int
+from labkit.client_config import ENV_VAR as CLIENT_CONFIG_VAR
 from labkit.client_config import client_config_from_env
 from labkit.errors import ConfigError
-from labkit.kafka.clients import base_config, use_connection
+from labkit.kafka.clients import base_config, connection_source, use_connection
 from labkit.store.client import connect_redis
 
 Mode = Literal["at-least-once", "transactional"]
@@ -100,11 +102,16 @@ class ForwarderProcess:
         self.options = options
         self.log_file = log_file
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k != CLIENT_CONFIG_VAR}
+        source = connection_source(options.bootstrap_servers)  # the cluster's TLS / SASL settings, if any
+        if source is not None:
+            env[CLIENT_CONFIG_VAR] = str(source)
         with open(log_file, "ab") as log:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "labkit.experiments.forwarding", *options.argv()],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=env,
             )
 
     @property

@@ -135,6 +135,8 @@ class Admin:
                 client.poll(0)
                 refused = next((e for e in errors if e.code() in REFUSALS), None)
                 if refused is not None:
+                    with _KEPT_ALIVE_LOCK:  # its listing may still be in flight: never destroyed (see Admin)
+                        _KEPT_ALIVE.append(client)
                     raise ConfigError(
                         f"Kafka at {self.bootstrap_servers} refused the connection: {refused.str()} "
                         "(check KAFKA_CLIENT_CONFIG)"

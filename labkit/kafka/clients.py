@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 # librdkafka writes its own log lines to stderr unless given a logger; route them through logging instead.
@@ -20,13 +21,23 @@ KAFKA_LOG.addHandler(logging.NullHandler())
 # bootstrap list. labkit passes a cluster around as its bootstrap string; every client built for that string,
 # by base_config or by `connection_config`, gets the cluster's settings with it.
 _CONNECTIONS: dict[str, dict[str, str]] = {}
+_SOURCES: dict[str, Path] = {}  # the KAFKA_CLIENT_CONFIG file each came from, for child processes
 _CONNECTIONS_LOCK = threading.Lock()
 
 
-def use_connection(bootstrap_servers: str, properties: Mapping[str, str]) -> None:
-    """Every later client for `bootstrap_servers` connects with `properties` (librdkafka's names)."""
+def use_connection(bootstrap_servers: str, properties: Mapping[str, str], source: Path | None = None) -> None:
+    """Every later client for `bootstrap_servers` connects with `properties` (librdkafka's names), read from
+    `source` (a child process is given that file)."""
     with _CONNECTIONS_LOCK:
         _CONNECTIONS[bootstrap_servers] = dict(properties)
+        if source is not None:
+            _SOURCES[bootstrap_servers] = source
+
+
+def connection_source(bootstrap_servers: str) -> Path | None:
+    """The KAFKA_CLIENT_CONFIG file of the cluster at `bootstrap_servers`, if it was given one."""
+    with _CONNECTIONS_LOCK:
+        return _SOURCES.get(bootstrap_servers)
 
 
 def connection_config(bootstrap_servers: str) -> dict[str, str]:
