@@ -25,6 +25,7 @@ from labkit.cluster.warmup import WarmUp
 from labkit.domain.booking import Booking
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import EventBusyError, LabkitError
+from labkit.experiments.chaos import Chaos
 from labkit.experiments.cluster_needs import ClusterNeeds, require
 from labkit.experiments.frames import LabTables
 from labkit.kafka.clients import connection_config
@@ -56,18 +57,24 @@ class Lab(LabTables):
         self._scratch_events: set[int] = set()  # made by new_event(): deleted by down() if still there
         self.last_settling: Settling | None = None  # the brokers' settling after setup_event last created topics
         self.last_warmup: WarmUp | None = None  # how warming up the brokers went, if up() started them
+        self._chaos: Lazy[Chaos] = Lazy()  # built on first use; down() undoes its faults still timed
 
     # -- cluster and clients -----------------------------------------------------------------------------------
-    def up(self, brokers: int = 3) -> Lab:
-        """Start the embedded cluster (or find it running); with KAFKA_BOOTSTRAP_SERVERS set, start nothing."""
+    def up(self, brokers: int = 3, network: str | None = None) -> Lab:
+        """Start the embedded cluster (or find it running); with KAFKA_BOOTSTRAP_SERVERS set, start nothing.
+        `network="namespaces"`: each broker on an address of its own, so that `chaos` can cut links."""
         if not self.settings.external:
             cluster = LocalCluster(self.settings.home)
-            self._started_cluster |= cluster.up_from_nothing(brokers, progress=print)  # the learner sees it warm up
+            # the learner sees it warm up
+            self._started_cluster |= cluster.up_from_nothing(brokers, progress=print, network=network)
             self.last_warmup = cluster.last_warmup or self.last_warmup
         return self
 
     def down(self) -> None:
-        """Stop the consumers, delete new_event()'s events, close the clients, stop the cluster if it started it."""
+        """Undo timed faults, stop the consumers, delete new_event()'s events, close the clients, stop the cluster
+        if it started it."""
+        if (chaos := self._chaos.take()) is not None:
+            chaos.close()
         self.stop_consumers()
         for event_id in sorted(self._scratch_events):
             try:
@@ -94,6 +101,11 @@ class Lab(LabTables):
     def runtime(self) -> Runtime:
         """The clients, built on first use (ClusterError if no cluster runs) and kept until down()."""
         return self._runtime.get(lambda: Runtime.connect(self.settings))
+
+    @property
+    def chaos(self) -> Chaos:
+        """Faults for labkit's own cluster: kill, pause, isolate, cut, heal (`labkit.experiments.chaos`)."""
+        return self._chaos.get(lambda: Chaos(self.settings))
 
     @property
     def bootstrap_servers(self) -> str:

@@ -65,7 +65,8 @@ def test_up_starts_a_real_broker_and_redis_and_up_twice_starts_nothing(solo: Loc
     assert again.redis_pid == state.redis_pid
 
     status = solo.status()
-    assert status.running and [(b.node_id, b.port, b.alive) for b in status.brokers] == [(1, KAFKA_PORT, True)]
+    seen = [(b.node_id, b.address, b.alive) for b in status.brokers]
+    assert status.running and seen == [(1, f"127.0.0.1:{KAFKA_PORT}", True)]
 
 
 @pytest.mark.integration

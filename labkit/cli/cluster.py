@@ -13,6 +13,7 @@ from labkit.cluster.described import LAB_SETTINGS, describe_cluster, embedded_se
 from labkit.cluster.endpoints import kafka_bootstrap, redis_url
 from labkit.cluster.jars import fetch, read_classpath
 from labkit.cluster.local import LocalCluster
+from labkit.cluster.network import LOOPBACK, NAMESPACES, NETWORKS
 from labkit.cluster.quorum import describe_quorum, parse_quorum
 from labkit.cluster.state import DEFAULT_KAFKA_PORT, DEFAULT_REDIS_PORT, partial_outage
 from labkit.cluster.tools import tool_output
@@ -33,7 +34,9 @@ QUORUM_KEYS = (
 )
 
 
-def start_cluster(settings: Settings, brokers: int, kafka_port: int, redis_port: int) -> None:
+def start_cluster(
+    settings: Settings, brokers: int, kafka_port: int, redis_port: int, network: str | None = None
+) -> None:
     """Start the brokers and Redis unless they run (or Kafka is external); print the addresses."""
     if settings.external:
         print(
@@ -43,7 +46,7 @@ def start_cluster(settings: Settings, brokers: int, kafka_port: int, redis_port:
         return
     started = time.monotonic()
     cluster = LocalCluster(settings.home)
-    state, did_start = cluster.up(brokers, kafka_port, redis_port, warm=True, progress=print)
+    state, did_start = cluster.up(brokers, kafka_port, redis_port, warm=True, progress=print, network=network)
     if did_start:
         print(f"started {len(state.brokers)} broker(s) and Redis in {time.monotonic() - started:.1f} s")
         if cluster.last_warmup is not None:
@@ -59,12 +62,13 @@ def print_status(settings: Settings, quorum: bool) -> bool:
         return print_external_status(settings, quorum)
     cluster = LocalCluster(settings.home)
     status = cluster.status()
-    print(f"Kafka {status.kafka_version} (KRaft, combined broker+controller), state in {settings.home}")
-    rows = [(b.node_id, f"127.0.0.1:{b.port}", b.pid or "-", "yes" if b.alive else "NO") for b in status.brokers]
+    state = cluster.load()
+    network = "each broker in a network namespace of its own" if state and state.network == NAMESPACES else "127.0.0.1"
+    print(f"Kafka {status.kafka_version} (KRaft, combined broker+controller) on {network}, state in {settings.home}")
+    rows = [(b.node_id, b.address, b.pid or "-", "yes" if b.alive else "NO") for b in status.brokers]
     print(table(["BROKER", "ADDRESS", "PID", "ALIVE"], rows))
     redis_row = (status.redis_url, status.redis_pid or "-", "yes" if status.redis_alive else "NO")
     print(table(["REDIS", "PID", "ALIVE"], [redis_row]))
-    state = cluster.load()
     if quorum and state is not None and any(b.alive for b in status.brokers):
         print_quorum(describe_quorum(state.bootstrap_controllers, read_classpath(settings.home), settings.java_home))
     if status.dead:
@@ -140,7 +144,7 @@ def masked_url(url: str) -> str:
 
 
 def cluster_up(args: argparse.Namespace, settings: Settings) -> int:
-    start_cluster(settings, args.brokers, args.kafka_port, args.redis_port)
+    start_cluster(settings, args.brokers, args.kafka_port, args.redis_port, args.network)
     return 0
 
 
@@ -179,6 +183,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--kafka-port", type=port_arg, default=DEFAULT_KAFKA_PORT, help="first broker's port (default 9092)"
     )
     up.add_argument("--redis-port", type=port_arg, default=DEFAULT_REDIS_PORT, help="Redis port (default 6379)")
+    up.add_argument(
+        "--network",
+        choices=NETWORKS,
+        default=None,
+        help=f"{LOOPBACK}: every broker on 127.0.0.1 (a new cluster's default); {NAMESPACES}: each broker in a "
+        "network namespace of its own, so that `labkit chaos` can cut links (needs root)",
+    )
     up.set_defaults(handler=cluster_up)
     down = cluster.add_parser("down", help="stop everything and free the ports")
     down.add_argument("--wipe", action="store_true", help="also delete the brokers' and Redis' data")

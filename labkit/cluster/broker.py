@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,7 @@ class BrokerSpec:
     port: int
     controller_port: int
     data_dir: Path
+    host: str = HOST  # its own address where it runs in a network namespace of its own (cluster/network.py)
 
     @property
     def config_file(self) -> Path:
@@ -60,9 +61,9 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
     return {
         "process.roles": "broker,controller",
         "node.id": str(spec.node_id),
-        "controller.quorum.voters": ",".join(f"{v.node_id}@{HOST}:{v.controller_port}" for v in voters),
-        "listeners": f"PLAINTEXT://{HOST}:{spec.port},CONTROLLER://{HOST}:{spec.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{spec.port}",
+        "controller.quorum.voters": ",".join(f"{v.node_id}@{v.host}:{v.controller_port}" for v in voters),
+        "listeners": f"PLAINTEXT://{spec.host}:{spec.port},CONTROLLER://{spec.host}:{spec.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{spec.host}:{spec.port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -172,10 +173,16 @@ BROKER_NICENESS = 10
 
 
 def start_command(
-    spec: BrokerSpec, java: Path, classpath: str, jvm_options: tuple[str, ...] = JVM_OPTIONS
+    spec: BrokerSpec,
+    java: Path,
+    classpath: str,
+    jvm_options: tuple[str, ...] = JVM_OPTIONS,
+    run_in: Sequence[str] = (),
 ) -> list[str]:
+    """`run_in`: a prefix that runs the broker elsewhere (`ip netns exec <namespace>`); it execs, so the pid
+    started is the broker's."""
     java_main = java_command(java, classpath, "kafka.Kafka", str(spec.config_file), jvm_options=jvm_options)
-    return ["nice", "-n", str(BROKER_NICENESS), *java_main]
+    return [*run_in, "nice", "-n", str(BROKER_NICENESS), *java_main]
 
 
 def lines_since(log: Path, offset: int) -> list[str]:

@@ -1,4 +1,5 @@
-"""The embedded cluster: N Kafka KRaft brokers and one Redis-protocol server, as processes on 127.0.0.1.
+"""The embedded cluster: N Kafka KRaft brokers and one Redis-protocol server, as processes on 127.0.0.1 (or each
+broker in a network namespace of its own, `network=NAMESPACES`, so that links between them can be cut).
 
 State (broker data, config, pid file, logs) lives in one folder, `home` (default `.labkit/` in the checkout).
 The processes outlive the command that started them; `down()` stops them and frees their ports.
@@ -13,7 +14,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,7 +22,9 @@ import redis
 from confluent_kafka import KafkaException
 
 from labkit.cluster import broker as kafka_broker
+from labkit.cluster import network as net
 from labkit.cluster import redis_server
+from labkit.cluster.faults import ClusterFaults
 from labkit.cluster.jars import ensure_classpath, kafka_version
 from labkit.cluster.java import find_java
 from labkit.cluster.processes import (
@@ -29,11 +32,8 @@ from labkit.cluster.processes import (
     ephemeral_ports,
     how_it_ended,
     is_running,
-    kill_now,
-    pause,
     port_is_free,
     require_free_ports,
-    resume,
     start_detached,
     stop,
 )
@@ -60,7 +60,7 @@ from labkit.store.client import connect_redis
 log = logging.getLogger(__name__)
 
 
-class LocalCluster:
+class LocalCluster(ClusterFaults):
     """Start, inspect and stop the embedded cluster kept under `home`."""
 
     def __init__(self, home: Path, tuning: kafka_broker.BrokerTuning | None = None) -> None:
@@ -71,6 +71,7 @@ class LocalCluster:
         # where the brokers keep their data and config files: in memory (`/dev/shm`) where the machine has it;
         # decided once, so that `up` and `down --wipe` agree
         self.kafka_dir = kafka_data_root(self.home)
+        self.network = net.BrokerNetwork.for_home(self.home)  # used only by a cluster started with NAMESPACES
 
     # -- state -------------------------------------------------------------------------------------------------
     @property
@@ -91,7 +92,9 @@ class LocalCluster:
         tmp.replace(self.state_file)
 
     def _spec(self, b: BrokerState) -> kafka_broker.BrokerSpec:
-        return kafka_broker.BrokerSpec(b.node_id, b.port, b.controller_port, self.kafka_dir / f"node-{b.node_id}")
+        return kafka_broker.BrokerSpec(
+            b.node_id, b.port, b.controller_port, self.kafka_dir / f"node-{b.node_id}", host=b.host
+        )
 
     def segment_files(self, topic: str, partition: int, node_id: int) -> list[Path]:
         """The log segments (`<base offset>.log`, oldest first) of one partition's replica on one broker: what
@@ -123,15 +126,24 @@ class LocalCluster:
         timeout: float = 120.0,
         warm: bool = False,
         progress: Callable[[str], None] | None = None,
+        network: str | None = None,
     ) -> tuple[ClusterState, bool]:
         """Start whatever is not running and wait until all N brokers serve. Returns (state, started_anything).
 
         A cluster that already runs is returned as it is: `up` twice never starts a second one. With `warm`,
         brokers it started are warmed up before it returns (`cluster.warmup`; `last_warmup` says how it went,
-        `progress` gets a line per window).
+        `progress` gets a line per window). `network`: LOOPBACK (all on 127.0.0.1) or NAMESPACES (each broker on
+        an address of its own, for `labkit chaos`); None keeps the recorded cluster's, LOOPBACK for a new one.
         """
         check_layout(brokers, kafka_port, redis_port)
-        state = self._state_for(brokers, kafka_port, redis_port)
+        if network is not None and network not in net.NETWORKS:
+            raise ConfigError(f"network must be one of {', '.join(net.NETWORKS)}, got {network!r}")
+        state = self._state_for(brokers, kafka_port, redis_port, network or net.LOOPBACK)
+        if network is not None and state.network != network:
+            raise ClusterError(
+                f"{self.home} holds a cluster on the {state.network} network; "
+                f"`labkit cluster down --wipe` to start afresh on {network}"
+            )
         status = self.status(state)
         if status.running:
             return state, False
@@ -144,12 +156,12 @@ class LocalCluster:
             self.last_warmup = warm_up(state.bootstrap_servers, pids, progress, replication=min(3, len(pids)))
         return state, True
 
-    def _state_for(self, brokers: int, kafka_port: int, redis_port: int) -> ClusterState:
+    def _state_for(self, brokers: int, kafka_port: int, redis_port: int, network: str) -> ClusterState:
         """The recorded cluster if it has `brokers` brokers, a new one if none is recorded; ClusterError if the
         recorded one has another size (running: stop it first; stopped: wipe its data first)."""
         state = self.load()
         if state is None:
-            return self._new_state(brokers, kafka_port, redis_port)
+            return self._new_state(brokers, kafka_port, redis_port, network)
         if len(state.brokers) != brokers:
             status = self.status(state)
             if status.running or any(b.alive for b in status.brokers):
@@ -165,8 +177,9 @@ class LocalCluster:
 
     def _claim_ports(self, state: ClusterState, dead: list[BrokerState], redis: bool) -> None:
         """ClusterError if a port of what is about to start is taken; a warning for ports in the ephemeral range."""
-        ports = {f"broker {b.node_id}": b.port for b in dead}
-        ports.update({f"controller {b.node_id}": b.controller_port for b in dead})
+        on_loopback = [b for b in dead if b.host == kafka_broker.HOST]  # a namespace's ports are its own
+        ports = {f"broker {b.node_id}": b.port for b in on_loopback}
+        ports.update({f"controller {b.node_id}": b.controller_port for b in on_loopback})
         if redis:
             ports["redis"] = state.redis_port
         require_free_ports(ports)
@@ -190,12 +203,15 @@ class LocalCluster:
         for spec in specs:
             kafka_broker.write_config(spec, specs, self.tuning.properties)
         kafka_broker.format_storage(specs, java, classpath, state.cluster_id)
+        namespaced = state.network == net.NAMESPACES
+        if namespaced:
+            net.create(self.network, [b.node_id for b in state.brokers])
         for b in dead:
             log_path = self.log_file(f"broker-{b.node_id}")
             self._log_start[b.node_id] = log_path.stat().st_size if log_path.is_file() else 0
-            b.pid = start_detached(
-                kafka_broker.start_command(self._spec(b), java, classpath, self.tuning.jvm_options), log_path
-            )
+            run_in = self.network.run_in(b.node_id) if namespaced else []
+            command = kafka_broker.start_command(self._spec(b), java, classpath, self.tuning.jvm_options, run_in)
+            b.pid = start_detached(command, log_path)
         if redis:
             self._redis_dir().mkdir(parents=True, exist_ok=True)
             state.redis_pid = start_detached(
@@ -204,25 +220,31 @@ class LocalCluster:
         state.started_at = time.time()
         self._save(state)
 
-    def up_from_nothing(self, brokers: int, progress: Callable[[str], None]) -> bool:
+    def up_from_nothing(self, brokers: int, progress: Callable[[str], None], network: str | None = None) -> bool:
         """`up(brokers, warm=True)`, saying how the warm-up went; True only if nothing of the cluster was alive
         before: a broker restarted after a crash (notebook 07's) belongs to a cluster someone else started."""
         state = self.load()
         was_alive = state is not None and self.status(state).anything_alive
-        _, started = self.up(brokers=brokers, warm=True, progress=progress)
+        _, started = self.up(brokers=brokers, warm=True, progress=progress, network=network)
         if self.last_warmup is not None:
             progress(f"brokers {self.last_warmup}")
         return started and not was_alive
 
-    def _new_state(self, brokers: int, kafka_port: int, redis_port: int) -> ClusterState:
+    def _new_state(self, brokers: int, kafka_port: int, redis_port: int, network: str) -> ClusterState:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode()[:22]
+
+        def host(node_id: int) -> str:
+            return self.network.address(node_id) if network == net.NAMESPACES else kafka_broker.HOST
+
         return ClusterState(
             cluster_id=cluster_id,
             kafka_version=kafka_version(),
             brokers=[
-                BrokerState(i + 1, kafka_port + i, kafka_port + CONTROLLER_PORT_OFFSET + i) for i in range(brokers)
+                BrokerState(i + 1, kafka_port + i, kafka_port + CONTROLLER_PORT_OFFSET + i, host=host(i + 1))
+                for i in range(brokers)
             ],
             redis_port=redis_port,
+            network=network,
         )
 
     def _wait_ready(self, state: ClusterState, timeout: float) -> None:
@@ -286,8 +308,11 @@ class LocalCluster:
             if state.redis_pid:
                 markers[state.redis_pid] = self._redis_marker(state)
             # the ports of what runs now: freed once it has stopped (a process lets go of them last)
-            ports = [
-                p for b in state.brokers if is_running(b.pid, self._spec(b).marker) for p in (b.port, b.controller_port)
+            ports = [  # a namespaced broker's ports go with its namespace
+                p
+                for b in state.brokers
+                if b.host == kafka_broker.HOST and is_running(b.pid, self._spec(b).marker)
+                for p in (b.port, b.controller_port)
             ]
             if is_running(state.redis_pid, self._redis_marker(state)):
                 ports.append(state.redis_port)
@@ -298,6 +323,8 @@ class LocalCluster:
             state.redis_pid = None
             self._save(state)
             wait_until(lambda: all(port_is_free(p) for p in ports), 15.0, f"the cluster's ports {ports} to be free")
+            if state.network == net.NAMESPACES:
+                net.destroy(self.network, [b.node_id for b in state.brokers])
         if wipe and self.kafka_dir.exists():
             shutil.rmtree(self.kafka_dir)
             if self.kafka_dir.parent.parent == MEMORY_FS:  # the home's own folder in memory: leave nothing
@@ -312,45 +339,6 @@ class LocalCluster:
                     target.unlink()
         return killed
 
-    # -- faults (for the fault tests and notebook 07; `up()` restarts what was killed) -------------------------
-    def kill_broker(self, node_id: int) -> int:
-        """SIGKILL one broker, as a crash would (no controlled shutdown); returns its pid. Faults add up: the
-        rest of the cluster need not be running (another broker or Redis may be down already)."""
-        state = self._known_state()
-        brokers = {b.node_id: b for b in state.brokers}
-        if node_id not in brokers:
-            raise ConfigError(f"node_id must be one of {sorted(brokers)}, got {node_id!r}")
-        broker = brokers[node_id]
-        pid = broker.pid or 0
-        kill_now([pid], lambda _: self._spec(broker).marker)
-        return pid
-
-    @contextlib.contextmanager
-    def paused(self, node_ids: Sequence[int]) -> Iterator[list[int]]:
-        """Freeze these brokers (SIGSTOP) for the block, then let them go on (SIGCONT), even if the block fails.
-        A paused broker fetches nothing and answers nothing, but stays in its partitions' ISRs as long as the
-        block is shorter than `broker.session.timeout.ms` (2.5 s here): the controller has not fenced it yet."""
-        state = self._known_state()
-        brokers = {b.node_id: b for b in state.brokers}
-        unknown = sorted(set(node_ids) - set(brokers))
-        if unknown:
-            raise ConfigError(f"node_ids must be among {sorted(brokers)}, got {unknown}")
-        pids = pause([brokers[n].pid or 0 for n in node_ids], lambda pid: self._spec_of_pid(state, pid).marker)
-        try:
-            yield pids
-        finally:
-            resume(pids)
-
-    def _spec_of_pid(self, state: ClusterState, pid: int) -> kafka_broker.BrokerSpec:
-        return self._spec(next(b for b in state.brokers if b.pid == pid))
-
-    def kill_redis(self) -> int:
-        """SIGKILL the Redis-protocol server (its append-only file is what a restart recovers from)."""
-        state = self._known_state()
-        pid = state.redis_pid or 0
-        kill_now([pid], lambda _: self._redis_marker(state))
-        return pid
-
     def _known_state(self) -> ClusterState:
         state = self.load()
         if state is None:
@@ -361,7 +349,7 @@ class LocalCluster:
     def status(self, state: ClusterState | None = None) -> ClusterStatus:
         state = state or self._known_state()
         brokers = [
-            BrokerStatus(b.node_id, b.port, b.pid, is_running(b.pid, self._spec(b).marker)) for b in state.brokers
+            BrokerStatus(b.node_id, b.address, b.pid, is_running(b.pid, self._spec(b).marker)) for b in state.brokers
         ]
         return ClusterStatus(
             brokers=brokers,

@@ -12,6 +12,7 @@ from pathlib import Path
 from labkit.checks import is_int
 from labkit.cluster import broker as kafka_broker
 from labkit.cluster import redis_server
+from labkit.cluster.network import LOOPBACK
 from labkit.errors import ConfigError
 
 DEFAULT_KAFKA_PORT = 9092
@@ -26,6 +27,11 @@ class BrokerState:
     port: int
     controller_port: int
     pid: int | None = None
+    host: str = kafka_broker.HOST  # where it listens: 127.0.0.1, or its namespace's address (cluster/network.py)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
 
 
 @dataclass
@@ -38,14 +44,15 @@ class ClusterState:
     redis_port: int
     redis_pid: int | None = None
     started_at: float = field(default_factory=time.time)
+    network: str = LOOPBACK  # or NAMESPACES: each broker on an address of its own (cluster/network.py)
 
     @property
     def bootstrap_servers(self) -> str:
-        return ",".join(f"{kafka_broker.HOST}:{b.port}" for b in self.brokers)
+        return ",".join(b.address for b in self.brokers)
 
     @property
     def bootstrap_controllers(self) -> str:
-        return ",".join(f"{kafka_broker.HOST}:{b.controller_port}" for b in self.brokers)
+        return ",".join(f"{b.host}:{b.controller_port}" for b in self.brokers)
 
     @property
     def redis_url(self) -> str:
@@ -55,7 +62,7 @@ class ClusterState:
 @dataclass(frozen=True)
 class BrokerStatus:
     node_id: int
-    port: int
+    address: str
     pid: int | None
     alive: bool
 
@@ -77,7 +84,7 @@ class ClusterStatus:
     @property
     def dead(self) -> list[str]:
         """What is not running, by name: 'broker 2 (127.0.0.1:9093)', 'Redis (127.0.0.1:6379)'."""
-        names = [broker_name(b.node_id, b.port) for b in self.brokers if not b.alive]
+        names = [broker_name(b.node_id, b.address) for b in self.brokers if not b.alive]
         return names + ([] if self.redis_alive else [f"Redis ({kafka_broker.HOST}:{self.redis_port})"])
 
     @property
@@ -85,9 +92,9 @@ class ClusterStatus:
         return self.redis_alive or any(b.alive for b in self.brokers)
 
 
-def broker_name(node_id: int, port: int) -> str:
+def broker_name(node_id: int, address: str) -> str:
     """How errors and warnings name a broker of the embedded cluster: 'broker 2 (127.0.0.1:9093)'."""
-    return f"broker {node_id} ({kafka_broker.HOST}:{port})"
+    return f"broker {node_id} ({address})"
 
 
 def partial_outage(home: Path, dead: list[str]) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -30,6 +31,7 @@ from labkit.settings import Tuning
 log = logging.getLogger(__name__)
 
 Record = tuple[str, bytes | None, str | None, int | None]  # topic, value (None: a tombstone), key, partition
+DeliveryHook = Callable[[KafkaError | None, Message], None]
 
 
 class ReliableProducer:
@@ -46,8 +48,11 @@ class ReliableProducer:
         client_id: str,
         lanes: int = 1,
         linger_ms: int = Tuning.producer_linger_ms,
+        on_delivery: DeliveryHook | None = None,
         **overrides: Any,
     ) -> None:
+        """`on_delivery(error, message)`: told each message's final outcome (a fault check's history);
+        `overrides`: librdkafka settings over labkit's (`**{"acks": "1", "enable.idempotence": False}`)."""
         if not is_int(lanes) or not 1 <= lanes <= 32:
             raise ConfigError(f"lanes must be an integer from 1 to 32, got {lanes!r}")
         self._config = base_config(
@@ -68,6 +73,7 @@ class ReliableProducer:
         self._fatal: str | None = None
         self._closing = threading.Event()
         self._reporter: threading.Thread | None = None
+        self._on_delivery = on_delivery
         self.restarts = 0
 
     def send(self, topic: str, value: bytes | None, key: str | None = None, partition: int | None = None) -> None:
@@ -107,6 +113,8 @@ class ReliableProducer:
             record = self._in_flight.pop(message_id, None)
             if error is not None and record is not None:
                 self._failures.append(f"{message.topic()}[{message.partition()}]: {error}")
+        if self._on_delivery is not None and record is not None:
+            self._on_delivery(error, message)
 
     def _restart(self, broken: Producer | None = None) -> bool:
         """Replace the producers after a fatal error and resend what they left unacknowledged; False if `broken`

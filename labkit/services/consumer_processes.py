@@ -18,7 +18,7 @@ from pathlib import Path
 
 from labkit.client_config import ENV_VAR as CLIENT_CONFIG_VAR
 from labkit.cluster.endpoints import kafka_bootstrap, redis_url
-from labkit.cluster.processes import is_running, kill_now, start_detached, stop
+from labkit.cluster.processes import is_running, kill_now, pause, resume, start_detached, stop
 from labkit.domain.naming import KafkaConsumerGroupBuilder
 from labkit.errors import ClusterError
 from labkit.kafka.groups import describe_group, list_groups
@@ -179,6 +179,13 @@ class ConsumerProcesses:
     def kill(self, process: ConsumerProcess) -> None:
         """SIGKILL one process, as a crash would: no commit, no leaving the group (its session times out)."""
         kill_now([process.pid or 0], lambda pid: MARKER)
+
+    def pause(self, process: ConsumerProcess) -> None:
+        """SIGSTOP one process: no poll, no heartbeat, no commit until `resume` (a stuck handler, a long GC)."""
+        pause([process.pid or 0], lambda pid: MARKER)
+
+    def resume(self, process: ConsumerProcess) -> None:
+        resume([process.pid or 0])
 
     def stop_one(self, process: ConsumerProcess, timeout: float = 20.0) -> None:
         """SIGTERM one process: it finishes its batch, commits and leaves its group; SIGKILL after `timeout` s."""

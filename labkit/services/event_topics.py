@@ -70,7 +70,7 @@ def replication_for(runtime: Runtime) -> int:
         return min(3, len(live))
     wanted = min(3, len(state.brokers))
     if len(live) < wanted:
-        dead = [broker_name(b.node_id, b.port) for b in state.brokers if b.node_id not in live]
+        dead = [broker_name(b.node_id, b.address) for b in state.brokers if b.node_id not in live]
         raise ClusterError(
             f"an event's topics need {wanted} replicas, but only {len(live)} of the embedded cluster's "
             f"{len(state.brokers)} brokers are alive: {', '.join(dead)} not running. "

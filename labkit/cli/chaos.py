@@ -1,0 +1,143 @@
+"""`labkit chaos kill|restart|pause|resume|isolate|cut|slow|heal|status`: faults for labkit's own cluster.
+
+Each command does its fault and prints what it did, when and to whom. With `--for SECONDS` it holds the fault
+that long in the foreground, then undoes it (Ctrl-C undoes it early); without, the fault stays until
+`labkit chaos resume|restart|heal`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from labkit.cli.common import Handler
+from labkit.cluster.network import CLIENTS
+from labkit.experiments.chaos import ISOLATIONS, Chaos, Fault
+from labkit.settings import Settings
+
+
+def node_arg(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 9:
+        raise argparse.ArgumentTypeError(f"a broker is its node id, an integer from 1 to 9, got {value!r}")
+    return int(value)
+
+
+def link_end_arg(value: str) -> int | str:
+    if value == CLIENTS:
+        return CLIENTS
+    try:
+        return node_arg(value)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"a link's end is a broker's node id or {CLIENTS!r}, got {value!r}") from exc
+
+
+def seconds_arg(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"--for takes seconds above 0 and up to 3600, got {value!r}")
+    return seconds
+
+
+def _hold(chaos: Chaos, fault: Fault, started: float) -> int:
+    """Print the fault; with a duration, wait for its undoing (Ctrl-C: undo now) and print that too."""
+    print(fault)
+    try:
+        chaos.wait()
+    except KeyboardInterrupt:
+        chaos.close()
+    for later in chaos.history():
+        if later.at > fault.at and later.at >= started:
+            print(later)
+    return 0
+
+
+def _run(action: str, args: argparse.Namespace, settings: Settings) -> int:
+    started = time.time()
+    chaos = Chaos(settings)
+    duration = getattr(args, "duration", None)
+    target = str(getattr(args, "target", ""))
+    if action == "kill":
+        fault = chaos.kill(args.node, duration)
+    elif action == "restart":
+        fault = chaos.restart()
+    elif action == "pause":
+        fault = chaos.pause(int(target), duration) if target.isdigit() else chaos.pause_consumer(target, duration)
+    elif action == "resume":
+        fault = chaos.resume(int(target)) if target.isdigit() else chaos.resume_consumer(target)
+    elif action == "isolate":
+        fault = chaos.isolate(args.node, args.isolate_from, duration)
+    elif action == "cut":
+        fault = chaos.cut(args.a, args.b, duration)
+    else:  # slow
+        fault = chaos.slow(args.node, args.delay_ms, duration)
+    return _hold(chaos, fault, started)
+
+
+def chaos_heal(args: argparse.Namespace, settings: Settings) -> int:
+    healed = Chaos(settings).heal()
+    for fault in healed:
+        print(fault)
+    if not healed:
+        print("nothing to heal: no broker down or paused, no consumer paused, no link cut")
+    return 0
+
+
+def chaos_status(args: argparse.Namespace, settings: Settings) -> int:
+    chaos = Chaos(settings)
+    in_force = chaos.in_force()
+    print("in force now:" if in_force else "in force now: nothing")
+    for line in in_force:
+        print(f"  {line}")
+    history = chaos.history(args.last)
+    if history:
+        print(f"the last {len(history)} fault(s) and undoings:")
+        for fault in history:
+            print(f"  {fault}")
+    return 0
+
+
+def _handler(action: str) -> Handler:
+    return lambda args, settings: _run(action, args, settings)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("chaos", help="break labkit's own cluster on purpose, and heal it")
+    sub = parser.add_subparsers(dest="chaos_command", required=True, metavar="FAULT")
+
+    def fault(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(handler=_handler(name))
+        return p
+
+    def held(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--for", dest="duration", type=seconds_arg, help="undo it after this many seconds")
+
+    p = fault("kill", "SIGKILL a broker (a crash); --for restarts it after that long")
+    p.add_argument("node", type=node_arg)
+    held(p)
+    fault("restart", "start every broker that is down, from its data")
+    p = fault("pause", "SIGSTOP a broker (node id) or a consumer process (e.g. seat-reservation-1)")
+    p.add_argument("target")
+    held(p)
+    p = fault("resume", "SIGCONT a broker or consumer process paused before")
+    p.add_argument("target")
+    p = fault("isolate", "cut a broker off from its peers (clients still reach it) or from everyone")
+    p.add_argument("node", type=node_arg)
+    p.add_argument("--from", dest="isolate_from", choices=ISOLATIONS, default="peers")
+    held(p)
+    p = fault("cut", f"cut the link between two brokers, or a broker and {CLIENTS!r}")
+    p.add_argument("a", type=link_end_arg)
+    p.add_argument("b", type=link_end_arg)
+    held(p)
+    p = fault("slow", "delay everything a broker sends (needs the kernel's netem)")
+    p.add_argument("node", type=node_arg)
+    p.add_argument("--delay-ms", type=int, required=True)
+    held(p)
+    p = sub.add_parser("heal", help="undo every fault: links, pauses, killed brokers")
+    p.set_defaults(handler=chaos_heal)
+    p = sub.add_parser("status", help="the faults in force now, and the last ones made")
+    p.add_argument("--last", type=int, default=10, help="how many recorded faults to show (default 10)")
+    p.set_defaults(handler=chaos_status)
