@@ -23,6 +23,8 @@ from labkit.cluster.processes import state as process_state
 from labkit.cluster.state import ClusterState
 from labkit.errors import ClusterError, ConfigError
 from labkit.experiments.chaos import Chaos
+from labkit.experiments.fault_check import Step, full_schedule, run_check
+from labkit.lab import Lab
 from labkit.polling import wait_until
 from labkit.settings import Settings
 
@@ -195,3 +197,40 @@ def test_the_cli_holds_a_fault_for_its_duration_and_reports_both_ends(namespaced
         [sys.executable, "-m", "labkit.cli", "chaos", "status"], capture_output=True, text=True, env=env, timeout=60
     )
     assert "in force now: nothing" in status.stdout and "isolate  broker 2 from peers" in status.stdout
+
+
+@pytest.fixture
+def lab_and_event(namespaced: LocalCluster) -> Iterator[tuple[Lab, int]]:
+    """A Lab on the namespaced cluster with 2 + 2 consumer threads on an event of its own."""
+    with Lab(Settings.from_env({"LABKIT_HOME": str(namespaced.home)})) as lab:
+        event_id = lab.new_event()
+        lab.start_consumers(ticketing=2, seat_reservation=2, event_id=event_id)
+        lab.wait_for_consumers(120)
+        yield lab, event_id
+        lab.stop_consumers()
+
+
+def test_no_booking_told_accepted_is_lost_under_every_fault_with_labkits_settings(
+    lab_and_event: tuple[Lab, int],
+) -> None:
+    """acks=all and min.insync.replicas=2, through a partial partition, a kill, a pause, a full isolation and a
+    cut link: every booking told accepted is answered, once, and no seat is sold twice."""
+    schedule = full_schedule()
+    verdict = run_check(*lab_and_event, schedule, acks="all", rate=50)
+    print(verdict)
+    assert verdict.ok, verdict
+    assert verdict.sent == 50 * 61 and verdict.acknowledged >= 0.9 * verdict.sent
+    assert verdict.answered == verdict.acknowledged
+    done = [(f.action, f.target) for f in verdict.faults]
+    for step in schedule:  # each fault was made, and undone
+        assert any(action == step.action for action, _ in done), (step, done)
+    assert [action for action, _ in done].count("heal") >= 3 and ("restart", "broker 2") in done
+
+
+def test_the_check_finds_what_acks_1_loses_in_a_partial_partition(lab_and_event: tuple[Lab, int]) -> None:
+    """The isolated leader acknowledges with acks=1 what its successors never get; back, it truncates it."""
+    verdict = run_check(*lab_and_event, [Step(2, "isolate", (1, "peers"), 8)], acks="1", rate=50)
+    print(verdict)
+    assert not verdict.ok and verdict.lost, verdict
+    assert not verdict.unanswered and not verdict.answered_differently and not verdict.seat_problems, verdict
+    assert verdict.answered + len(verdict.lost) == verdict.acknowledged == verdict.sent

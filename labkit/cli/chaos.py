@@ -1,18 +1,22 @@
-"""`labkit chaos kill|restart|pause|resume|isolate|cut|slow|heal|status`: faults for labkit's own cluster.
+"""`labkit chaos kill|restart|pause|resume|isolate|cut|slow|heal|check|status`: faults for labkit's own cluster.
 
 Each command does its fault and prints what it did, when and to whom. With `--for SECONDS` it holds the fault
 that long in the foreground, then undoes it (Ctrl-C undoes it early); without, the fault stays until
-`labkit chaos resume|restart|heal`.
+`labkit chaos resume|restart|heal`. `check` books through a schedule of every fault and says whether any booking
+told accepted was lost (labkit.experiments.fault_check).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 from labkit.cli.common import Handler
 from labkit.cluster.network import CLIENTS
 from labkit.experiments.chaos import ISOLATIONS, Chaos, Fault
+from labkit.experiments.fault_check import ACKS, full_schedule, run_check
+from labkit.lab import Lab
 from labkit.settings import Settings
 
 
@@ -31,14 +35,23 @@ def link_end_arg(value: str) -> int | str:
         raise argparse.ArgumentTypeError(f"a link's end is a broker's node id or {CLIENTS!r}, got {value!r}") from exc
 
 
-def seconds_arg(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds <= 3600:
-        raise argparse.ArgumentTypeError(f"--for takes seconds above 0 and up to 3600, got {value!r}")
-    return seconds
+def positive_up_to(option: str, what: str, upper: float) -> Callable[[str], float]:
+    """An argument type for a number above 0 and up to `upper`, whose error names the option and the range."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not 0 < number <= upper:
+            raise argparse.ArgumentTypeError(f"{option} takes {what} above 0 and up to {upper:g}, got {value!r}")
+        return number
+
+    return parse
+
+
+seconds_arg = positive_up_to("--for", "seconds", 3600)
+rate_arg = positive_up_to("--rate", "bookings per second", 1000)
 
 
 def _hold(chaos: Chaos, fault: Fault, started: float) -> int:
@@ -99,6 +112,26 @@ def chaos_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def chaos_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Book through every fault of the full schedule on a new event; print the verdict; 1 if anything was lost."""
+    schedule = full_schedule()
+    print(f"acks={args.acks}, {args.rate:g} bookings/s; the schedule:")
+    for step in schedule:
+        print(f"  {step}")
+    with Lab(settings) as lab:
+        Chaos(settings)  # refuses a cluster labkit did not start, before an event is set up
+        event_id = lab.new_event()
+        lab.start_consumers(ticketing=2, seat_reservation=2, event_id=event_id)
+        lab.wait_for_consumers(120)
+        verdict = run_check(lab, event_id, schedule, acks=args.acks, rate=args.rate)
+        lab.stop_consumers()
+    print("what was done:")
+    for fault in verdict.faults:
+        print(f"  {fault}")
+    print(verdict)
+    return 0 if verdict.ok else 1
+
+
 def _handler(action: str) -> Handler:
     return lambda args, settings: _run(action, args, settings)
 
@@ -138,6 +171,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     held(p)
     p = sub.add_parser("heal", help="undo every fault: links, pauses, killed brokers")
     p.set_defaults(handler=chaos_heal)
+    p = sub.add_parser("check", help="book through every fault on a new event: is anything told accepted lost?")
+    p.add_argument("--acks", choices=ACKS, default="all", help="the booking producer's acks (default all)")
+    p.add_argument("--rate", type=rate_arg, default=50.0, help="bookings per second (default 50)")
+    p.set_defaults(handler=chaos_check)
     p = sub.add_parser("status", help="the faults in force now, and the last ones made")
     p.add_argument("--last", type=int, default=10, help="how many recorded faults to show (default 10)")
     p.set_defaults(handler=chaos_status)
