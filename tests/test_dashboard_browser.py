@@ -209,6 +209,21 @@ def test_clicking_book_changes_the_seat_map_and_counters(jupyter: ServedNotebook
                 f"() => ({COUNTS})().sent === ({COUNTS})().reserved + ({COUNTS})().failed", timeout=TIMEOUT_MS
             )  # the burst is answered before the dashboard closes
 
+            # the control room: pause broker 1 for 3 s; the cluster panel shows it paused, then up again
+            page.locator(".lm-TabBar-tab", has_text="Control room").click()
+            page.wait_for_selector(".labkit-cluster .labkit-broker-1[data-state='up']", timeout=TIMEOUT_MS)
+            page.locator(".labkit-fault-duration input").fill("3")
+            page.locator(".labkit-fault-duration input").press("Enter")
+            page.locator(".labkit-fault-pause").click()
+            page.wait_for_selector(".labkit-cluster .labkit-broker-1[data-state='paused']", timeout=TIMEOUT_MS)
+            page.screenshot(path=str(ARTIFACTS / "control-room.png"))
+            page.wait_for_selector(".labkit-cluster .labkit-broker-1[data-state='up']", timeout=TIMEOUT_MS)
+            faults = page.locator(".labkit-faults").inner_text()
+            assert "pause    broker 1: SIGSTOP" in faults and "resume   broker 1: SIGCONT" in faults, faults
+            page.locator(".labkit-inspect").click()  # the last records of reserve-seats[0], decoded
+            page.wait_for_selector(".labkit-inspector .labkit-record", timeout=TIMEOUT_MS)
+            assert "ReserveSeats" in page.locator(".labkit-inspector").inner_text()
+
             page.evaluate(RUN_REST, closing)
             page.wait_for_function(CELLS_DONE, arg=None, timeout=TIMEOUT_MS)
             assert page.evaluate(ERRORS) == []

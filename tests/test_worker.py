@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
@@ -26,7 +27,8 @@ def test_a_batch_whose_output_fails_is_handled_again_and_only_then_committed(set
     for future in admin.client.create_topics([NewTopic(source, 1, 3), NewTopic(sink, 1, 3)]).values():
         future.result(60)
     # The first batch's output goes to a topic that does not exist: its delivery fails after 2 s.
-    output = ReliableProducer(bootstrap, f"{tag}-out", **{"message.timeout.ms": 2_000})
+    short_timeout: dict[str, Any] = {"message.timeout.ms": 2_000}
+    output = ReliableProducer(bootstrap, f"{tag}-out", **short_timeout)
     handled: list[list[bytes]] = []
 
     def forward(batch):  # type: ignore[no-untyped-def]

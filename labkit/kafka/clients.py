@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,9 @@ from typing import Any
 KAFKA_LOG = logging.getLogger("labkit.kafka.librdkafka")
 KAFKA_LOG.setLevel(logging.ERROR)  # its warnings are retries it handles itself; lower this level to see them
 KAFKA_LOG.addHandler(logging.NullHandler())
+# LABKIT_KAFKA_DEBUG=cgrp,topic (librdkafka's `debug` contexts) gives every client of this process those debug
+# logs, at DEBUG on KAFKA_LOG: how a stuck consumer group was traced (docs/faults.md).
+DEBUG_VAR = "LABKIT_KAFKA_DEBUG"
 
 
 # The connection settings (TLS, SASL: KAFKA_CLIENT_CONFIG) of each cluster this process talks to, by its
@@ -58,5 +62,8 @@ def base_config(bootstrap_servers: str, client_id: str, **overrides: Any) -> dic
         # previous one's (delayed) TCP acknowledgement.
         "socket.nagle.disable": True,
     }
+    if debug := os.environ.get(DEBUG_VAR):
+        config["debug"] = debug
+        KAFKA_LOG.setLevel(logging.DEBUG)
     config.update({key.replace("_", "."): value for key, value in overrides.items()})
     return config

@@ -23,6 +23,7 @@ from labkit.experiments.partition_panel import partition_panel_html, read_partit
 from labkit.lab import Lab
 from labkit.polling import poll
 from labkit.services.ticketing import Booking
+from labkit.widgets.control_room import ControlRoom
 from labkit.widgets.seat_view import (
     counters_html,
     outcome_line,
@@ -35,6 +36,7 @@ from labkit.widgets.seat_view import (
 RATE_WINDOW = 3.0  # seconds of outcome counts behind the outcomes/s figure
 LATENCY_WINDOW = 200  # latest outcomes of this dashboard's own bookings behind the latency figures
 PANEL_INTERVAL = 1.0  # seconds between reads of the partition panel (one group describe: 3 admin requests)
+CONTROL_ROOM = 1  # the control room's tab
 
 
 class Dashboard:
@@ -109,13 +111,11 @@ class Dashboard:
             ]
         )
         board = w.VBox([w.HBox([self.seat_map, self.partition_panel]), self.counters, self.rates])
-        self.widget = w.VBox(
-            [
-                w.HTML(f"<h3>labkit — event {self.event_id}</h3>"),
-                w.HBox([controls, board]),
-                self.log,
-            ]
-        )
+        self.control_room = ControlRoom(self.lab, self.event_id)
+        self.tabs = w.Tab(children=[w.HBox([controls, board]), self.control_room.widget])
+        self.tabs.set_title(0, "Bookings")
+        self.tabs.set_title(1, "Control room")
+        self.widget = w.VBox([w.HTML(f"<h3>labkit — event {self.event_id}</h3>"), self.tabs, self.log])
         self.widget.add_class("labkit-dashboard")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -227,6 +227,9 @@ class Dashboard:
         if now - self._panel_read_at < PANEL_INTERVAL and not now_please:
             return
         self._panel_read_at = now
+        if self.tabs.selected_index == CONTROL_ROOM:  # only what shows is read: each read asks the brokers
+            self.control_room.refresh()
+            return
         cells = read_partition_cells(self.runtime.admin, self.runtime.redis, self.event_id, self.seating)
         _set(self.partition_panel, partition_panel_html(self.seating, cells))
 
@@ -289,11 +292,13 @@ class Dashboard:
 
     # -- closing -----------------------------------------------------------------------------------------------
     def close(self, timeout: float = 10.0) -> None:
-        """Stop and join the refresher (and a running burst), then close the widgets."""
+        """Stop and join the refresher (and a running burst), close the control room (its faults still timed are
+        undone), then close the widgets."""
         self._stop.set()
         for thread in (self._refresher, self._burst):
             if thread is not None:
                 thread.join(timeout)
+        self.control_room.close()
         _close_tree(self.widget)
 
     @property

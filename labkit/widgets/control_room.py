@@ -1,0 +1,190 @@
+"""The control room: break labkit's own cluster at a click and watch what it does — the cluster panel, a lag
+line per group, the faults done, and a message inspector. A tab of the dashboard (`Dashboard`), refreshed by
+its refresher thread (`refresh()`); each fault runs in a short-lived thread of its own (a restart takes
+seconds), so clicks never hold the kernel. `close()` joins them and undoes the faults still timed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import ipywidgets as w
+
+from labkit.cluster.local import LocalCluster
+from labkit.cluster.network import CLIENTS
+from labkit.domain.naming import KafkaConsumerGroupBuilder, KafkaTopicBuilder
+from labkit.errors import LabkitError
+from labkit.experiments.chaos import Chaos, Fault
+from labkit.experiments.cluster_panel import (
+    LagHistory,
+    cluster_panel_html,
+    lag_lines_svg,
+    read_cluster_view,
+    read_group_lag,
+)
+from labkit.experiments.inspector import inspect_partition, inspector_html
+from labkit.lab import Lab
+
+FAULT_LOG = 8  # faults shown, newest last
+
+
+class ControlRoom:
+    """Fault buttons for one broker (or a link), with an optional duration; the cluster as it is now."""
+
+    def __init__(self, lab: Lab, event_id: int) -> None:
+        self.lab = lab
+        self.event_id = event_id
+        self.local = LocalCluster(lab.settings.home)
+        self.lag = LagHistory()
+        self._threads: list[threading.Thread] = []
+        self._faults: list[str] = []
+        self._lock = threading.Lock()
+        try:
+            self.chaos: Chaos | None = lab.chaos
+            nodes = [b.node_id for b in self.local.status().brokers]
+            refusal = ""
+        except LabkitError as error:  # a cluster labkit did not start: nothing to break, nothing to show
+            self.chaos, nodes, refusal = None, [], str(error)
+        self._build(nodes, refusal)
+
+    def _build(self, nodes: list[int], refusal: str) -> None:
+        self.broker = w.Dropdown(options=nodes, description="Broker")
+        self.duration = w.BoundedFloatText(value=0, min=0, max=3600, description="For (s)", tooltip="0: until healed")
+        buttons = {
+            "kill": ("Kill", "danger", lambda c, n, d: c.kill(n, d)),
+            "restart": ("Restart", "success", lambda c, n, d: c.restart()),
+            "pause": ("Pause", "warning", lambda c, n, d: c.pause(n, d)),
+            "resume": ("Resume", "success", lambda c, n, d: c.resume(n)),
+            "isolate-peers": ("Isolate from peers", "warning", lambda c, n, d: c.isolate(n, "peers", d)),
+            "isolate-everyone": ("Isolate from all", "danger", lambda c, n, d: c.isolate(n, "everyone", d)),
+            "heal": ("Heal everything", "success", lambda c, n, d: c.heal()),
+        }
+        self.buttons: dict[str, w.Button] = {}
+        for name, (label, style, action) in buttons.items():
+            button = w.Button(description=label, button_style=style)
+            button.add_class(f"labkit-fault-{name}")
+            button.on_click(lambda _, act=action, what=name: self.act(what, act))
+            self.buttons[name] = button
+        self.link_a = w.Dropdown(options=nodes, description="Cut link")
+        self.link_b = w.Dropdown(options=[*nodes, CLIENTS], value=nodes[1] if len(nodes) > 1 else None)
+        cut = w.Button(description="Cut", button_style="warning")
+        cut.add_class("labkit-fault-cut")
+        cut.on_click(lambda _: self.act("cut", lambda c, n, d: c.cut(self.link_a.value, self.link_b.value, d)))
+        self.buttons["cut"] = cut
+        self.cluster_panel = w.HTML(refusal and f"<b>no control room:</b> {refusal}")
+        self.lag_lines = w.HTML()
+        self.fault_log = w.HTML()
+        self.inspect_topic = w.Dropdown(options=self._topics(), description="Topic")
+        self.inspect_partition = w.BoundedIntText(value=0, min=0, max=9999, description="Partition")
+        self.inspect_offset = w.Text(value="", description="From", placeholder="offset, -30s, or empty: the last")
+        self.inspect_button = w.Button(description="Read", icon="search")
+        self.inspect_button.add_class("labkit-inspect")
+        self.inspect_button.on_click(lambda _: self.inspect())
+        self.inspector = w.HTML()
+        for widget, name in (
+            (self.duration, "fault-duration"),
+            (self.cluster_panel, "cluster"),
+            (self.lag_lines, "lag"),
+            (self.fault_log, "faults"),
+            (self.inspector, "inspector"),
+        ):
+            widget.add_class(f"labkit-{name}")
+        for button in self.buttons.values():
+            button.disabled = self.chaos is None
+        faults = w.VBox(
+            [
+                self.broker,
+                self.duration,
+                w.HBox([self.buttons[n] for n in ("kill", "restart", "pause", "resume")]),
+                w.HBox([self.buttons[n] for n in ("isolate-peers", "isolate-everyone")]),
+                w.HBox([self.link_a, self.link_b, cut]),
+                self.buttons["heal"],
+                self.fault_log,
+            ]
+        )
+        picker = w.HBox([self.inspect_topic, self.inspect_partition, self.inspect_offset, self.inspect_button])
+        inspector = w.VBox([picker, self.inspector])
+        self.widget = w.VBox([w.HBox([faults, w.VBox([self.cluster_panel, self.lag_lines])]), inspector])
+        self.widget.add_class("labkit-control-room")
+
+    def _topics(self) -> list[str]:
+        return [
+            KafkaTopicBuilder.reserve_seats__ticketing_to_seat_reservation(self.event_id),
+            KafkaTopicBuilder.seat_reserved__seat_reservation_to_ticketing(self.event_id),
+            KafkaTopicBuilder.seat_reservation_failed__seat_reservation_to_ticketing(self.event_id),
+        ]
+
+    # -- clicks ------------------------------------------------------------------------------------------------
+    def act(self, name: str, action: Callable[[Chaos, int, float | None], Fault | list[Fault]]) -> threading.Thread:
+        """Run one fault button's action in a thread of its own; what it did goes to the fault log."""
+        chaos = self.chaos
+        node, duration = self.broker.value, (self.duration.value or None)
+
+        def run() -> None:
+            if chaos is None:
+                return
+            try:
+                done = action(chaos, node, duration)
+            except LabkitError as error:  # shown, not raised: the thread has no caller
+                self._log(f"{name} refused: {error}")
+                return
+            for fault in done if isinstance(done, list) else [done]:
+                self._log(str(fault))
+            if not done:
+                self._log("nothing to heal")
+
+        thread = threading.Thread(target=run, name=f"labkit-control-{name}", daemon=True)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
+    def inspect(self) -> None:
+        """What Read does: the records of the chosen partition from the offset or time in 'From'."""
+        start = self.inspect_offset.value.strip()
+        offset = since_ms = None
+        try:
+            if start.startswith("-") and start.endswith("s"):
+                since_ms = int((time.time() - float(start[1:-1])) * 1000)
+            elif start:
+                offset = int(start)
+            topic, partition = self.inspect_topic.value, self.inspect_partition.value
+            records = inspect_partition(self.lab.bootstrap_servers, topic, partition, offset, since_ms)
+            self.inspector.value = inspector_html(topic, partition, records)
+        except (ValueError, LabkitError) as error:
+            self.inspector.value = f"<b>not read:</b> {error} (From: an offset, -30s for the last 30 s, or empty)"
+
+    def _log(self, line: str) -> None:
+        with self._lock:
+            self._faults = [*self._faults, line][-FAULT_LOG:]
+            self.fault_log.value = "<br>".join(f"<small>{line}</small>" for line in self._faults)
+
+    # -- the dashboard's refresher thread ----------------------------------------------------------------------
+    def refresh(self, with_lag: bool = True) -> None:
+        """Read the cluster (and the groups' lag) and redraw; a no-op for a cluster labkit did not start."""
+        if self.chaos is None:
+            return
+        view = read_cluster_view(self.local, self.lab.runtime.admin)
+        _set(self.cluster_panel, cluster_panel_html(view))
+        if with_lag:
+            groups = KafkaConsumerGroupBuilder.get_all_groups(self.event_id)
+            for group, lag in read_group_lag(self.lab.runtime.admin, groups).items():
+                self.lag.add(group.split("_____")[-1], lag)
+            _set(self.lag_lines, lag_lines_svg(self.lag))
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Join the fault threads, then undo what still waits for its duration."""
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)
+        if self.chaos is not None:
+            for fault in self.chaos.close():
+                self._log(str(fault))
+
+
+def _set(widget: w.HTML, value: str) -> None:
+    if widget.value != value:
+        widget.value = value
