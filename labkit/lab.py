@@ -73,8 +73,13 @@ class Lab(LabTables):
     def down(self) -> None:
         """Undo timed faults, stop the consumers, delete new_event()'s events, close the clients, stop the cluster
         if it started it."""
-        if (chaos := self._chaos.take()) is not None:
-            chaos.close()
+        try:
+            if (chaos := self._chaos.take()) is not None:
+                chaos.close()
+        finally:
+            self._stop_everything()
+
+    def _stop_everything(self) -> None:
         self.stop_consumers()
         for event_id in sorted(self._scratch_events):
             try:

@@ -22,6 +22,7 @@ from labkit.cluster.local import LocalCluster
 from labkit.cluster.processes import state as process_state
 from labkit.cluster.state import ClusterState
 from labkit.errors import ClusterError, ConfigError
+from labkit.exercises import partition_safety
 from labkit.experiments.chaos import Chaos
 from labkit.experiments.fault_check import Step, full_schedule, run_check
 from labkit.lab import Lab
@@ -43,7 +44,7 @@ def namespaced(cluster_home: Path) -> Iterator[LocalCluster]:
     local.up(brokers=3, kafka_port=KAFKA_PORT, redis_port=REDIS_PORT, network=net.NAMESPACES)
     yield local
     local.down(wipe=True)
-    assert not net.exists(local.network, [1, 2, 3]), "the namespaces outlived the cluster"
+    assert net.leftovers(local.network) == [], "the namespaces or the bridge outlived the cluster"
 
 
 @pytest.fixture
@@ -134,6 +135,11 @@ def test_one_cut_link_drops_packets_both_ways_and_heals(namespaced: LocalCluster
     assert not connects(network.address(2), port + 1, inside=1, net_of=network)
     assert not connects(network.address(1), port, inside=2, net_of=network)
     assert connects(network.address(3), port + 2, inside=1, net_of=network)  # only that link
+    # an isolation made on top cuts, and when it ends restores, only the links it cut
+    fault = chaos.isolate(1, "peers", duration=60)
+    assert "cut broker 1 ↔ broker 3;" in fault.detail and "broker 1 ↔ broker 2" not in fault.detail
+    chaos.close()
+    assert namespaced.cut_links() == {frozenset((1, 2))}
     chaos.heal()
     assert connects(network.address(2), port + 1, inside=1, net_of=network)
 
@@ -234,3 +240,11 @@ def test_the_check_finds_what_acks_1_loses_in_a_partial_partition(lab_and_event:
     assert not verdict.ok and verdict.lost, verdict
     assert not verdict.unanswered and not verdict.answered_differently and not verdict.seat_problems, verdict
     assert verdict.answered + len(verdict.lost) == verdict.acknowledged == verdict.sent
+
+
+def test_the_safe_producer_exercise_runs_each_answer_through_the_partition(lab_and_event: tuple[Lab, int]) -> None:
+    lab, event_id = lab_and_event
+    exercise = partition_safety.safe_producer
+    assert exercise.evaluate(exercise.reference(), lab=lab, event_id=event_id).solved
+    alone = exercise.evaluate({"acks": "1"}, lab=lab, event_id=event_id)
+    assert not alone.solved and "are not in the log" in alone.message and "acks='1'" in alone.message, alone

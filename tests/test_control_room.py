@@ -1,12 +1,16 @@
-"""The control room's drawing and decoding, from plain data: no broker, no browser."""
+"""The control room's drawing and decoding, and the stall detector, from plain data: no broker, no browser."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import pytest
 
 from labkit.domain.messages import SeatReserved, encode
 from labkit.experiments.cluster_panel import BrokerRow, ClusterView, LagHistory, cluster_panel_html, lag_lines_svg
 from labkit.experiments.inspector import InspectedRecord, describe_value, inspector_html
+from labkit.kafka.groups import GroupDescription, MemberInfo, PartitionLag
+from labkit.kafka.stalls import StallDetector
 
 pytestmark = pytest.mark.unit
 
@@ -50,3 +54,30 @@ def test_values_are_shown_as_labkits_messages_else_text_else_bytes() -> None:
     record = InspectedRecord(4, 1_700_000_000_000, None, [("trace", "x<y")], "<v>", "text")
     drawn = inspector_html("t", 0, [record])
     assert "∅" in drawn and "trace=x&lt;y" in drawn and "&lt;v&gt;" in drawn and "1 record(s)" in drawn
+
+
+def group(committed: Mapping[int, int | None], owners: Mapping[int, str | None], ends: int = 10) -> GroupDescription:
+    def owned(member: str) -> tuple[tuple[str, int], ...]:
+        return tuple(("t", p) for p, o in owners.items() if o == member)
+
+    members = [
+        MemberInfo("m-a", "consumer-a", "h", owned("m-a"), target=(("t", 2),)),
+        MemberInfo("m-b", "consumer-b", "h", owned("m-b")),
+    ]
+    partitions = [PartitionLag("t", p, committed[p], ends, owners[p]) for p in committed]
+    return GroupDescription("g", "Stable", members, partitions)
+
+
+def test_a_partition_with_lag_whose_commit_stands_still_is_reported_after_the_wait() -> None:
+    detector = StallDetector(after=10)
+    owners = {0: "m-a", 1: "m-b", 2: None}
+    assert detector.observe(group({0: 3, 1: 10, 2: 0}, owners), now=0) == []
+    assert detector.observe(group({0: 5, 1: 10, 2: 0}, owners), now=6) == []  # partition 0 moved
+    stalls = detector.observe(group({0: 5, 1: 10, 2: 0}, owners), now=12)
+    assert [(s.partition, s.owner, s.target, s.lag) for s in stalls] == [(2, None, "consumer-a", 10)]
+    assert str(stalls[0]) == "t[2]: lag 10, owned by no member for 12 s (the coordinator's target: consumer-a)"
+    later = detector.observe(group({0: 5, 1: 10, 2: 0}, owners), now=16.5)
+    assert [(s.partition, round(s.seconds, 1)) for s in later] == [(0, 10.5), (2, 16.5)]  # 1 has no lag
+    assert "owned by consumer-a, committed offset still for 10 s" in str(later[0])
+    moved = {0: "m-b", 1: "m-b", 2: "m-a"}  # a new owner starts the wait again
+    assert detector.observe(group({0: 5, 1: 10, 2: 0}, moved), now=17) == []

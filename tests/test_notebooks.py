@@ -1,6 +1,7 @@
 """Every notebook runs green under papermill with CI-sized parameters, and leaves no event, partition or labkit
-thread behind: on the plain secured cluster with Kafka's defaults (tests/plain_cluster.py) every one but the two
-that must refuse it (06, 07 kill brokers), and on the test cluster those that need labkit's own (EMBEDDED). The
+thread behind: on the plain secured cluster with Kafka's defaults (tests/plain_cluster.py) every one but the three
+that must refuse it (06, 07 kill brokers, 12 cuts their links), and on the test cluster those that need labkit's
+own (EMBEDDED). The
 cells marked `# NBVAL_CHECK_OUTPUT` print what must not change: their output is compared with the committed one,
 run-to-run details masked (tests/output_masks.cfg).
 
@@ -58,7 +59,12 @@ RUN_TWICE = {"01_names_and_topics", "02_partitioning", "05_dashboard", "07_failu
 # On the test cluster: 06 and 07 (they kill brokers), 08 (its retention section, which waits for Kafka's default
 # 5-min check on the plain cluster and stops there under test), 04 (its protocols compared with labkit's short
 # heartbeats), and RUN_TWICE's re-runs in one kernel. The others run on the plain cluster only.
-EMBEDDED = RUN_TWICE | {"04_consumers_in_threads", "06_delivery_guarantees", "08_offsets_as_a_tool"}
+EMBEDDED = RUN_TWICE | {
+    "04_consumers_in_threads",
+    "06_delivery_guarantees",
+    "08_offsets_as_a_tool",
+    "12_partitions_and_pauses",  # beside the test cluster, a namespaced one of its own, stopped and wiped at its end
+}
 ON_EMBEDDED = [p for p in NOTEBOOKS if p.stem in EMBEDDED]
 OWN = {("09_exactly_once", "STREAM_SECONDS")}  # parameters a notebook keeps because its own value is smaller
 CELL_TIMEOUT = 180
@@ -156,8 +162,8 @@ def cluster_pids(home: Path) -> tuple[set[int | None], int | None]:
 
 
 @pytest.mark.unit
-def test_the_numbered_notebooks_are_01_to_11() -> None:
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 12)]
+def test_the_numbered_notebooks_are_01_to_12() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 13)]
     assert {p.stem for p in NOTEBOOKS} >= EMBEDDED >= RUN_TWICE
 
 
@@ -215,7 +221,7 @@ def test_a_checked_cells_output_is_compared_with_run_to_run_details_masked() -> 
 # 08's retention section would wait up to 5.5 min for Kafka's default check interval: under test it stops there
 # (RETENTION_WAIT), saying so; the embedded run above covers it. A cell may take longer here: a killed KIP-848
 # member keeps its partitions for Kafka's default 45-s session, and 11 kills four.
-OWN_CLUSTER = {"06_delivery_guarantees", "07_failure_and_recovery"}
+OWN_CLUSTER = {"06_delivery_guarantees", "07_failure_and_recovery", "12_partitions_and_pauses"}
 PLAIN_PARAMETERS = {**CI_PARAMETERS, "RETENTION_WAIT": 60}
 PLAIN_CELL_TIMEOUT = 600
 

@@ -221,6 +221,18 @@ def test_paused_consumers_stay_in_their_group_and_fetch_nothing_until_resumed(la
     assert wait_all(lab, event_id, [b.booking_id for b in bookings], timeout=2) == 20
     assert lab.consumers().query("service == 'seat-reservation'").processed.sum() == 0
     assert lab.group_members(event_id)[KafkaConsumerGroupBuilder.seat_reservation_service(event_id)] == 2
+    # the stall detector names what a paused member holds: lag whose committed offset does not move
+    group = KafkaConsumerGroupBuilder.seat_reservation_service(event_id)
+    watched = subprocess.run(
+        [sys.executable, "-m", "labkit.cli", "groups", "stalls", group, "--seconds", "4", "--after", "2"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": lab.bootstrap_servers, "REDIS_URL": lab.redis_url},
+        timeout=60,
+    )
+    assert watched.returncode == 1, watched.stderr
+    assert "lag 20, owned by" in watched.stdout and "committed offset still for" in watched.stdout
+    assert f"{group}: 1 partition(s) stalled" in watched.stdout
     lab.resume_consumers("seat-reservation")
     assert wait_all(lab, event_id, [b.booking_id for b in bookings], timeout=60) == 0
     assert len(lab.rebalances()) == settled_changes, "pausing and resuming moved no partition"

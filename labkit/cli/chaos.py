@@ -12,7 +12,7 @@ import argparse
 import time
 from collections.abc import Callable
 
-from labkit.cli.common import Handler
+from labkit.cli.common import Handler, positive_count_arg
 from labkit.cluster.network import CLIENTS
 from labkit.experiments.chaos import ISOLATIONS, Chaos, Fault
 from labkit.experiments.fault_check import ACKS, full_schedule, run_check
@@ -75,7 +75,7 @@ def _run(action: str, args: argparse.Namespace, settings: Settings) -> int:
     if action == "kill":
         fault = chaos.kill(args.node, duration)
     elif action == "restart":
-        fault = chaos.restart()
+        fault = chaos.restart(args.node)
     elif action == "pause":
         fault = chaos.pause(int(target), duration) if target.isdigit() else chaos.pause_consumer(target, duration)
     elif action == "resume":
@@ -119,7 +119,7 @@ def chaos_check(args: argparse.Namespace, settings: Settings) -> int:
     for step in schedule:
         print(f"  {step}")
     with Lab(settings) as lab:
-        Chaos(settings)  # refuses a cluster labkit did not start, before an event is set up
+        Chaos(settings).cluster.namespaced_state()  # refuses before an event is set up: not labkit's, or 127.0.0.1
         event_id = lab.new_event()
         lab.start_consumers(ticketing=2, seat_reservation=2, event_id=event_id)
         lab.wait_for_consumers(120)
@@ -151,7 +151,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = fault("kill", "SIGKILL a broker (a crash); --for restarts it after that long")
     p.add_argument("node", type=node_arg)
     held(p)
-    fault("restart", "start every broker that is down, from its data")
+    p = fault("restart", "start a broker (default: every broker that is down) from its data")
+    p.add_argument("node", type=node_arg, nargs="?")
     p = fault("pause", "SIGSTOP a broker (node id) or a consumer process (e.g. seat-reservation-1)")
     p.add_argument("target")
     held(p)
@@ -176,5 +177,5 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--rate", type=rate_arg, default=50.0, help="bookings per second (default 50)")
     p.set_defaults(handler=chaos_check)
     p = sub.add_parser("status", help="the faults in force now, and the last ones made")
-    p.add_argument("--last", type=int, default=10, help="how many recorded faults to show (default 10)")
+    p.add_argument("--last", type=positive_count_arg, default=10, help="how many recorded faults to show (default 10)")
     p.set_defaults(handler=chaos_status)

@@ -1,13 +1,18 @@
-"""`labkit groups list|describe`: consumer groups, their protocol, members and lag, like kafka-consumer-groups."""
+"""`labkit groups list|describe|stalls`: consumer groups, their protocol, members and lag, like
+kafka-consumer-groups; and partitions whose lag does not move (labkit.kafka.stalls)."""
 
 from __future__ import annotations
 
 import argparse
+import threading
+import time
 
-from labkit.cli.common import table
+from labkit.cli.common import positive_count_arg, table
 from labkit.domain.naming import KafkaConsumerGroupBuilder
+from labkit.errors import ConfigError
 from labkit.kafka.admin import Admin
 from labkit.kafka.groups import describe_group, list_groups_with_protocol
+from labkit.kafka.stalls import Stall, StallDetector
 from labkit.runtime import Runtime
 from labkit.settings import Settings
 
@@ -52,6 +57,24 @@ def print_event_groups(admin: Admin, event_id: int, lagging: bool = False) -> No
                 print(f"  {p.topic}[{p.partition}] lag {p.lag}")
 
 
+def groups_stalls(args: argparse.Namespace, settings: Settings) -> int:
+    """Describe the group every second for `--seconds`; print the partitions stalled `--after` s; 1 if any."""
+    if args.seconds < args.after:
+        raise ConfigError(f"--seconds ({args.seconds}) must be at least --after ({args.after}): no stall could be seen")
+    detector = StallDetector(after=args.after)
+    stalls: list[Stall] = []
+    ticker = threading.Event()
+    started = time.monotonic()
+    with Runtime.connect(settings) as runtime:
+        while (now := time.monotonic()) - started <= args.seconds:
+            stalls = detector.observe(describe_group(runtime.admin, args.group), now)
+            ticker.wait(1.0)  # a sampling period, not a synchronisation
+    for stall in stalls:
+        print(stall)
+    print(f"{args.group}: {len(stalls)} partition(s) stalled for {args.after:g} s or more")
+    return 1 if stalls else 0
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     groups = commands.add_parser("groups", help="consumer groups, members and lag").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -60,3 +83,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     describe = groups.add_parser("describe", help="members, assignment, offsets and lag per partition")
     describe.add_argument("group")
     describe.set_defaults(handler=groups_describe)
+    stalls = groups.add_parser(
+        "stalls", help="watch a group: partitions with lag whose committed offset does not move (exit 1 if any)"
+    )
+    stalls.add_argument("group")
+    stalls.add_argument("--seconds", type=positive_count_arg, default=15, help="how long to watch (default 15)")
+    stalls.add_argument("--after", type=positive_count_arg, default=10, help="stalled after this many s (default 10)")
+    stalls.set_defaults(handler=groups_stalls)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from labkit.cluster import broker as kafka_broker
 from labkit.cluster import network as net
-from labkit.cluster.processes import kill_now, pause, resume
-from labkit.cluster.processes import state as process_state
+from labkit.cluster.processes import is_paused, kill_now, pause, resume
 from labkit.cluster.state import BrokerState, ClusterState
 from labkit.errors import ClusterError, ConfigError
 
@@ -62,14 +61,14 @@ class ClusterFaults:
 
     def resume_brokers(self, node_ids: Sequence[int]) -> list[int]:
         """SIGCONT these brokers; returns the pids of those that were paused."""
-        pids = [b.pid or 0 for b in self._brokers(node_ids) if b.pid and process_state(b.pid) in ("T", "t")]
+        pids = [b.pid or 0 for b in self._brokers(node_ids) if is_paused(b.pid)]
         resume(pids)
         return pids
 
     def paused_brokers(self) -> list[int]:
         """The node ids of the brokers that are stopped (SIGSTOP) now."""
         state = self._known_state()
-        return [b.node_id for b in state.brokers if b.pid and process_state(b.pid) in ("T", "t")]
+        return [b.node_id for b in state.brokers if is_paused(b.pid)]
 
     def _brokers(self, node_ids: Sequence[int]) -> list[BrokerState]:
         brokers = {b.node_id: b for b in self._known_state().brokers}
@@ -79,7 +78,8 @@ class ClusterFaults:
         return [brokers[n] for n in node_ids]
 
     # -- network faults (a cluster started with network=NAMESPACES) ------------------------------------------------
-    def _namespaced(self) -> ClusterState:
+    def namespaced_state(self) -> ClusterState:
+        """The state of a cluster started with network=NAMESPACES; ClusterError saying how to get one otherwise."""
         state = self._known_state()
         if state.network != net.NAMESPACES:
             missing = net.why_unavailable()
@@ -95,7 +95,7 @@ class ClusterFaults:
 
     def check_link_ends(self, *sides: net.Side) -> None:
         """ConfigError unless each side is a broker of this cluster or CLIENTS; ClusterError if it is on 127.0.0.1."""
-        nodes = [b.node_id for b in self._namespaced().brokers]
+        nodes = [b.node_id for b in self.namespaced_state().brokers]
         for side in sides:
             if side != net.CLIENTS and side not in nodes:
                 raise ConfigError(f"a link's end must be one of {nodes} or {net.CLIENTS!r}, got {side!r}")
@@ -121,6 +121,13 @@ class ClusterFaults:
     def remove_latency(self, node_id: int) -> None:
         self.check_link_ends(node_id)
         net.remove_latency(self.network, node_id)
+
+    def slowed_brokers(self) -> list[int]:
+        """The node ids of the brokers with added latency now (none on a cluster on 127.0.0.1)."""
+        state = self._known_state()
+        if state.network != net.NAMESPACES:
+            return []
+        return [b.node_id for b in state.brokers if net.has_latency(self.network, b.node_id)]
 
     def kill_redis(self) -> int:
         """SIGKILL the Redis-protocol server (its append-only file is what a restart recovers from)."""

@@ -14,7 +14,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -138,6 +138,8 @@ class LocalCluster(ClusterFaults):
         check_layout(brokers, kafka_port, redis_port)
         if network is not None and network not in net.NETWORKS:
             raise ConfigError(f"network must be one of {', '.join(net.NETWORKS)}, got {network!r}")
+        if network == net.NAMESPACES and (missing := net.why_unavailable()):
+            raise ClusterError(f"cannot give the brokers namespaces of their own: {missing}")
         state = self._state_for(brokers, kafka_port, redis_port, network or net.LOOPBACK)
         if network is not None and state.network != network:
             raise ClusterError(
@@ -247,15 +249,33 @@ class LocalCluster(ClusterFaults):
             network=network,
         )
 
-    def _wait_ready(self, state: ClusterState, timeout: float) -> None:
-        """Wait until Redis answers PING and every broker is registered in the cluster's metadata."""
-        expected = {b.node_id for b in state.brokers}
+    def start_brokers(self, node_ids: Sequence[int], timeout: float = 120.0) -> list[int]:
+        """Start these brokers if they are down, from their data, and wait until each is registered again; the
+        rest of the cluster (another broker killed on purpose, Redis) is left as it is. Returns the ones started."""
+        state = self._known_state()
+        status = {b.node_id: b.alive for b in self.status(state).brokers}
+        unknown = sorted(set(node_ids) - set(status), key=str)
+        if unknown:
+            raise ConfigError(f"node_ids must be among {sorted(status)}, got {unknown}")
+        dead = [b for b in state.brokers if b.node_id in node_ids and not status[b.node_id]]
+        if dead:
+            self._claim_ports(state, dead, redis=False)
+            self._start(state, dead, redis=False)
+            self._wait_ready(state, timeout, {b.node_id for b in dead}, with_redis=False)
+        return [b.node_id for b in dead]
+
+    def _wait_ready(
+        self, state: ClusterState, timeout: float, expected: set[int] | None = None, with_redis: bool = True
+    ) -> None:
+        """Wait until Redis answers PING and the `expected` brokers (default: all) are registered in the
+        cluster's metadata."""
+        expected = expected or {b.node_id for b in state.brokers}
         admin = Admin(state.bootstrap_servers, client_id="labkit-cluster-up", connect_timeout=2.0)
 
         def brokers_registered() -> bool:
-            self._raise_if_died(state)
+            self._raise_if_died(state, expected)
             try:
-                return set(admin.client.list_topics(timeout=2).brokers) == expected
+                return expected <= set(admin.client.list_topics(timeout=2).brokers)
             except (ClusterError, KafkaException):  # not reachable yet: its first listing failed, or this one
                 return False
 
@@ -268,17 +288,18 @@ class LocalCluster(ClusterFaults):
                 return False
 
         try:
-            redis_wanted = f"Redis on port {state.redis_port} (log: {self.log_file('redis')})"
-            wait_until(redis_answers, timeout, redis_wanted)
+            if with_redis:
+                redis_wanted = f"Redis on port {state.redis_port} (log: {self.log_file('redis')})"
+                wait_until(redis_answers, timeout, redis_wanted)
             brokers_wanted = f"brokers {sorted(expected)} to register (logs: {self.home / 'logs'})"
             wait_until(brokers_registered, timeout, brokers_wanted)
         finally:
             client.close()
             admin.close()
 
-    def _raise_if_died(self, state: ClusterState) -> None:
+    def _raise_if_died(self, state: ClusterState, started: set[int]) -> None:
         for b in state.brokers:
-            if not self._still_running(b):
+            if b.node_id in started and not self._still_running(b):
                 log = self.log_file(f"broker-{b.node_id}")
                 lines = kafka_broker.lines_since(log, self._log_start.get(b.node_id, 0))
                 ended = how_it_ended(b.pid) if b.pid else ""

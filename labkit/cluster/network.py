@@ -120,6 +120,14 @@ def create(net: BrokerNetwork, node_ids: Sequence[int]) -> None:
     """Make the bridge, the namespaces and their links (what exists already is left as it is)."""
     if missing := why_unavailable():
         raise ClusterError(f"cannot give the brokers namespaces of their own: {missing}")
+    try:
+        _create(net, node_ids)
+    except (ClusterError, OSError, subprocess.SubprocessError):
+        destroy(net, node_ids)  # nothing half-made is left behind
+        raise
+
+
+def _create(net: BrokerNetwork, node_ids: Sequence[int]) -> None:
     if not _link_exists(net.bridge):
         _refuse_a_subnet_in_use(net)
         _ip("link", "add", net.bridge, "type", "bridge")
@@ -148,8 +156,12 @@ def destroy(net: BrokerNetwork, node_ids: Sequence[int]) -> None:
         _ip("link", "del", net.bridge)
 
 
-def exists(net: BrokerNetwork, node_ids: Sequence[int]) -> bool:
-    return why_unavailable() is None and {net.namespace(n) for n in node_ids} <= _namespaces()
+def leftovers(net: BrokerNetwork) -> list[str]:
+    """This network's namespaces and bridge that exist now (none once `destroy` has run)."""
+    if shutil.which("ip") is None:
+        return []
+    found = sorted(ns for ns in _namespaces() if ns.startswith(f"lk{net.tag}-"))
+    return found + ([net.bridge] if _link_exists(net.bridge) else [])
 
 
 # -- cuts: one direction of one link each; `cut` and `heal` handle both directions --------------------------------
@@ -195,6 +207,11 @@ def cuts(net: BrokerNetwork, node_ids: Sequence[int]) -> set[frozenset[Side]]:
     return found
 
 
+def sorted_links(links: set[frozenset[Side]]) -> list[frozenset[Side]]:
+    """Links in a stable order: by their ends' names."""
+    return sorted(links, key=lambda link: sorted(map(str, link)))
+
+
 def describe_link(link: frozenset[Side]) -> str:
     """'broker 1 ↔ broker 2', 'broker 3 ↔ clients'."""
     ends = sorted(link, key=lambda s: (isinstance(s, str), str(s)))
@@ -204,6 +221,8 @@ def describe_link(link: frozenset[Side]) -> str:
 def add_latency(net: BrokerNetwork, node_id: int, delay_ms: int) -> None:
     """Delay everything broker `node_id` sends by `delay_ms` (netem); ClusterError naming what the kernel lacks
     where it has no netem (this machine: "Specified qdisc kind is unknown")."""
+    if shutil.which("tc") is None:
+        raise ClusterError("cannot add latency: iproute2's `tc` is not installed (Debian: apt-get install iproute2)")
     command = ["tc", "qdisc", "replace", "dev", INTERFACE, "root", "netem", "delay", f"{delay_ms}ms"]
     result = subprocess.run([*net.run_in(node_id), *command], capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
@@ -214,7 +233,18 @@ def add_latency(net: BrokerNetwork, node_id: int, delay_ms: int) -> None:
         )
 
 
+def has_latency(net: BrokerNetwork, node_id: int) -> bool:
+    if shutil.which("tc") is None:
+        return False
+    shown = subprocess.run(
+        [*net.run_in(node_id), "tc", "qdisc", "show", "dev", INTERFACE], capture_output=True, text=True, timeout=30
+    )
+    return "netem" in shown.stdout
+
+
 def remove_latency(net: BrokerNetwork, node_id: int) -> None:
+    if shutil.which("tc") is None:
+        return
     subprocess.run(
         [*net.run_in(node_id), "tc", "qdisc", "del", "dev", INTERFACE, "root"], capture_output=True, timeout=30
     )

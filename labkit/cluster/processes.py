@@ -91,6 +91,7 @@ def stop(pids: Sequence[int], marker: Callable[[int], str], timeout: float = 30.
     live = [pid for pid in pids if is_running(pid, marker(pid))]
     for pid in live:
         _signal(pid, signal.SIGTERM)
+        _signal(pid, signal.SIGCONT)  # a paused process (labkit chaos pause) gets to handle it
 
     def all_exited() -> bool:
         nonlocal live
@@ -127,6 +128,11 @@ def state(pid: int) -> str | None:
     except OSError:
         return None
     return stat.rsplit(")", 1)[1].split()[0]  # after the command name, which may hold spaces and parentheses
+
+
+def is_paused(pid: int | None) -> bool:
+    """Whether the process is stopped (SIGSTOP) now."""
+    return pid is not None and state(pid) in ("T", "t")
 
 
 def resume(pids: Sequence[int]) -> None:

@@ -28,6 +28,7 @@ from labkit.exercises import (
     lag_code,
     names,
     offsets,
+    partition_safety,
     partitioning,
     producer_code,
     raw_request,
@@ -61,6 +62,7 @@ ALL: tuple[Exercise, ...] = (
     + transactions.EXERCISES
     + keys.EXERCISES
     + slow_work.EXERCISES
+    + partition_safety.EXERCISES
 )
 BY_KEY = {exercise.key: exercise for exercise in ALL}
 
@@ -99,6 +101,7 @@ __all__ = [
     "lag_code",
     "names",
     "offsets",
+    "partition_safety",
     "partitioning",
     "producer_code",
     "progress",

@@ -5,7 +5,7 @@ under the notebook's event (so that deleting the event deletes whatever a failed
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +28,16 @@ def scratch_name(event_id: int, what: str) -> tuple[str, str]:
 
 
 @contextmanager
-def scratch_topic(lab: Lab, topic: str, partitions: int, config: Mapping[str, str] | None = None) -> Iterator[str]:
-    """`topic`, created (replication min(3, brokers)) and deleted when the block ends."""
-    create_topic(lab.bootstrap_servers, topic, partitions, config)
+def scratch_topic(
+    lab: Lab,
+    topic: str,
+    partitions: int,
+    config: Mapping[str, str] | None = None,
+    leaders: Sequence[int] | None = None,
+) -> Iterator[str]:
+    """`topic`, created (replication min(3, brokers); partition i led by `leaders[i]` if given) and deleted when
+    the block ends."""
+    create_topic(lab.bootstrap_servers, topic, partitions, config, leaders)
     try:
         yield topic
     finally:

@@ -1,7 +1,8 @@
 """Faults a learner injects into labkit's own cluster, from `labkit chaos`, `Lab.chaos` or the dashboard.
 
 Each fault is done at once and reported (what, when, to whom); with a `duration` it is undone by itself after
-that many seconds, without one it stays until undone (`resume`, `restart`, `heal`). `heal()` undoes everything.
+that many seconds, without one it stays until undone (`resume`, `restart`, `heal`). `heal()` undoes every fault
+in force, whoever made it.
 Every report is also appended to `<home>/chaos.log`, so that `labkit chaos status` can show the history of
 faults made from any process, and `in_force()` reads what holds now from the system itself (process states,
 the kernel's neighbour tables), not from that log.
@@ -12,7 +13,6 @@ Network faults (isolate, cut, slow) need a cluster whose brokers have addresses 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -22,7 +22,7 @@ from datetime import datetime
 
 from labkit.cluster import network as net
 from labkit.cluster.local import LocalCluster
-from labkit.cluster.processes import state as process_state
+from labkit.cluster.processes import is_paused
 from labkit.errors import ClusterError, ConfigError
 from labkit.services.consumer_processes import ConsumerProcess, ConsumerProcesses
 from labkit.settings import Settings
@@ -57,26 +57,33 @@ class Chaos:
             )
         self.consumers = ConsumerProcesses(settings)
         self.log_file = settings.home / "chaos.log"
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the pending undos and the log
+        self._starting = threading.Lock()  # one broker start at a time (a timer's and a click's)
         self._pending: list[_PendingUndo] = []  # faults with a duration, not undone yet
 
     # -- brokers -----------------------------------------------------------------------------------------------
     def kill(self, node_id: int, duration: float | None = None) -> Fault:
         """SIGKILL a broker (a crash); with `duration`, restart it after that many seconds."""
+        _check_duration(duration)
         pid = self.cluster.kill_broker(node_id)
         fault = self._record("kill", f"broker {node_id}", f"SIGKILL pid {pid}" if pid else "was not running")
-        return self._undo_after(duration, fault, self.restart)
+        return self._undo_after(duration, fault, lambda: self.restart(node_id))
 
-    def restart(self) -> Fault:
-        """Start every broker (and Redis) that is not running, from its data (`LocalCluster.up`)."""
-        down = [b.node_id for b in self.cluster.status().brokers if not b.alive]
-        state, _ = self.cluster.up(brokers=len(self.cluster.status().brokers))
-        pids = {b.node_id: b.pid for b in state.brokers}
-        detail = ", ".join(f"pid {pids[n]}" for n in down) if down else "all were running"
-        return self._record("restart", ", ".join(f"broker {n}" for n in down) or "nothing", detail)
+    def restart(self, node_id: int | None = None) -> Fault:
+        """Start broker `node_id` (default: every broker that is down) from its data, and wait until it is
+        registered again; nothing else is started."""
+        status = self.cluster.status()
+        wanted = [node_id] if node_id is not None else [b.node_id for b in status.brokers if not b.alive]
+        with self._starting:
+            started = self.cluster.start_brokers(wanted)
+        pids = {b.node_id: b.pid for b in self.cluster.status().brokers}
+        target = ", ".join(f"broker {n}" for n in wanted) or "nothing"
+        detail = ", ".join(f"broker {n}: pid {pids[n]}" for n in started) or "was running"
+        return self._record("restart", target, detail)
 
     def pause(self, node_id: int, duration: float | None = None) -> Fault:
         """SIGSTOP a broker: alive, holding its sockets, answering nothing (a long GC pause, a frozen VM)."""
+        _check_duration(duration)
         pids = self.cluster.pause_brokers([node_id])
         fault = self._record("pause", f"broker {node_id}", f"SIGSTOP pid {pids[0]}" if pids else "was not running")
         return self._undo_after(duration, fault, lambda: self.resume(node_id))
@@ -88,7 +95,7 @@ class Chaos:
     # -- consumer processes (`labkit consumers start`) ---------------------------------------------------------
     def consumer(self, name: str) -> ConsumerProcess:
         """The running consumer process called `name` ('seat-reservation-1', 'ticketing-2')."""
-        running = {f"{p.service}-{p.index}": p for p in self.consumers.list() if p.alive}
+        running = {p.name: p for p in self.consumers.list() if p.alive}
         if name not in running:
             raise ConfigError(
                 f"no consumer process {name!r} runs; running: {', '.join(sorted(running)) or 'none'} "
@@ -99,6 +106,7 @@ class Chaos:
     def pause_consumer(self, name: str, duration: float | None = None) -> Fault:
         """SIGSTOP a consumer process: no heartbeat, no poll, until resumed (its group fences it when its
         session runs out; on waking its commits are refused and it rejoins)."""
+        _check_duration(duration)
         process = self.consumer(name)
         self.consumers.pause(process)
         fault = self._record("pause", f"consumer {name} (pid {process.pid})", "SIGSTOP")
@@ -112,22 +120,25 @@ class Chaos:
     # -- the network -------------------------------------------------------------------------------------------
     def isolate(self, node_id: int, from_: str = "peers", duration: float | None = None) -> Fault:
         """Cut a broker off from the other brokers ('peers': clients still reach it, the dangerous partial
-        partition) or from everyone ('everyone': the clients too)."""
+        partition) or from everyone ('everyone': the clients too). Undoing it restores only the links it cut."""
+        _check_duration(duration)
         if from_ not in ISOLATIONS:
             raise ConfigError(f"isolate from must be one of {', '.join(ISOLATIONS)}, got {from_!r}")
+        self.cluster.check_link_ends(node_id)  # refuses a cluster on 127.0.0.1 before anything is cut
         peers: list[net.Side] = [b.node_id for b in self.cluster.status().brokers if b.node_id != node_id]
         if from_ == "everyone":
             peers.append(net.CLIENTS)
-        links = [frozenset((node_id, peer)) for peer in peers]
-        self.cluster.check_link_ends(node_id)  # refuses a cluster on 127.0.0.1 before anything is cut
-        for peer in peers:
-            self.cluster.cut_link(node_id, peer)
-        detail = "cut " + ", ".join(net.describe_link(link) for link in links)
+        already = self.cluster.cut_links()
+        links = [frozenset((node_id, peer)) for peer in peers if frozenset((node_id, peer)) not in already]
+        for link in links:
+            self.cluster.cut_link(*_ends(link))
+        detail = "cut " + (", ".join(net.describe_link(link) for link in links) or "nothing: all were cut already")
         fault = self._record("isolate", f"broker {node_id} from {from_}", detail)
         return self._undo_after(duration, fault, lambda: self._heal_links(links))
 
     def cut(self, a: net.Side, b: net.Side, duration: float | None = None) -> Fault:
         """Cut one link: between two brokers, or between a broker and the clients (`CLIENTS`)."""
+        _check_duration(duration)
         self.cluster.cut_link(a, b)
         link = frozenset((a, b))
         fault = self._record("cut", net.describe_link(link), "packets dropped both ways")
@@ -136,7 +147,8 @@ class Chaos:
     def slow(self, node_id: int, delay_ms: int, duration: float | None = None) -> Fault:
         """Delay everything a broker sends by `delay_ms`, where the kernel has netem (ClusterError naming what
         is missing where it does not)."""
-        if not isinstance(delay_ms, int) or not 1 <= delay_ms <= 60_000:
+        _check_duration(duration)
+        if isinstance(delay_ms, bool) or not isinstance(delay_ms, int) or not 1 <= delay_ms <= 60_000:
             raise ConfigError(f"delay_ms must be an integer from 1 to 60000, got {delay_ms!r}")
         self.cluster.add_latency(node_id, delay_ms)
         fault = self._record("slow", f"broker {node_id}", f"+{delay_ms} ms on everything it sends")
@@ -148,47 +160,48 @@ class Chaos:
 
     def _heal_links(self, links: list[frozenset[net.Side]]) -> Fault:
         for link in links:
-            self.cluster.heal_link(*sorted(link, key=str))
+            self.cluster.heal_link(*_ends(link))
         return self._record("heal", ", ".join(net.describe_link(link) for link in links), "link(s) restored")
 
     # -- everything --------------------------------------------------------------------------------------------
     def heal(self) -> list[Fault]:
-        """Undo every fault in force, whoever made it: links restored, brokers and consumers resumed, killed
-        brokers restarted. Pending timers are cancelled (their faults are healed here)."""
-        self._cancel_timers()
+        """Undo every fault in force, whoever made it: links restored and latency removed first, then brokers
+        and consumers resumed, then killed brokers restarted. Timed undos still pending are dropped: this does
+        their work."""
+        with self._lock:
+            pending, self._pending[:] = list(self._pending), []
+        for undo in pending:
+            undo.timer.cancel()
         healed = []
-        if links := sorted(self.cluster.cut_links(), key=lambda link: sorted(map(str, link))):
+        if links := net.sorted_links(self.cluster.cut_links()):
             healed.append(self._heal_links(links))
+        healed += [self._unslow(node) for node in self.cluster.slowed_brokers()]
         healed += [self.resume(node) for node in self.cluster.paused_brokers()]
-        for process in self.consumers.list():
-            if process.alive and process_state(process.pid or 0) in ("T", "t"):
-                healed.append(self.resume_consumer(f"{process.service}-{process.index}"))
+        healed += [self.resume_consumer(p.name) for p in self.consumers.list() if p.alive and is_paused(p.pid)]
         if any(not b.alive for b in self.cluster.status().brokers):
             healed.append(self.restart())
         return healed
 
     def in_force(self) -> list[str]:
-        """The faults that hold now, read from the system: brokers down or paused, consumers paused, links cut."""
+        """The faults that hold now, read from the system: brokers down, paused or slowed, consumers paused,
+        links cut."""
         status = self.cluster.status()
-        paused = set(self.cluster.paused_brokers())
         found = [f"broker {b.node_id} is down" for b in status.brokers if not b.alive]
-        found += [f"broker {n} is paused (SIGSTOP)" for n in sorted(paused)]
+        found += [f"broker {n} is paused (SIGSTOP)" for n in self.cluster.paused_brokers()]
+        found += [f"broker {n} is slowed (netem)" for n in self.cluster.slowed_brokers()]
         found += [
-            f"consumer {p.service}-{p.index} (pid {p.pid}) is paused (SIGSTOP)"
+            f"consumer {p.name} (pid {p.pid}) is paused (SIGSTOP)"
             for p in self.consumers.list()
-            if p.alive and process_state(p.pid or 0) in ("T", "t")
+            if p.alive and is_paused(p.pid)
         ]
-        found += [
-            f"link {net.describe_link(link)} is cut"
-            for link in sorted(self.cluster.cut_links(), key=lambda link: sorted(map(str, link)))
-        ]
+        found += [f"link {net.describe_link(link)} is cut" for link in net.sorted_links(self.cluster.cut_links())]
         return found
 
     def history(self, last: int = 20) -> list[Fault]:
         """The last `last` faults and undoings recorded in this home, oldest first."""
         if not self.log_file.is_file():
             return []
-        lines = self.log_file.read_text().splitlines()[-last:]
+        lines = self.log_file.read_text().splitlines()[-last:] if last > 0 else []
         return [Fault(**json.loads(line)) for line in lines if line.strip()]
 
     def wait(self) -> None:
@@ -202,8 +215,16 @@ class Chaos:
                 undo.timer.join()
 
     def close(self) -> list[Fault]:
-        """Undo at once what is waiting for its duration to end, and stop the timers: nothing is left running."""
-        return self._cancel_timers()
+        """Undo at once what is waiting for its duration to end, and stop the timers: nothing is left running.
+        An undo that fails is recorded ("undo failed") and the others still run."""
+        with self._lock:
+            pending = list(self._pending)
+        for undo in pending:
+            undo.timer.cancel()
+        undone = [fault for undo in pending if (fault := self._fire(undo)) is not None]
+        for undo in pending:
+            undo.timer.join()
+        return undone
 
     # -- records and timers ------------------------------------------------------------------------------------
     def _record(self, action: str, target: str, detail: str) -> Fault:
@@ -216,43 +237,44 @@ class Chaos:
     def _undo_after(self, duration: float | None, fault: Fault, undo: Callable[[], Fault]) -> Fault:
         if duration is None:
             return fault
-        if isinstance(duration, bool) or not isinstance(duration, int | float) or not 0 < duration <= 3600:
-            undo()
-            raise ConfigError(f"duration must be a number of seconds above 0 and up to 3600, got {duration!r}")
-        pending = _PendingUndo(undo)
-        pending.timer = threading.Timer(duration, lambda: self._claim(pending) and pending.undo())
-        pending.timer.daemon = True
-        pending.timer.name = f"labkit-chaos-undo-{fault.action}"
+        pending = _PendingUndo(undo, duration, self._fire, f"labkit-chaos-undo-{fault.action}")
         with self._lock:
             self._pending.append(pending)
         pending.timer.start()
         return Fault(fault.at, fault.action, fault.target, f"{fault.detail}; to be undone in {duration:g} s")
 
-    def _claim(self, pending: _PendingUndo) -> bool:
-        """True once per pending undo: for its timer or for `close`, whichever comes first."""
+    def _fire(self, pending: _PendingUndo) -> Fault | None:
+        """Run a pending undo once (for its timer or for `close`, whichever comes first); a failure is recorded,
+        not raised: a timer's thread has no caller."""
         with self._lock:
             if pending not in self._pending:
-                return False
+                return None
             self._pending.remove(pending)
-            return True
-
-    def _cancel_timers(self) -> list[Fault]:
-        with self._lock:
-            pending = list(self._pending)
-        undone = []
-        for undo in pending:
-            undo.timer.cancel()
-            if self._claim(undo):
-                with contextlib.suppress(ClusterError):  # a broker killed meanwhile: nothing to undo there
-                    undone.append(undo.undo())
-        for undo in pending:
-            undo.timer.join()
-        return undone
+        try:
+            return pending.undo()
+        except Exception as error:  # recorded for `labkit chaos status` and the control room
+            return self._record("undo", "failed", f"{type(error).__name__}: {error}")
 
 
 class _PendingUndo:
     """A fault's undoing, due when its timer fires."""
 
-    def __init__(self, undo: Callable[[], Fault]) -> None:
+    def __init__(
+        self, undo: Callable[[], Fault], after: float, fire: Callable[[_PendingUndo], Fault | None], name: str
+    ) -> None:
         self.undo = undo
-        self.timer = threading.Timer(0, lambda: None)  # replaced before it starts
+        self.timer = threading.Timer(after, fire, args=(self,))
+        self.timer.daemon = True
+        self.timer.name = name
+
+
+def _check_duration(duration: float | None) -> None:
+    if duration is None:
+        return
+    if isinstance(duration, bool) or not isinstance(duration, int | float) or not 0 < duration <= 3600:
+        raise ConfigError(f"duration must be a number of seconds above 0 and up to 3600, got {duration!r}")
+
+
+def _ends(link: frozenset[net.Side]) -> tuple[net.Side, net.Side]:
+    a, b = sorted(link, key=str)
+    return a, b

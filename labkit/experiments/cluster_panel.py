@@ -21,7 +21,8 @@ from labkit.cluster import network as net
 from labkit.cluster.local import LocalCluster
 from labkit.errors import ClusterError
 from labkit.kafka.admin import Admin
-from labkit.kafka.groups import describe_group
+from labkit.kafka.groups import GroupDescription, describe_group
+from labkit.kafka.stalls import Stall
 
 STATE_COLOURS = {"up": "#e8f5e9", "paused": "#fff59d", "cut off": "#ffcc80", "down": "#e57373"}
 METADATA_TIMEOUT = 2.0  # s: a panel refresh must not wait long on a broker that is paused or cut off
@@ -102,7 +103,7 @@ def read_cluster_view(local: LocalCluster, admin: Admin) -> ClusterView:
             )
         )
     answered = "" if metadata is None else f"{metadata.orig_broker_name}"
-    links = [net.describe_link(link) for link in sorted(cuts, key=lambda link: sorted(map(str, link)))]
+    links = [net.describe_link(link) for link in net.sorted_links(cuts)]
     return ClusterView(rows, partitions, under, offline, links, answered)
 
 
@@ -186,12 +187,24 @@ def lag_lines_svg(history: LagHistory, width: int = 420, height: int = 120) -> s
     )
 
 
-def read_group_lag(admin: Admin, groups: list[str]) -> dict[str, int]:
-    """Each group's total lag now (groups that cannot be described right now are left out)."""
-    lags = {}
+def read_groups(admin: Admin, groups: list[str]) -> dict[str, GroupDescription]:
+    """Each group as described now (groups that cannot be described right now are left out)."""
+    described = {}
     for group in groups:
         try:
-            lags[group] = describe_group(admin, group).total_lag
+            described[group] = describe_group(admin, group)
         except ClusterError:
             continue
-    return lags
+    return described
+
+
+def stalls_html(stalls: list[Stall]) -> str:
+    """The stalled partitions (labkit.kafka.stalls), or that there are none."""
+    if not stalls:
+        return "<small class='labkit-stalls'>stalled partitions: none</small>"
+    items = "".join(f"<li>{html.escape(str(s))}</li>" for s in stalls[:10])
+    more = f"<li>… and {len(stalls) - 10} more</li>" if len(stalls) > 10 else ""
+    return (
+        f"<div class='labkit-stalls' style='color:#b71c1c'><b>stalled partitions: {len(stalls)}</b>"
+        f"<ul>{items}{more}</ul></div>"
+    )

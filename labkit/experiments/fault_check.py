@@ -137,6 +137,7 @@ def run_check(
     """Book at `rate`/s for `duration` s (the schedule's last step + 3 s by default) while the schedule plays,
     heal everything, wait up to `answer_timeout` s for every accepted booking's outcome, then judge."""
     settings = producer_settings(acks)
+    lab.chaos.cluster.namespaced_state()  # refuses a cluster on 127.0.0.1 before anything is set going
     duration = duration if duration is not None else max((s.at + s.duration for s in schedule), default=0.0) + 3.0
     history = History()
     runtime = lab.runtime
@@ -145,17 +146,19 @@ def run_check(
     )
     producer.serve_reports_in_background()
     ticketing = TicketingService(runtime.store, producer, runtime.board, runtime.admin, runtime.inventory)
-    stream = BookingStream(lab, event_id, count=max(1, int(rate * duration)), rate=rate, book=ticketing.book)
     faults: list[Fault] = []
     try:
-        stream.start()
-        faults += play(lab, schedule, time.monotonic())
-        stream.join(duration + 120)
-    finally:
-        stream.stop()
-        faults += lab.chaos.heal()
+        stream = BookingStream(lab, event_id, count=max(1, int(rate * duration)), rate=rate, book=ticketing.book)
+        try:
+            stream.start()
+            faults += play(lab, schedule, time.monotonic())
+            stream.join(duration + 120)
+        finally:
+            stream.stop()
+            faults += lab.chaos.heal()
         with contextlib.suppress(DeliveryError):  # each refusal is in the history
             producer.confirm(60)  # the last acknowledgements (or refusals) come in
+    finally:
         ticketing.close()
     in_kafka = requests_in_kafka(lab, event_id)
     # what the topic no longer holds will never be answered: wait only for the rest

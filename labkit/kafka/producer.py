@@ -114,7 +114,10 @@ class ReliableProducer:
             if error is not None and record is not None:
                 self._failures.append(f"{message.topic()}[{message.partition()}]: {error}")
         if self._on_delivery is not None and record is not None:
-            self._on_delivery(error, message)
+            try:
+                self._on_delivery(error, message)
+            except Exception:  # the hook's failure must not stop the reports of the other messages
+                log.exception("producer %s: on_delivery failed", self._config.get("client.id"))
 
     def _restart(self, broken: Producer | None = None) -> bool:
         """Replace the producers after a fatal error and resend what they left unacknowledged; False if `broken`

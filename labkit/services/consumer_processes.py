@@ -81,6 +81,11 @@ class ConsumerProcess:
     alive: bool
     log_file: Path
 
+    @property
+    def name(self) -> str:
+        """'seat-reservation-1': how `labkit chaos` and the logs name it."""
+        return f"{self.service}-{self.index}"
+
 
 class ConsumerProcesses:
     """The consumer processes of one state folder (`home`)."""

@@ -6,6 +6,7 @@ seconds), so clicks never hold the kernel. `close()` joins them and undoes the f
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from collections.abc import Callable
@@ -22,9 +23,11 @@ from labkit.experiments.cluster_panel import (
     cluster_panel_html,
     lag_lines_svg,
     read_cluster_view,
-    read_group_lag,
+    read_groups,
+    stalls_html,
 )
 from labkit.experiments.inspector import inspect_partition, inspector_html
+from labkit.kafka.stalls import StallDetector
 from labkit.lab import Lab
 
 FAULT_LOG = 8  # faults shown, newest last
@@ -38,8 +41,9 @@ class ControlRoom:
         self.event_id = event_id
         self.local = LocalCluster(lab.settings.home)
         self.lag = LagHistory()
+        self.detectors: dict[str, StallDetector] = {}  # per group: partitions with lag whose commit stands still
         self._threads: list[threading.Thread] = []
-        self._faults: list[str] = []
+        self._note = ""
         self._lock = threading.Lock()
         try:
             self.chaos: Chaos | None = lab.chaos
@@ -127,13 +131,12 @@ class ControlRoom:
                 return
             try:
                 done = action(chaos, node, duration)
-            except LabkitError as error:  # shown, not raised: the thread has no caller
-                self._log(f"{name} refused: {error}")
+            except Exception as error:  # shown, not raised: the thread has no caller
+                self._say(f"{name} refused: {error}")
                 return
-            for fault in done if isinstance(done, list) else [done]:
-                self._log(str(fault))
             if not done:
-                self._log("nothing to heal")
+                self._say("nothing to heal")
+            self._show_faults()
 
         thread = threading.Thread(target=run, name=f"labkit-control-{name}", daemon=True)
         with self._lock:
@@ -156,10 +159,21 @@ class ControlRoom:
         except (ValueError, LabkitError) as error:
             self.inspector.value = f"<b>not read:</b> {error} (From: an offset, -30s for the last 30 s, or empty)"
 
-    def _log(self, line: str) -> None:
+    def _say(self, line: str) -> None:
+        """A line under the fault log until the next refresh: a refusal, or that there was nothing to do."""
         with self._lock:
-            self._faults = [*self._faults, line][-FAULT_LOG:]
-            self.fault_log.value = "<br>".join(f"<small>{line}</small>" for line in self._faults)
+            self._note = line
+        self._show_faults()
+
+    def _show_faults(self) -> None:
+        """The last faults recorded in this home (from any process: a click, a timer, `labkit chaos`)."""
+        if self.chaos is None:
+            return
+        lines = [str(fault) for fault in self.chaos.history(FAULT_LOG)]
+        with self._lock:
+            note = self._note
+        shown = "<br>".join(f"<small>{html.escape(line)}</small>" for line in lines)
+        _set(self.fault_log, shown + (f"<br><small><b>{html.escape(note)}</b></small>" if note else ""))
 
     # -- the dashboard's refresher thread ----------------------------------------------------------------------
     def refresh(self, with_lag: bool = True) -> None:
@@ -168,11 +182,14 @@ class ControlRoom:
             return
         view = read_cluster_view(self.local, self.lab.runtime.admin)
         _set(self.cluster_panel, cluster_panel_html(view))
+        self._show_faults()
         if with_lag:
             groups = KafkaConsumerGroupBuilder.get_all_groups(self.event_id)
-            for group, lag in read_group_lag(self.lab.runtime.admin, groups).items():
-                self.lag.add(group.split("_____")[-1], lag)
-            _set(self.lag_lines, lag_lines_svg(self.lag))
+            now, stalls = time.monotonic(), []
+            for group, described in read_groups(self.lab.runtime.admin, groups).items():
+                self.lag.add(group.split("_____")[-1], described.total_lag, now)
+                stalls += self.detectors.setdefault(group, StallDetector()).observe(described, now)
+            _set(self.lag_lines, lag_lines_svg(self.lag) + stalls_html(stalls))
 
     def close(self, timeout: float = 30.0) -> None:
         """Join the fault threads, then undo what still waits for its duration."""
@@ -181,8 +198,8 @@ class ControlRoom:
         for thread in threads:
             thread.join(timeout)
         if self.chaos is not None:
-            for fault in self.chaos.close():
-                self._log(str(fault))
+            self.chaos.close()
+            self._show_faults()
 
 
 def _set(widget: w.HTML, value: str) -> None:
