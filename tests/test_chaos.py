@@ -54,12 +54,19 @@ def chaos(namespaced: LocalCluster) -> Iterator[Chaos]:
     chaos.close()
     chaos.heal()  # whatever a failed test left: the next one starts whole
     assert chaos.in_force() == []
+    wait_until(lambda: registered(namespaced) == {1, 2, 3}, 60, "every broker registered again after the heal")
 
 
 def state_of(local: LocalCluster) -> ClusterState:
     state = local.load()
     assert state is not None
     return state
+
+
+def registered(local: LocalCluster) -> set[int]:
+    """The brokers in the cluster's metadata: a broker back from a partition re-registers seconds after it."""
+    admin = AdminClient({"bootstrap.servers": state_of(local).bootstrap_servers})
+    return set(admin.list_topics(timeout=10).brokers)
 
 
 def topic_with_replicas_everywhere(local: LocalCluster, name: str) -> AdminClient:

@@ -12,9 +12,11 @@ from labkit.domain.seating import SeatingConfig
 from labkit.errors import ClusterError
 from labkit.kafka.settling import Settling, wait_until_responsive
 from labkit.kafka.topics import broker_ids, ensure_topics
+from labkit.polling import poll
 from labkit.runtime import Runtime
 from labkit.settings import Settings
 
+REJOIN_TIMEOUT = 30.0  # a broker restarted or back from a partition registers within seconds
 DEAD_LETTER_PARTITIONS = 1  # parked messages are few and read by people: one ordered log is easiest to read
 
 
@@ -61,20 +63,42 @@ def replication_for(runtime: Runtime) -> int:
     """min(3, the cluster's size): the embedded cluster's N brokers, else the brokers in the metadata.
 
     From the brokers alive at that moment it would shrink silently after a fault left one down (event topics
-    with replication 2 for good); so with too few alive it refuses, naming the dead brokers.
+    with replication 2 for good); so with too few registered it refuses, naming the missing brokers. A broker
+    whose process runs but is not registered yet (restarting, or fenced by a partition just healed) is waited
+    for, up to REJOIN_TIMEOUT.
     """
     settings = runtime.settings
     live = broker_ids(runtime.admin)
-    state = None if settings.external else LocalCluster(settings.home).load()
-    if state is None:
+    cluster = None if settings.external else LocalCluster(settings.home)
+    state = cluster.load() if cluster else None
+    if cluster is None or state is None:
         return min(3, len(live))
     wanted = min(3, len(state.brokers))
+    if len(live) >= wanted:
+        return wanted
+    running = {b.node_id for b in cluster.status(state).brokers if b.alive}
+    if {b.node_id for b in state.brokers} - live <= running:  # only rejoining brokers are missing
+
+        def registered() -> set[int]:
+            ids = broker_ids(runtime.admin)
+            return ids if len(ids) >= wanted else set()
+
+        live = poll(registered, REJOIN_TIMEOUT, interval=0.5) or broker_ids(runtime.admin)
     if len(live) < wanted:
-        dead = [broker_name(b.node_id, b.address) for b in state.brokers if b.node_id not in live]
+        missing = [
+            broker_name(b.node_id, b.address)
+            + (
+                f" runs but has not registered in {REJOIN_TIMEOUT:.0f} s (fenced?)"
+                if b.node_id in running
+                else " not running"
+            )
+            for b in state.brokers
+            if b.node_id not in live
+        ]
         raise ClusterError(
             f"an event's topics need {wanted} replicas, but only {len(live)} of the embedded cluster's "
-            f"{len(state.brokers)} brokers are alive: {', '.join(dead)} not running. "
-            "Restart them with `labkit cluster up` (or Lab.up()) first"
+            f"{len(state.brokers)} brokers are registered: {', '.join(missing)}. "
+            "Restart them with `labkit cluster up` (or Lab.up()), or heal what cuts them off (`labkit chaos heal`)"
         )
     return wanted
 
