@@ -255,3 +255,5 @@ def test_the_safe_producer_exercise_runs_each_answer_through_the_partition(lab_a
     assert exercise.evaluate(exercise.reference(), lab=lab, event_id=event_id).solved
     alone = exercise.evaluate({"acks": "1"}, lab=lab, event_id=event_id)
     assert not alone.solved and "are not in the log" in alone.message and "acks='1'" in alone.message, alone
+    waiting = exercise.evaluate({"acks": "all", "enable.idempotence": True}, lab=lab, event_id=event_id)
+    assert not waiting.solved and "for its delivery report (at most 7 s" in waiting.message, waiting
