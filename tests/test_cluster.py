@@ -33,6 +33,7 @@ from labkit.domain.naming import KafkaTopicBuilder
 from labkit.domain.seating import SeatingConfig
 from labkit.errors import ClusterError, ConfigError, TopicLayoutError
 from labkit.kafka.admin import Admin
+from labkit.kafka.topics import broker_ids
 from labkit.polling import wait_until
 from labkit.settings import java_home_from_env
 
@@ -269,6 +270,7 @@ def test_a_partial_outage_is_named_and_served_and_replication_never_shrinks(
             assert lab.bootstrap_servers == state.bootstrap_servers  # served, not "not running"
         assert f"broker {victim.node_id} (127.0.0.1:{victim.port}) not running" in caplog.text
         wait_until(lambda: lab.partitions(1).under_replicated.all(), 60, "the ISRs without the dead broker")
+        wait_until(lambda: victim.node_id not in broker_ids(lab.runtime.admin), 60, "the dead broker fenced")
         refusal = rf"only 2 of .* 3 brokers are registered: broker {victim.node_id} .* not running.*labkit cluster up"
         with pytest.raises(ClusterError, match=refusal):
             lab.setup_event(2, venue)  # not with replication 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from labkit.checks import parse_event_id
 from labkit.cluster.local import LocalCluster
@@ -15,6 +16,8 @@ from labkit.kafka.topics import broker_ids, ensure_topics
 from labkit.polling import poll
 from labkit.runtime import Runtime
 from labkit.settings import Settings
+
+log = logging.getLogger(__name__)
 
 REJOIN_TIMEOUT = 30.0  # a broker restarted or back from a partition registers within seconds
 DEAD_LETTER_PARTITIONS = 1  # parked messages are few and read by people: one ordered log is easiest to read
@@ -63,9 +66,10 @@ def replication_for(runtime: Runtime) -> int:
     """min(3, the cluster's size): the embedded cluster's N brokers, else the brokers in the metadata.
 
     From the brokers alive at that moment it would shrink silently after a fault left one down (event topics
-    with replication 2 for good); so with too few registered it refuses, naming the missing brokers. A broker
-    whose process runs but is not registered yet (restarting, or fenced by a partition just healed) is waited
-    for, up to REJOIN_TIMEOUT.
+    with replication 2 for good); so with too few registered it refuses, naming the missing brokers. When brokers
+    whose process runs but which are not registered yet (restarting, or fenced by a partition just healed) would
+    make up the number, they are waited for, up to REJOIN_TIMEOUT. The metadata comes from whichever broker
+    answers: one just back from a partition may still list itself, and the topics' creation then names it.
     """
     settings = runtime.settings
     live = broker_ids(runtime.admin)
@@ -77,30 +81,40 @@ def replication_for(runtime: Runtime) -> int:
     if len(live) >= wanted:
         return wanted
     running = {b.node_id for b in cluster.status(state).brokers if b.alive}
-    if {b.node_id for b in state.brokers} - live <= running:  # only rejoining brokers are missing
-
-        def registered() -> set[int]:
-            ids = broker_ids(runtime.admin)
-            return ids if len(ids) >= wanted else set()
-
-        live = poll(registered, REJOIN_TIMEOUT, interval=0.5) or broker_ids(runtime.admin)
+    waited = len(live | running) >= wanted  # the running ones would make up the number once registered
+    if waited:
+        live = _wait_for_rejoining(runtime, wanted, sorted(running - live))
+        running = {b.node_id for b in cluster.status(state).brokers if b.alive}
     if len(live) < wanted:
+        unregistered = (
+            f"runs but has not registered in {REJOIN_TIMEOUT:.0f} s" if waited else "runs but is not registered"
+        )
         missing = [
-            broker_name(b.node_id, b.address)
-            + (
-                f" runs but has not registered in {REJOIN_TIMEOUT:.0f} s (fenced?)"
-                if b.node_id in running
-                else " not running"
-            )
+            f"{broker_name(b.node_id, b.address)} {unregistered if b.node_id in running else 'not running'}"
             for b in state.brokers
             if b.node_id not in live
         ]
         raise ClusterError(
             f"an event's topics need {wanted} replicas, but only {len(live)} of the embedded cluster's "
-            f"{len(state.brokers)} brokers are registered: {', '.join(missing)}. "
-            "Restart them with `labkit cluster up` (or Lab.up()), or heal what cuts them off (`labkit chaos heal`)"
+            f"{len(state.brokers)} brokers are registered: {', '.join(missing)}. Restart them with "
+            "`labkit cluster up` (or Lab.up()), or heal what cuts them off or pauses them (`labkit chaos heal`)"
         )
     return wanted
+
+
+def _wait_for_rejoining(runtime: Runtime, wanted: int, rejoining: list[int]) -> set[int]:
+    """The registered brokers once there are `wanted` of them, or after REJOIN_TIMEOUT s, whichever comes first."""
+    log.warning(
+        "waiting up to %.0f s for brokers %s to register again (restarting, or back from a partition)",
+        REJOIN_TIMEOUT,
+        rejoining,
+    )
+
+    def registered() -> set[int]:
+        ids = broker_ids(runtime.admin)
+        return ids if len(ids) >= wanted else set()
+
+    return poll(registered, REJOIN_TIMEOUT, interval=0.5) or broker_ids(runtime.admin)
 
 
 async def setup_event_infrastructure(
