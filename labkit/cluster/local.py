@@ -27,16 +27,7 @@ from labkit.cluster import redis_server
 from labkit.cluster.faults import ClusterFaults
 from labkit.cluster.jars import ensure_classpath, kafka_version
 from labkit.cluster.java import find_java
-from labkit.cluster.processes import (
-    ephemeral_port_range,
-    ephemeral_ports,
-    how_it_ended,
-    is_running,
-    port_is_free,
-    require_free_ports,
-    start_detached,
-    stop,
-)
+from labkit.cluster.processes import claim_ports, how_it_ended, is_running, port_is_free, start_detached, stop
 from labkit.cluster.state import (
     CONTROLLER_PORT_OFFSET,
     DEFAULT_KAFKA_PORT,
@@ -50,7 +41,8 @@ from labkit.cluster.state import (
     kafka_data_root,
     partial_outage,
 )
-from labkit.cluster.warmup import WarmUp, warm_up
+from labkit.cluster.warm_start import WarmStart, keep_trained_cache
+from labkit.cluster.warmup import WarmUp
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.admin import Admin
 from labkit.polling import wait_until
@@ -60,7 +52,7 @@ from labkit.store.client import connect_redis
 log = logging.getLogger(__name__)
 
 
-class LocalCluster(ClusterFaults):
+class LocalCluster(WarmStart, ClusterFaults):
     """Start, inspect and stop the embedded cluster kept under `home`."""
 
     def __init__(self, home: Path, tuning: kafka_broker.BrokerTuning | None = None) -> None:
@@ -154,8 +146,7 @@ class LocalCluster(ClusterFaults):
         self._start(state, dead, redis=not status.redis_alive)
         self._wait_ready(state, timeout)
         if warm and dead:
-            pids = [b.pid for b in state.brokers if b.pid]
-            self.last_warmup = warm_up(state.bootstrap_servers, pids, progress, replication=min(3, len(pids)))
+            self._warm(state, dead, progress or (lambda _: None))
         return state, True
 
     def _state_for(self, brokers: int, kafka_port: int, redis_port: int, network: str) -> ClusterState:
@@ -184,27 +175,18 @@ class LocalCluster(ClusterFaults):
         ports.update({f"controller {b.node_id}": b.controller_port for b in on_loopback})
         if redis:
             ports["redis"] = state.redis_port
-        require_free_ports(ports)
-        if risky := ephemeral_ports(ports):
-            ephemeral = ephemeral_port_range()
-            log.warning(
-                "port(s) %s lie in the kernel's ephemeral range %d-%d: a client retrying while its server is down "
-                "can connect to itself there and hold the port; ports below %d are safe",
-                ", ".join(f"{name} {port}" for name, port in risky.items()),
-                ephemeral.start,
-                ephemeral.stop - 1,
-                ephemeral.start,
-            )
+        claim_ports(ports)
 
     def _start(self, state: ClusterState, dead: list[BrokerState], redis: bool) -> None:
         """Write every broker's config, format the storage of those never formatted, start the dead brokers (and
-        Redis) detached, and record their pids."""
+        Redis) detached, and record their pids. They map the AOT cache, or one records it (cluster/warm_start.py)."""
         java = self.tuning.java or find_java(java_home_from_env())
         classpath = ensure_classpath(self.home)
+        self._plan_cache(java, classpath, state, dead)
         specs = [self._spec(b) for b in state.brokers]
         for spec in specs:
             kafka_broker.write_config(spec, specs, self.tuning.properties)
-        kafka_broker.format_storage(specs, java, classpath, state.cluster_id)
+        kafka_broker.format_storage(specs, java, classpath, state.cluster_id, self._jvm_options())
         namespaced = state.network == net.NAMESPACES
         if namespaced:
             net.create(self.network, [b.node_id for b in state.brokers])
@@ -212,7 +194,8 @@ class LocalCluster(ClusterFaults):
             log_path = self.log_file(f"broker-{b.node_id}")
             self._log_start[b.node_id] = log_path.stat().st_size if log_path.is_file() else 0
             run_in = self.network.run_in(b.node_id) if namespaced else []
-            command = kafka_broker.start_command(self._spec(b), java, classpath, self.tuning.jvm_options, run_in)
+            options = self._jvm_options(b.node_id)
+            command = kafka_broker.start_command(self._spec(b), java, classpath, options, run_in)
             b.pid = start_detached(command, log_path)
         if redis:
             self._redis_dir().mkdir(parents=True, exist_ok=True)
@@ -317,7 +300,7 @@ class LocalCluster(ClusterFaults):
         time.sleep(0.5)  # a debounce of the /proc reading, not a wait for the broker
         return is_running(b.pid, marker)
 
-    def down(self, wipe: bool = False, timeout: float = 30.0) -> list[str]:
+    def down(self, wipe: bool = False, timeout: float = 60.0) -> list[str]:
         """Stop every process (SIGTERM, then SIGKILL after `timeout` s); `wipe` also deletes the data.
 
         Returns the names of processes that had to be killed.
@@ -342,6 +325,7 @@ class LocalCluster(ClusterFaults):
             for b in state.brokers:
                 b.pid = None
             state.redis_pid = None
+            keep_trained_cache(state)
             self._save(state)
             wait_until(lambda: all(port_is_free(p) for p in ports), 15.0, f"the cluster's ports {ports} to be free")
             if state.network == net.NAMESPACES:

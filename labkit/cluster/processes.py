@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from labkit.errors import ClusterError
 from labkit.polling import poll, wait_until
+
+log = logging.getLogger(__name__)
 
 
 def start_detached(
@@ -201,4 +204,19 @@ def require_free_ports(ports: dict[str, int]) -> None:
             f"port(s) already taken on 127.0.0.1: {listing}. Stop what listens there "
             "(`labkit cluster down` if it is an earlier labkit cluster) or choose other ports with "
             "--kafka-port / --redis-port"
+        )
+
+
+def claim_ports(ports: dict[str, int]) -> None:
+    """`require_free_ports`, and a warning for ports in the ephemeral range."""
+    require_free_ports(ports)
+    if risky := ephemeral_ports(ports):
+        ephemeral = ephemeral_port_range()
+        log.warning(
+            "port(s) %s lie in the kernel's ephemeral range %d-%d: a client retrying while its server is down "
+            "can connect to itself there and hold the port; ports below %d are safe",
+            ", ".join(f"{name} {port}" for name, port in risky.items()),
+            ephemeral.start,
+            ephemeral.stop - 1,
+            ephemeral.start,
         )

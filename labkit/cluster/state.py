@@ -45,6 +45,7 @@ class ClusterState:
     redis_pid: int | None = None
     started_at: float = field(default_factory=time.time)
     network: str = LOOPBACK  # or NAMESPACES: each broker on an address of its own (cluster/network.py)
+    aot_training: str | None = None  # the AOT cache a broker records, written as it stops (cluster/warm_start.py)
 
     @property
     def bootstrap_servers(self) -> str:

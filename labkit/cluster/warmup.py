@@ -1,10 +1,11 @@
 """Warming the brokers up on purpose, right after they start, instead of inside a learner's first experiment.
 
 A broker's JVM starts interpreting Kafka's code and compiles the hot paths while it serves. With the C2
-compiler (labkit's setting, docs/benchmark.md, "Why these settings") that takes tens of seconds of one core,
-and until it has settled a round trip takes seconds. So `labkit cluster up` and `Lab.up()` drive a small plain pipe
-(`labkit.measurement.pipe`, its own two 10-partition topics, deleted after) through the fresh cluster in short open-loop
-windows, until the brokers' compiler threads have gone quiet, or a time limit passed.
+compiler (labkit's setting, docs/benchmark.md, "Why these settings") that takes tens of seconds of CPU, and until
+the hot paths are compiled a round trip takes seconds. So `labkit cluster up` and `Lab.up()` drive a small plain
+pipe (`labkit.measurement.pipe`, its own two 10-partition topics, deleted after) through the fresh cluster in
+short open-loop windows, until the pipe holds its target (p99 ≤ 250 ms at 250/s) in consecutive windows, or a
+time limit passed. The ahead-of-time cache (cluster/aot.py) is what makes that come soon.
 """
 
 from __future__ import annotations
@@ -12,22 +13,21 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from labkit.measurement.pipe import PlainPipe
 
-WARMUP_RATE = 300.0  # messages/s through the pipe: enough to exercise batching, little enough to stay quick
-WARMUP_WINDOW = 5.0  # seconds per window; after each, the compilers' CPU and the window's p99 are checked
+WARMUP_RATE = 250.0  # messages/s through the pipe: enough to exercise batching, little enough to stay quick
+WARMUP_WINDOW = 5.0  # seconds per window; after each, the window's p99 (and the compilers' CPU) are read
+WARM_P99_MS = 250.0  # a window whose p99 is at most this is a warm one
+WARM_WINDOWS = 2  # consecutive warm windows: the cluster is warm
 WARMUP_LIMIT = 60.0  # seconds at most, then the cluster is used as it is (reported)
-# Cores: below this over a window, the JIT has compiled the hot paths. C2 goes on compiling colder code for
-# minutes after a start at a third to half a core (bench/jvm_matrix.py), so "quiet" cannot mean zero.
-QUIET_COMPILERS = 0.25
 
 
 @dataclass(frozen=True)
 class WarmUp:
-    """How a warm-up went: its length, the windows run, and whether the JIT had settled at the end."""
+    """How a warm-up went: its length, the windows run, and whether the pipe held its target at the end."""
 
     seconds: float
     windows: int
@@ -36,11 +36,15 @@ class WarmUp:
     p99_ms: float  # of the last window
 
     def __str__(self) -> str:
-        outcome = "warm" if self.settled else f"still compiling after the {WARMUP_LIMIT:.0f}-s limit"
+        outcome = "warm" if self.settled else f"not yet warm after the {WARMUP_LIMIT:.0f}-s limit"
         return (
             f"{outcome}: {self.seconds:.0f} s, {self.windows} windows of {WARMUP_WINDOW:.0f} s at "
             f"{WARMUP_RATE:.0f}/s; last window p99 {self.p99_ms:,.0f} ms, compilers {self.compiler_cores:.2f} cores"
         )
+
+    def since(self, began: float) -> WarmUp:
+        """The same outcome, timed from `began` (time.monotonic()): a start's whole warm-up, training included."""
+        return replace(self, seconds=time.monotonic() - began)
 
 
 def cpu_seconds(stat: Path) -> float:
@@ -80,10 +84,10 @@ def warm_up(
     limit: float = WARMUP_LIMIT,
     replication: int = 3,
 ) -> WarmUp:
-    """Run the pipe in windows until the brokers' compiler threads are quiet (each window's p99 is reported,
-    not waited for: on this machine it depends on more than the JIT)."""
+    """Run the pipe in windows until WARM_WINDOWS in a row have a p99 of at most WARM_P99_MS, or `limit` s passed
+    (then the cluster is used as it is). The compilers' CPU is reported with each window."""
     began = time.monotonic()
-    count = 0
+    count = warm_in_a_row = 0
     compilers, p99 = float("inf"), float("inf")
     with PlainPipe(bootstrap_servers, partitions=10, forwarders=2, sinks=2, replication=replication) as pipe:
         while count == 0 or time.monotonic() - began < limit:  # at least one window
@@ -92,12 +96,12 @@ def warm_up(
             compiled = compiled_between(before, compiler_cpu_seconds(broker_pids))
             compilers = compiled / (time.monotonic() - window_began)
             count += 1
+            warm_in_a_row = warm_in_a_row + 1 if p99 <= WARM_P99_MS else 0
             if progress is not None:
                 progress(
                     f"warming up the brokers: {time.monotonic() - began:3.0f} s, "
-                    f"compilers {compilers:.2f} cores, p99 {p99:,.0f} ms"
+                    f"p99 {p99:,.0f} ms, compilers {compilers:.2f} cores"
                 )
-            if compilers < QUIET_COMPILERS:
+            if warm_in_a_row >= WARM_WINDOWS:
                 break
-    settled = compilers < QUIET_COMPILERS
-    return WarmUp(time.monotonic() - began, count, settled, compilers, p99)
+    return WarmUp(time.monotonic() - began, count, warm_in_a_row >= WARM_WINDOWS, compilers, p99)
