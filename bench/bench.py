@@ -278,7 +278,8 @@ def print_table(results: dict[str, Any], load: Sweep) -> None:
             + (
                 ""
                 if w is None
-                else f", of which warm-up {w['seconds']:.0f} s ({w['windows']} windows, settled: {w['settled']})"
+                else f" to warm (pipe p99 <= 250 ms at 250/s in two windows: {w['settled']}), of which warm-up "
+                f"{w['seconds']:.0f} s ({w['windows']} windows; the AOT cache: {w['aot_cache']})"
             ),
         )
     )

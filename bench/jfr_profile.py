@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+
+from labkit.cluster.java import find_java
+from labkit.settings import java_home_from_env
 
 _START = re.compile(r"startTime = (\d\d:\d\d:\d\d\.\d+)(?: \((\d{4}-\d\d-\d\d)\))?")  # JDK 17: no date
 _THREAD = re.compile(r'sampledThread = "([^"]+)"')
@@ -91,8 +93,8 @@ def main() -> None:
 
 
 def _java_home() -> Path:
-    java = shutil.which("java")
-    return Path(java).resolve().parent.parent if java else Path("/usr")
+    """The JDK the brokers run on (the pinned one unless LABKIT_JAVA_HOME): its `jfr` reads their recordings."""
+    return find_java(java_home_from_env()).parent.parent
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ Variants (all labkit's broker options, bench/jvm_matrix.py's choice: C2, SerialG
   jdk25-aot          JDK 25 mapping the cache first-start trained (classes loaded and linked, and method profiles)
   jdk25-aot-classes  the same cache with its profiles ignored (-XX:-AOTReplayTraining): classes only
   jdk25-aot-c3       the cache, and three compiler threads instead of the two a 2-core machine gets
+  jdk25-aot-c1       the cache with C1 only (-XX:TieredStopAtLevel=1): how soon warm without C2's compiling
+  jdk25-aot-nicejit  the cache, the compiler threads at nice 19 (the rest of the broker at 10): serving first
+  jdk25-aot-eager    the cache, and its profiled methods compiled at once at start (-XX:+AOTCompileEagerly)
 Per run, on a wiped cluster, times from the `up` call: brokers answering (registered); then the plain pipe
 (labkit.measurement.pipe, no labkit code) at 250/s in 5-s windows until --watch s: 'warm at' is the end of the
 second of two consecutive windows with p99 <= 250 ms (when `cluster up` would return). The brokers' compiler
@@ -43,7 +46,17 @@ KAFKA_PORT, REDIS_PORT = 23092, 23379
 JDK17 = Path("/usr/lib/jvm/java-17-openjdk-amd64/bin/java")
 WINDOW = 5.0
 RATE = 250.0
-VARIANTS = ("first-start", "jdk17", "jdk25", "jdk25-aot", "jdk25-aot-classes", "jdk25-aot-c3")
+VARIANTS = (
+    "first-start",
+    "jdk17",
+    "jdk25",
+    "jdk25-aot",
+    "jdk25-aot-classes",
+    "jdk25-aot-c3",
+    "jdk25-aot-c1",
+    "jdk25-aot-nicejit",
+    "jdk25-aot-eager",
+)
 
 
 def cache() -> AotCache:
@@ -61,6 +74,9 @@ def tuning(variant: str) -> BrokerTuning:
         "jdk25-aot": (),
         "jdk25-aot-classes": ("-XX:+UnlockDiagnosticVMOptions", "-XX:-AOTReplayTraining"),
         "jdk25-aot-c3": ("-XX:CICompilerCount=3",),
+        "jdk25-aot-c1": ("-XX:TieredStopAtLevel=1",),
+        "jdk25-aot-nicejit": ("-XX:-UseDynamicNumberOfCompilerThreads",),
+        "jdk25-aot-eager": ("-XX:+UnlockExperimentalVMOptions", "-XX:+AOTCompileEagerly"),
     }[variant]
     return BrokerTuning(jvm_options=(*JVM_OPTIONS, *cache().use_options(), *extra), aot_dir=None)
 
@@ -86,6 +102,9 @@ def measure(variant: str, watch: float, steady_at: float) -> dict[str, Any]:
     state, _ = cluster.up(3, KAFKA_PORT, REDIS_PORT)
     answered = time.monotonic() - began
     pids = [b.pid for b in state.brokers if b.pid]
+    if variant == "jdk25-aot-nicejit":
+        for tid in compiler_cpu_seconds(pids):
+            os.setpriority(os.PRIO_PROCESS, tid, 19)
     compilers_at_start = {tid: 0.0 for tid in compiler_cpu_seconds(pids)}
     windows: list[tuple[float, float]] = []
     try:

@@ -12,6 +12,7 @@ from labkit.cli.common import brokers_arg, port_arg, table
 from labkit.cluster.described import LAB_SETTINGS, describe_cluster, embedded_settings
 from labkit.cluster.endpoints import kafka_bootstrap, redis_url
 from labkit.cluster.jars import fetch, read_classpath
+from labkit.cluster.java import describe_java, find_java
 from labkit.cluster.local import LocalCluster
 from labkit.cluster.network import LOOPBACK, NAMESPACES, NETWORKS
 from labkit.cluster.quorum import describe_quorum, parse_quorum
@@ -65,6 +66,7 @@ def print_status(settings: Settings, quorum: bool) -> bool:
     state = cluster.load()
     network = "each broker in a network namespace of its own" if state and state.network == NAMESPACES else "127.0.0.1"
     print(f"Kafka {status.kafka_version} (KRaft, combined broker+controller) on {network}, state in {settings.home}")
+    print(f"Java: {describe_java(find_java(settings.java_home))}")
     rows = [(b.node_id, b.address, b.pid or "-", "yes" if b.alive else "NO") for b in status.brokers]
     print(table(["BROKER", "ADDRESS", "PID", "ALIVE"], rows))
     redis_row = (status.redis_url, status.redis_pid or "-", "yes" if status.redis_alive else "NO")

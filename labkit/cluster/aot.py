@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +50,14 @@ class AotCache:
         key = "\n".join([str(jvm), stamp, classpath, *jvm_options])
         return cls(folder / f"brokers-{hashlib.sha256(key.encode()).hexdigest()[:16]}.aot")
 
-    @property
-    def training_path(self) -> Path:
-        return self.path.with_suffix(".training")
+    def new_training_path(self) -> Path:
+        """Where one trainer writes: a name of its own, so that two clusters training at once never write the same
+        file; `of_training` finds the cache again from it."""
+        return self.path.with_name(f"{self.path.stem}.{uuid.uuid4().hex[:8]}.training")
+
+    @classmethod
+    def of_training(cls, training: Path) -> AotCache:
+        return cls(training.with_name(training.name.split(".", 1)[0] + ".aot"))
 
     def exists(self) -> bool:
         return self.path.is_file() and self.path.stat().st_size > 0
@@ -59,24 +65,23 @@ class AotCache:
     def use_options(self) -> tuple[str, ...]:
         return (f"-XX:AOTCache={self.path}",)
 
-    def training_options(self) -> tuple[str, ...]:
+    def training_options(self, training: Path) -> tuple[str, ...]:
         """The JVM writes the cache when it exits cleanly (it starts a second JVM to assemble it, ~9 s here)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.training_path.unlink()
-        return (f"-XX:AOTCacheOutput={self.training_path}", _TRAINING_LOG)
+        training.parent.mkdir(parents=True, exist_ok=True)
+        return (f"-XX:AOTCacheOutput={training}", _TRAINING_LOG)
 
-    def keep_trained(self) -> bool:
-        """After the training broker exited: the cache it wrote becomes the cache (False if it wrote none)."""
-        if not self.training_path.is_file() or self.training_path.stat().st_size == 0:
+    def keep_trained(self, training: Path) -> bool:
+        """After the trainer exited: the cache it wrote becomes the cache (False if it wrote none)."""
+        if not training.is_file() or training.stat().st_size == 0:
+            with contextlib.suppress(FileNotFoundError):
+                training.unlink()
             return False
-        self.training_path.replace(self.path)
+        training.replace(self.path)
         return True
 
     def discard(self) -> None:
-        for path in (self.path, self.training_path):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
 
 def unused_cache_reason(log_lines: Sequence[str]) -> str | None:

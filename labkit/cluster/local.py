@@ -119,13 +119,16 @@ class LocalCluster(WarmStart, ClusterFaults):
         warm: bool = False,
         progress: Callable[[str], None] | None = None,
         network: str | None = None,
+        train: bool | None = None,
     ) -> tuple[ClusterState, bool]:
         """Start whatever is not running and wait until all N brokers serve. Returns (state, started_anything).
 
         A cluster that already runs is returned as it is: `up` twice never starts a second one. With `warm`,
         brokers it started are warmed up before it returns (`cluster.warmup`; `last_warmup` says how it went,
-        `progress` gets a line per window). `network`: LOOPBACK (all on 127.0.0.1) or NAMESPACES (each broker on
-        an address of its own, for `labkit chaos`); None keeps the recorded cluster's, LOOPBACK for a new one.
+        `progress` gets a line per window); a warm start from nothing also records the brokers' AOT cache if none
+        exists (`train`, default `warm`; cluster/warm_start.py). `network`: LOOPBACK (all on 127.0.0.1) or
+        NAMESPACES (each broker on an address of its own, for `labkit chaos`); None keeps the recorded cluster's,
+        LOOPBACK for a new one.
         """
         check_layout(brokers, kafka_port, redis_port)
         if network is not None and network not in net.NETWORKS:
@@ -143,10 +146,11 @@ class LocalCluster(WarmStart, ClusterFaults):
             return state, False
         dead = [b for b, s in zip(state.brokers, status.brokers, strict=True) if not s.alive]
         self._claim_ports(state, dead, redis=not status.redis_alive)
-        self._start(state, dead, redis=not status.redis_alive)
+        self._start(state, dead, redis=not status.redis_alive, train=warm if train is None else train)
         self._wait_ready(state, timeout)
+        self._check_cache(dead)
         if warm and dead:
-            self._warm(state, dead, progress or (lambda _: None))
+            self._warm(state, progress or (lambda _: None))
         return state, True
 
     def _state_for(self, brokers: int, kafka_port: int, redis_port: int, network: str) -> ClusterState:
@@ -177,12 +181,12 @@ class LocalCluster(WarmStart, ClusterFaults):
             ports["redis"] = state.redis_port
         claim_ports(ports)
 
-    def _start(self, state: ClusterState, dead: list[BrokerState], redis: bool) -> None:
+    def _start(self, state: ClusterState, dead: list[BrokerState], redis: bool, train: bool = False) -> None:
         """Write every broker's config, format the storage of those never formatted, start the dead brokers (and
         Redis) detached, and record their pids. They map the AOT cache, or one records it (cluster/warm_start.py)."""
         java = self.tuning.java or find_java(java_home_from_env())
         classpath = ensure_classpath(self.home)
-        self._plan_cache(java, classpath, state, dead)
+        self._plan_cache(java, classpath, state, dead, train)
         specs = [self._spec(b) for b in state.brokers]
         for spec in specs:
             kafka_broker.write_config(spec, specs, self.tuning.properties)

@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from labkit.kafka.clients import connection_config
+from labkit.kafka.clients import KAFKA_LOG, connection_config
 
 log = logging.getLogger(__name__)
 TRAINING_SECONDS = 8.0  # of transactions; the whole load takes about twice that
@@ -28,7 +28,7 @@ def run_training_load(bootstrap_servers: str, replication: int) -> float:
     began = time.monotonic()
     run = uuid.uuid4().hex[:8]
     source, target, compacted = (f"aot-training-{run}-{name}" for name in ("in", "out", "compacted"))
-    common: dict[str, Any] = {**connection_config(bootstrap_servers)}
+    common: dict[str, Any] = {**connection_config(bootstrap_servers), "logger": KAFKA_LOG}  # not on stderr
     admin = AdminClient(common)
     try:
         _wait(admin.create_topics([NewTopic(t, PARTITIONS, replication) for t in (source, target)]))

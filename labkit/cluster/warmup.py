@@ -34,6 +34,7 @@ class WarmUp:
     settled: bool
     compiler_cores: float  # in the last window
     p99_ms: float  # of the last window
+    aot_cache: str = "none"  # what the brokers did with their ahead-of-time cache (cluster/warm_start.py)
 
     def __str__(self) -> str:
         outcome = "warm" if self.settled else f"not yet warm after the {WARMUP_LIMIT:.0f}-s limit"
