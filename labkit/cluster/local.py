@@ -41,7 +41,7 @@ from labkit.cluster.state import (
     kafka_data_root,
     partial_outage,
 )
-from labkit.cluster.warm_start import WarmStart, keep_trained_cache
+from labkit.cluster.warm_start import TRAINER_STOP_TIMEOUT, WarmStart, keep_trained_cache
 from labkit.cluster.warmup import WarmUp
 from labkit.errors import ClusterError, ConfigError
 from labkit.kafka.admin import Admin
@@ -147,7 +147,10 @@ class LocalCluster(WarmStart, ClusterFaults):
         dead = [b for b, s in zip(state.brokers, status.brokers, strict=True) if not s.alive]
         self._claim_ports(state, dead, redis=not status.redis_alive)
         self._start(state, dead, redis=not status.redis_alive, train=warm if train is None else train)
-        self._wait_ready(state, timeout)
+        try:
+            self._wait_ready(state, timeout)
+        except ClusterError as error:
+            raise self._cache_suspected(error) from error
         self._check_cache(dead)
         if warm and dead:
             self._warm(state, progress or (lambda _: None))
@@ -248,7 +251,11 @@ class LocalCluster(WarmStart, ClusterFaults):
         if dead:
             self._claim_ports(state, dead, redis=False)
             self._start(state, dead, redis=False)
-            self._wait_ready(state, timeout, {b.node_id for b in dead}, with_redis=False)
+            try:
+                self._wait_ready(state, timeout, {b.node_id for b in dead}, with_redis=False)
+            except ClusterError as error:
+                raise self._cache_suspected(error) from error
+            self._check_cache(dead)
         return [b.node_id for b in dead]
 
     def _wait_ready(
@@ -304,7 +311,7 @@ class LocalCluster(WarmStart, ClusterFaults):
         time.sleep(0.5)  # a debounce of the /proc reading, not a wait for the broker
         return is_running(b.pid, marker)
 
-    def down(self, wipe: bool = False, timeout: float = 60.0) -> list[str]:
+    def down(self, wipe: bool = False, timeout: float = 30.0) -> list[str]:
         """Stop every process (SIGTERM, then SIGKILL after `timeout` s); `wipe` also deletes the data.
 
         Returns the names of processes that had to be killed.
@@ -324,12 +331,14 @@ class LocalCluster(WarmStart, ClusterFaults):
             ]
             if is_running(state.redis_pid, self._redis_marker(state)):
                 ports.append(state.redis_port)
-            for pid in stop(list(markers), lambda pid: markers[pid], timeout):
+            # a broker recording the AOT cache writes it as it exits (≈ 9 s more here): give it the time
+            wait = max(timeout, TRAINER_STOP_TIMEOUT) if state.aot_training else timeout
+            for pid in stop(list(markers), lambda pid: markers[pid], wait):
                 killed.append("redis" if pid == state.redis_pid else f"broker pid {pid}")
             for b in state.brokers:
                 b.pid = None
             state.redis_pid = None
-            keep_trained_cache(state)
+            keep_trained_cache(state, complete=not any(k.startswith("broker") for k in killed))
             self._save(state)
             wait_until(lambda: all(port_is_free(p) for p in ports), 15.0, f"the cluster's ports {ports} to be free")
             if state.network == net.NAMESPACES:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.measurement.pipe import PlainPipe
@@ -42,10 +42,6 @@ class WarmUp:
             f"{outcome}: {self.seconds:.0f} s, {self.windows} windows of {WARMUP_WINDOW:.0f} s at "
             f"{WARMUP_RATE:.0f}/s; last window p99 {self.p99_ms:,.0f} ms, compilers {self.compiler_cores:.2f} cores"
         )
-
-    def since(self, began: float) -> WarmUp:
-        """The same outcome, timed from `began` (time.monotonic()): a start's whole warm-up, training included."""
-        return replace(self, seconds=time.monotonic() - began)
 
 
 def cpu_seconds(stat: Path) -> float:

@@ -83,6 +83,9 @@ class PlainPipe:
     def open(self, timeout: float = TOPIC_TIMEOUT) -> PlainPipe:
         """Create the topics, start the consumers, and wait until one probe through every partition arrived:
         the groups have settled and every leader is known before anything is timed."""
+        # a metadata listing first: librdkafka drops its bootstrap connections once it learns the brokers' ids, and
+        # a request sent before that fails with _DESTROY_BROKER (seen right after a cluster start; labkit.kafka.admin)
+        self._admin.list_topics(timeout=timeout)
         futures = self._admin.create_topics([NewTopic(t, self.partitions, self._replication) for t in self.topics])
         for future in futures.values():
             future.result(timeout)
