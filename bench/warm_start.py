@@ -14,6 +14,7 @@ Variants (all labkit's broker options, bench/jvm_matrix.py's choice: C2, SerialG
   jdk25-aot-c1       the cache with C1 only (-XX:TieredStopAtLevel=1): how soon warm without C2's compiling
   jdk25-aot-nicejit  the cache, the compiler threads at nice 19 (the rest of the broker at 10): serving first
   jdk25-aot-eager    the cache, and its profiled methods compiled at once at start (-XX:+AOTCompileEagerly)
+  jdk25-aot-t4       the cache, C2 only for methods 4 times hotter than by default (Tier4*Threshold x4)
 Per run, on a wiped cluster, times from the `up` call: brokers answering (registered); then the plain pipe
 (labkit.measurement.pipe, no labkit code) at 250/s in 5-s windows until --watch s: 'warm at' is the end of the
 second of two consecutive windows with p99 <= 250 ms (when `cluster up` would return). The brokers' compiler
@@ -56,6 +57,7 @@ VARIANTS = (
     "jdk25-aot-c1",
     "jdk25-aot-nicejit",
     "jdk25-aot-eager",
+    "jdk25-aot-t4",
 )
 
 
@@ -77,6 +79,12 @@ def tuning(variant: str) -> BrokerTuning:
         "jdk25-aot-c1": ("-XX:TieredStopAtLevel=1",),
         "jdk25-aot-nicejit": ("-XX:-UseDynamicNumberOfCompilerThreads",),
         "jdk25-aot-eager": ("-XX:+UnlockExperimentalVMOptions", "-XX:+AOTCompileEagerly"),
+        "jdk25-aot-t4": (
+            "-XX:Tier4InvocationThreshold=20000",
+            "-XX:Tier4MinInvocationThreshold=2400",
+            "-XX:Tier4CompileThreshold=60000",
+            "-XX:Tier4BackEdgeThreshold=160000",
+        ),
     }[variant]
     return BrokerTuning(jvm_options=(*JVM_OPTIONS, *cache().use_options(), *extra), aot_dir=None)
 

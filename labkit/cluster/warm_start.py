@@ -3,7 +3,7 @@ Where none does, the first broker of a cluster started from nothing records one:
 training load of what the lab does besides (cluster/training.py) and whatever the session then runs. Its JVM
 writes the cache when it stops cleanly (`down`, ≈ 9 s more, once), and every later start maps it. Training in
 place costs a first start nothing but the training load; a trial that restarted the trainer to write the cache at
-once took 108 s to be warm, against 67–71 s in place. Mixed into LocalCluster, whose state it reads."""
+once took 108 s to be warm, against 62–71 s in place. Mixed into LocalCluster, whose state it reads."""
 
 from __future__ import annotations
 
