@@ -4,6 +4,7 @@ LABKIT_JAVA_HOME points labkit at another JDK (17 or newer); `java` on PATH and 
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ def _is_pinned(java: Path) -> bool:
         return False
 
 
+@functools.cache  # asked at every start (which JVM, whether it knows the AOT cache): one JVM start per process
 def _version_output(java: Path) -> str:
     try:
         return subprocess.run([str(java), "-version"], capture_output=True, text=True, timeout=30).stderr
