@@ -6,15 +6,16 @@ LABKIT := $(BIN)/labkit
 
 .PHONY: install demo test check lint lab bench up down status c-start c-status c-tail c-stop clean
 
-# Everything into .venv (re-run when pyproject.toml changes), plus the Kafka jars via Maven.
+# Everything into .venv (re-run when pyproject.toml changes), plus the Kafka jars and the schema registry via Maven.
 install: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml services/kafka/pom.xml
+$(VENV)/.installed: pyproject.toml services/kafka/pom.xml services/registry/pom.xml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "labkit needs Python 3.11+ (found %s)" % sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labkit)" >/dev/null
 	$(LABKIT) cluster fetch
+	$(LABKIT) registry fetch
 	touch $@
 
 demo: install

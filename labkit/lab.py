@@ -20,6 +20,7 @@ from typing import Any
 
 from labkit.checks import parse_event_id
 from labkit.cluster.local import LocalCluster
+from labkit.cluster.registry import DEFAULT_REGISTRY_PORT, SchemaRegistryServer
 from labkit.cluster.tools import tool_output
 from labkit.cluster.warmup import WarmUp
 from labkit.domain.booking import Booking
@@ -50,6 +51,7 @@ class Lab(LabTables):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self._started_cluster = False
+        self._started_registry = False
         self._runtime: Lazy[Runtime] = Lazy()  # built on first use (after up()), released by down()
         self._events: Lazy[EventLifecycle] = Lazy()  # built on first use, with the ticketing service inside
         self._threads = ConsumerThreads(self.settings.consumer_instance_id, self.settings.tuning.stop_timeout)
@@ -70,9 +72,17 @@ class Lab(LabTables):
             self.last_warmup = cluster.last_warmup or self.last_warmup
         return self
 
+    def registry_up(self, port: int = DEFAULT_REGISTRY_PORT) -> str:
+        """The URL of the schema registry's Confluent-compatible API, starting labkit's own (Apicurio Registry, in
+        memory) unless it runs from this home; down() stops one it started.
+        `SchemaRegistryClient({"url": lab.registry_up()})`."""
+        state, started = SchemaRegistryServer(self.settings.home, self.settings.java_home).up(port)
+        self._started_registry |= started
+        return state.url
+
     def down(self) -> None:
         """Undo timed faults, stop the consumers, delete new_event()'s events, close the clients, stop the cluster
-        if it started it."""
+        and the schema registry if it started them."""
         try:
             if (chaos := self._chaos.take()) is not None:
                 chaos.close()
@@ -92,6 +102,9 @@ class Lab(LabTables):
             events.close()
         if runtime is not None:
             runtime.close()
+        if self._started_registry:
+            SchemaRegistryServer(self.settings.home).down()
+            self._started_registry = False
         if self._started_cluster:
             LocalCluster(self.settings.home).down()  # stops whatever part of it is still alive
             self._started_cluster = False

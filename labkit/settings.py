@@ -134,6 +134,13 @@ class Settings:
         return self.kafka_bootstrap_servers is not None
 
 
+def user_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_CACHE_HOME/labkit` (`~/.cache/labkit`): what labkit keeps for every checkout and home of one user
+    (the brokers' AOT cache, the unpacked schema registry)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit"
+
+
 def java_home_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
     """LABKIT_JAVA_HOME, for the code that finds Java without a Settings at hand (a LocalCluster, Kafka's tools).
     Not JAVA_HOME: a machine's JAVA_HOME is set for other work, and labkit runs the JDK it pins unless told."""

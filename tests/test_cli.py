@@ -49,6 +49,8 @@ def cluster_env(settings: Settings) -> dict[str, str]:
         (["consumers", "run", "cashier"], {}, "invalid choice: 'cashier'"),
         (["cluster", "up", "--kafka-port", "80"], {}, "--kafka-port: a port must be an integer from 1024 to 65000"),
         (["cluster", "up", "--redis-port", "70000"], {}, "--redis-port: a port must be an integer from 1024 to 65000"),
+        (["registry", "up", "--port", "80"], {}, "--port: a port must be an integer from 1024 to 65000"),
+        (["registry", "start"], {}, "invalid choice: 'start'"),
         (["demo", "--count", "0"], {}, "--count: must be a positive integer, got '0'"),
         (["cluster", "env"], {"REDIS_URL": "localhost:6379"}, "REDIS_URL must start with one of"),
         (["cluster", "env"], {"KAFKA_CONSUMER_INSTANCE_ID": "a b"}, "KAFKA_CONSUMER_INSTANCE_ID may hold only"),

@@ -1,8 +1,8 @@
 """The `labkit` command: a thin layer over the package (the Makefile targets call it).
 
-One module per command group (`cluster`, `topics` with `events`, `groups`, `consumers`, `book`, `kafka`, `chaos`,
-`demo`, `exercises`),
-each with its handlers and a `register(commands)` that adds its sub-parser; `common` holds what they share.
+One module per command group (`cluster`, `registry`, `topics` with `events`, `groups`, `consumers`, `book`,
+`kafka`, `chaos`, `demo`, `exercises`), each with its handlers and a `register(commands)` that adds its
+sub-parser; `common` holds what they share.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from labkit.cli import book, chaos, cluster, consumers, demo, exercises, groups, kafka, topics
+from labkit.cli import book, chaos, cluster, consumers, demo, exercises, groups, kafka, registry, topics
 from labkit.errors import LabkitError
 from labkit.settings import Settings
 
-COMMAND_GROUPS = (cluster, topics, groups, consumers, book, kafka, chaos, demo, exercises)  # in `labkit --help` order
+# in `labkit --help` order
+COMMAND_GROUPS = (cluster, registry, topics, groups, consumers, book, kafka, chaos, demo, exercises)
 
 
 def build_parser() -> argparse.ArgumentParser:

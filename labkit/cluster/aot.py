@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.settings import user_cache_dir
+
 AOT_DIR_VAR = "LABKIT_AOT_DIR"
 # Training writes hundreds of harmless warnings (classes it cannot store: proxies, JFR events) into the broker's
 # log; errors are kept. A start that maps the cache keeps the warnings: they say why a cache was not used.
@@ -34,7 +36,7 @@ def default_aot_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get(AOT_DIR_VAR):
         return Path(env[AOT_DIR_VAR]).expanduser()
-    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "labkit" / "aot"
+    return user_cache_dir(env) / "aot"
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,14 @@ def services_dir() -> Path:
 
 def kafka_version() -> str:
     """The pinned Kafka version, read from the pom so that it is written down once."""
-    pom = (services_dir() / "kafka" / "pom.xml").read_text()
-    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom)
+    return pom_property(services_dir() / "kafka" / "pom.xml", "kafka.version")
+
+
+def pom_property(pom: Path, name: str) -> str:
+    """The value of `<name>` in the pom's properties."""
+    match = re.search(rf"<{re.escape(name)}>([^<]+)</{re.escape(name)}>", pom.read_text())
     if not match:
-        raise ClusterError("services/kafka/pom.xml has no <kafka.version>")
+        raise ClusterError(f"{pom} has no <{name}>")
     return match.group(1)
 
 
@@ -52,28 +56,25 @@ def read_classpath(home: Path) -> str:
 
 def fetch(home: Path) -> str:
     """Resolve the broker's jars with Maven (downloads into ~/.m2 once) and write the classpath file."""
+    resolve(services_dir() / "kafka" / "pom.xml", classpath_file(home), f"the Kafka {kafka_version()} jars")
+    return read_classpath(home)
+
+
+def resolve(pom: Path, target: Path, what: str) -> None:
+    """Have Maven resolve `pom`'s dependencies (into ~/.m2, once) and write their paths, joined by the path
+    separator, into `target`. `-U`: a download that failed once is tried again, not remembered for a day."""
     mvn = shutil.which("mvn")
     if mvn is None:
-        raise ClusterError("Maven (mvn) not found: install it (Debian: apt-get install maven) to fetch the Kafka jars")
-    home.mkdir(parents=True, exist_ok=True)
-    target = classpath_file(home)
-    cmd = [
-        mvn,
-        "-B",
-        "-q",
-        "--no-transfer-progress",
-        "-f",
-        str(services_dir() / "kafka" / "pom.xml"),
-        "dependency:build-classpath",
-        f"-Dmdep.outputFile={target}",
-    ]
+        raise ClusterError(f"Maven (mvn) not found: install it (Debian: apt-get install maven) to fetch {what}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [mvn, "-B", "-q", "-U", "--no-transfer-progress", "-f", str(pom), "dependency:build-classpath"]
+    cmd.append(f"-Dmdep.outputFile={target}")
     # Maven itself runs on labkit's JDK: a machine needs no Java of its own
     env = {**os.environ, "JAVA_HOME": str(find_java(java_home_from_env()).parent.parent)}
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise ClusterError(f"Maven could not resolve the Kafka {kafka_version()} jars:\n{tail}")
-    return read_classpath(home)
+        raise ClusterError(f"Maven could not resolve {what}:\n{tail}")
 
 
 def ensure_classpath(home: Path) -> str:

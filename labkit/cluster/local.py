@@ -28,6 +28,7 @@ from labkit.cluster.faults import ClusterFaults
 from labkit.cluster.jars import ensure_classpath, kafka_version
 from labkit.cluster.java import find_java
 from labkit.cluster.processes import claim_ports, how_it_ended, is_running, port_is_free, start_detached, stop
+from labkit.cluster.registry import SchemaRegistryServer
 from labkit.cluster.state import (
     CONTROLLER_PORT_OFFSET,
     DEFAULT_KAFKA_PORT,
@@ -312,12 +313,11 @@ class LocalCluster(WarmStart, ClusterFaults):
         return is_running(b.pid, marker)
 
     def down(self, wipe: bool = False, timeout: float = 30.0) -> list[str]:
-        """Stop every process (SIGTERM, then SIGKILL after `timeout` s); `wipe` also deletes the data.
-
-        Returns the names of processes that had to be killed.
-        """
+        """Stop every process, the schema registry's too (SIGTERM, then SIGKILL after `timeout` s); `wipe` also
+        deletes the data. Returns the names of processes that had to be killed."""
         state = self.load()
         killed: list[str] = []
+        SchemaRegistryServer(self.home).down(timeout)  # started on demand, stopped with the rest
         if state is not None:
             markers = {b.pid: self._spec(b).marker for b in state.brokers if b.pid}
             if state.redis_pid:

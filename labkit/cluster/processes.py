@@ -195,21 +195,20 @@ def ephemeral_ports(ports: Mapping[str, int]) -> dict[str, int]:
     return {name: port for name, port in ports.items() if port in risky}
 
 
-def require_free_ports(ports: dict[str, int]) -> None:
-    """ClusterError naming every taken port and how to pick others."""
+def require_free_ports(ports: dict[str, int], hint: str = "--kafka-port / --redis-port") -> None:
+    """ClusterError naming every taken port and how to pick others (`hint`: the options that choose them)."""
     taken = {name: port for name, port in ports.items() if not port_is_free(port)}
     if taken:
         listing = ", ".join(f"{name} {port}" for name, port in taken.items())
         raise ClusterError(
             f"port(s) already taken on 127.0.0.1: {listing}. Stop what listens there "
-            "(`labkit cluster down` if it is an earlier labkit cluster) or choose other ports with "
-            "--kafka-port / --redis-port"
+            f"(`labkit cluster down` if it is an earlier labkit cluster) or choose other ports with {hint}"
         )
 
 
-def claim_ports(ports: dict[str, int]) -> None:
+def claim_ports(ports: dict[str, int], hint: str = "--kafka-port / --redis-port") -> None:
     """`require_free_ports`, and a warning for ports in the ephemeral range."""
-    require_free_ports(ports)
+    require_free_ports(ports, hint)
     if risky := ephemeral_ports(ports):
         ephemeral = ephemeral_port_range()
         log.warning(
