@@ -4,12 +4,14 @@ under the old and the new schema are read by consumers of either."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -21,6 +23,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from labkit.cluster.processes import port_is_free
 from labkit.cluster.registry import CCOMPAT_PATH, RegistryState, SchemaRegistryServer
 from labkit.errors import ClusterError
+from labkit.exercises import schemas
 from labkit.exercises.scratch import scratch_name, scratch_topic
 from labkit.experiments.reading import read_topic
 from labkit.lab import Lab
@@ -134,3 +137,52 @@ def test_status_forgets_a_registry_that_is_gone(tmp_path: Path) -> None:
     server.state_file.write_text(json.dumps({"pid": 2**22 + 1, "port": 1, "management_port": 2, "version": "x"}))
     assert server.status() is None and not server.state_file.exists()
     assert not server.down()
+
+
+# -- 13's exercise: a schema evolved under FULL, both ways -----------------------------------------------------
+def add_channel_without_default(config: dict[str, Any], registry_url: str, topic: str, bookings: list[Any]) -> None:
+    registry = SchemaRegistryClient({"url": registry_url})
+    v1 = json.loads(registry.get_latest_version(f"{topic}-value").schema.schema_str or "{}")
+    v2 = {**v1, "fields": [*v1["fields"], {"name": "channel", "type": "string"}]}
+    serialize = AvroSerializer(registry, json.dumps(v2), conf={"subject.name.strategy": topic_subject_name_strategy})
+    producer = Producer(config)
+    for booking in bookings:
+        producer.produce(topic, value=serialize(booking, SerializationContext(topic, MessageField.VALUE)))
+    producer.flush(30)
+
+
+def send_as_json(config: dict[str, Any], registry_url: str, topic: str, bookings: list[Any]) -> None:
+    producer = Producer(config)
+    for booking in bookings:
+        producer.produce(topic, value=json.dumps(booking))
+    producer.flush(30)
+
+
+def send_without_flush(config: dict[str, Any], registry_url: str, topic: str, bookings: list[Any]) -> None:
+    registry = SchemaRegistryClient({"url": registry_url})
+    v1 = json.loads(registry.get_latest_version(f"{topic}-value").schema.schema_str or "{}")
+    v2 = {**v1, "fields": [*v1["fields"], {"name": "channel", "type": "string", "default": "web"}]}
+    serialize = AvroSerializer(registry, json.dumps(v2), conf={"subject.name.strategy": topic_subject_name_strategy})
+    producer = Producer({**config, "linger.ms": 1000})  # a second's batching: nothing is sent before it returns
+    for booking in bookings:
+        producer.produce(topic, value=serialize(booking, SerializationContext(topic, MessageField.VALUE)))
+
+
+@pytest.mark.integration
+def test_the_schema_exercise_reads_the_answer_with_old_and_new_consumers(
+    registry: RegistryState, lab: Lab, event_id: int
+) -> None:
+    check = functools.partial(schemas.evolved_producer.evaluate, lab=lab, registry_url=registry.url, event_id=event_id)
+    solved = check(schemas.evolved_producer.reference)
+    assert solved.solved, solved.message
+    assert "the old consumer read all 15 records" in solved.message and "with your default 'web'" in solved.message
+    assert "without its default was refused (409)" in solved.message
+    no_default = check(add_channel_without_default)
+    assert not no_default.solved and "refused your schema (409)" in no_default.message
+    assert "needs a default" in no_default.message
+    as_json = check(send_as_json)
+    assert not as_json.solved and "not in the registry's wire format" in as_json.message
+    unflushed = check(send_without_flush)
+    assert not unflushed.solved and "0 of your 12 records reached the topic" in unflushed.message
+    subjects = SchemaRegistryClient({"url": registry.url}).get_subjects()
+    assert not [s for s in subjects if f"event-id-{event_id}_" in s], "every check deletes its subject"

@@ -34,6 +34,7 @@ from labkit.exercises import (
     raw_request,
     rebalance,
     recovery,
+    schemas,
     sending,
     slow_work,
     topic_code,
@@ -63,6 +64,7 @@ ALL: tuple[Exercise, ...] = (
     + keys.EXERCISES
     + slow_work.EXERCISES
     + partition_safety.EXERCISES
+    + schemas.EXERCISES
 )
 BY_KEY = {exercise.key: exercise for exercise in ALL}
 
@@ -109,6 +111,7 @@ __all__ = [
     "rebalance",
     "recovery",
     "reset",
+    "schemas",
     "sending",
     "slow_work",
     "topic_code",
