@@ -158,6 +158,18 @@ def send_as_json(config: dict[str, Any], registry_url: str, topic: str, bookings
     producer.flush(30)
 
 
+def send_unregistered(config: dict[str, Any], registry_url: str, topic: str, bookings: list[Any]) -> None:
+    registry = SchemaRegistryClient({"url": registry_url})
+    v1 = json.loads(registry.get_latest_version(f"{topic}-value").schema.schema_str or "{}")
+    v2 = {**v1, "fields": [*v1["fields"], {"name": "channel", "type": "string", "default": "web"}]}
+    conf = {"subject.name.strategy": topic_subject_name_strategy, "auto.register.schemas": False}
+    serialize = AvroSerializer(registry, json.dumps(v2), conf=conf)
+    producer = Producer(config)
+    for booking in bookings:
+        producer.produce(topic, value=serialize(booking, SerializationContext(topic, MessageField.VALUE)))
+    producer.flush(30)
+
+
 def send_without_flush(config: dict[str, Any], registry_url: str, topic: str, bookings: list[Any]) -> None:
     registry = SchemaRegistryClient({"url": registry_url})
     v1 = json.loads(registry.get_latest_version(f"{topic}-value").schema.schema_str or "{}")
@@ -180,6 +192,8 @@ def test_the_schema_exercise_reads_the_answer_with_old_and_new_consumers(
     no_default = check(add_channel_without_default)
     assert not no_default.solved and "refused your schema (409)" in no_default.message
     assert "needs a default" in no_default.message
+    unregistered = check(send_unregistered)
+    assert not unregistered.solved and "looked up a schema nobody registered (404" in unregistered.message
     as_json = check(send_as_json)
     assert not as_json.solved and "not in the registry's wire format" in as_json.message
     unflushed = check(send_without_flush)

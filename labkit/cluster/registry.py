@@ -22,7 +22,14 @@ from pathlib import Path
 
 from labkit.cluster.jars import pom_property, resolve, services_dir
 from labkit.cluster.java import find_java, java_major_version
-from labkit.cluster.processes import claim_ports, how_it_ended, is_running, port_is_free, start_detached, stop
+from labkit.cluster.processes import (
+    claim_ports,
+    has_exited,
+    how_it_ended,
+    port_is_free,
+    start_detached,
+    stop,
+)
 from labkit.errors import ClusterError
 from labkit.polling import poll, wait_until
 from labkit.settings import user_cache_dir
@@ -135,7 +142,9 @@ class SchemaRegistryServer:
 
     def _wait_ready(self, state: RegistryState, timeout: float) -> None:
         def ready() -> bool:
-            if not is_running(state.pid, self.marker):
+            # not `is_running`: a JVM that has just started may re-execute itself, and for that instant (longer
+            # on a loaded machine) /proc shows no command line; `has_exited` waits for it to be really gone
+            if has_exited(state.pid, self.marker):
                 ended = how_it_ended(state.pid)
                 raise ClusterError(
                     f"the schema registry exited while starting{f' ({ended})' if ended else ''}; its log: "
@@ -152,7 +161,7 @@ class SchemaRegistryServer:
         state = self._load()
         if state is None:
             return False
-        stopped = is_running(state.pid, self.marker)
+        stopped = not has_exited(state.pid, self.marker)
         if stopped:
             stop([state.pid], lambda _pid: self.marker, timeout)
             ports = (state.port, state.management_port)
@@ -163,7 +172,7 @@ class SchemaRegistryServer:
     def status(self) -> RegistryState | None:
         """The running registry's state, or None (a state file left by a crash is forgotten)."""
         state = self._load()
-        if state is not None and not is_running(state.pid, self.marker):
+        if state is not None and has_exited(state.pid, self.marker):
             self.state_file.unlink(missing_ok=True)
             return None
         return state

@@ -96,12 +96,18 @@ def _write(config: dict[str, str], client: SchemaRegistryClient, topic: str, sch
 
 
 def _refused(error: SchemaRegistryError) -> Verdict:
+    if error.http_status_code == 404:
+        return wrong(
+            f"your serializer looked up a schema nobody registered (404: {error.error_message}): leave "
+            "auto.register.schemas at its default (True), or register_schema() your version first"
+        )
     if error.http_status_code != 409:
         return wrong(f"the registry answered {error.http_status_code}: {error.error_message}")
     return wrong(
         f"the registry refused your schema (409): {error.error_message}",
         "under FULL, consumers of version 1 read your records and consumers of your version read version 1's: a "
-        "field that old records lack needs a default, which a new reader fills in",
+        "field that old records lack needs a default, which a new reader fills in; and the record's name and its "
+        "other fields must stay as version 1 has them (read it from the registry rather than retyping it)",
     )
 
 
@@ -148,8 +154,15 @@ def _readers_verdict(
     read_old = [old_reader(v, context) for v in values]
     read_new = [new_reader(v, context) for v in values]
     without_channel = [{k: v for k, v in b.items() if k != "channel"} for b in old + new]
-    if read_old != without_channel:
-        return wrong("the old consumer (version 1's schema) read other values than were sent", f"{read_old[-1]!r}")
+    differ = [(sent, read) for sent, read in zip(without_channel, read_old, strict=True) if sent != read]
+    if differ:
+        sent, read = differ[0]
+        fields = sorted(k for k in sent if sent.get(k) != read.get(k))
+        return wrong(
+            f"the old consumer (version 1's schema) read {len(differ)} record(s) other than sent: "
+            f"{sent['booking_id']}'s {', '.join(fields)} sent as {[sent[k] for k in fields]}, read as "
+            f"{[read.get(k) for k in fields]}"
+        )
     channels = [r.get("channel") for r in read_new]
     if channels[len(old) :] != [b["channel"] for b in new]:
         return wrong(
@@ -184,7 +197,7 @@ def _without_default_refused(client: SchemaRegistryClient, subject: str, schema_
 
 
 def _reference(config: dict[str, Any], registry_url: str, topic: str, bookings: list[dict[str, Any]]) -> None:
-    registry = SchemaRegistryClient({"url": registry_url})
+    registry = SchemaRegistryClient({"url": registry_url, "timeout": 30})
     v1 = json.loads(registry.get_latest_version(f"{topic}-value").schema.schema_str or "{}")
     v2 = {**v1, "fields": [*v1["fields"], {"name": "channel", "type": "string", "default": "web"}]}
     serialize = AvroSerializer(  # registers v2 on first use; the registry checks it against the subject's rule
@@ -205,11 +218,13 @@ evolved_producer = Exercise(
         "Write `send_with_channel(config, registry_url, topic, bookings)`. The subject `<topic>-value` holds "
         "version 1 of a booking schema (booking_id, section, subsection, quantity) under FULL compatibility, and "
         f"the topic holds {OLD_RECORDS} records written with it. Make version 2 by adding a string field "
-        "`channel`, serialize each booking (a dict that has a channel) with an AvroSerializer of your version 2, "
+        "`channel` to version 1 as the registry holds it (read it, rather than retyping it: the record's name must "
+        "stay), serialize each booking (a dict that has a channel) with an AvroSerializer of your version 2, "
         "and produce it to `topic`. The check reads the topic with a consumer of version 1 and one of your "
         "version: both must read every record."
     ),
     hints=(
+        "registry = SchemaRegistryClient({'url': registry_url, 'timeout': 30}); "
         "registry.get_latest_version(f'{topic}-value').schema.schema_str is version 1, as JSON text",
         "old records have no channel: under FULL the new field needs a default, which new readers fill in",
         "AvroSerializer(registry, json.dumps(v2), conf={'subject.name.strategy': topic_subject_name_strategy}); "
