@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import stat
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from confluent_kafka import Consumer
 
@@ -68,3 +70,12 @@ def lab_for_a_test(settings: Settings) -> Iterator[Lab]:
             delete_event(lab.admin, lab.redis, event, wait_for_members=30, wait_unlisted=False)
     leftover = [t.name for t in threading.enumerate() if t.name.startswith(settings.consumer_instance_id)]
     assert not leftover, f"consumer threads still running: {leftover}"
+
+
+def fake_java_home(home: Path, version: str) -> Path:
+    """A JDK home whose bin/java only says `version` to `java -version`: an old Java, without installing one."""
+    java = home / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text(f"#!/bin/sh\necho 'openjdk version \"{version}\" 2024-01-16' >&2\n")
+    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    return home

@@ -4,7 +4,6 @@ import logging
 import os
 import signal
 import socket
-import stat
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ from labkit.kafka.admin import Admin
 from labkit.kafka.topics import broker_ids
 from labkit.polling import wait_until
 from labkit.settings import java_home_from_env
+from tests.helpers import fake_java_home
 
 KAFKA_PORT, REDIS_PORT = 21092, 21379
 
@@ -136,10 +136,7 @@ def test_a_labkit_java_home_without_java_is_a_clear_error(tmp_path: Path) -> Non
 
 @pytest.mark.unit
 def test_java_older_than_17_is_a_clear_error(tmp_path: Path) -> None:
-    java = tmp_path / "bin" / "java"
-    java.parent.mkdir()
-    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
-    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    fake_java_home(tmp_path, "11.0.22")
     with pytest.raises(ClusterError, match="is Java 11; Kafka 4 brokers need Java 17"):
         find_java(Settings.from_env({"LABKIT_JAVA_HOME": str(tmp_path)}).java_home)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from labkit.exercises import schemas
 from labkit.exercises.scratch import scratch_name, scratch_topic
 from labkit.experiments.reading import read_topic
 from labkit.lab import Lab
+from tests.helpers import fake_java_home
 
 TEST_REGISTRY_PORT = int(os.environ.get("LABKIT_TEST_REGISTRY_PORT", "18081"))
 V1 = {
@@ -123,10 +123,7 @@ def test_the_registry_listens_on_loopback_only_and_carries_its_home(tmp_path: Pa
 
 @pytest.mark.unit
 def test_java_older_than_21_is_refused_for_the_registry(tmp_path: Path) -> None:
-    java = tmp_path / "bin" / "java"
-    java.parent.mkdir()
-    java.write_text("#!/bin/sh\necho 'openjdk version \"17.0.15\" 2025-04-15' >&2\n")
-    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    fake_java_home(tmp_path, "17.0.15")
     with pytest.raises(ClusterError, match=r"Apicurio Registry needs Java 21 or newer; .* is Java 17"):
         SchemaRegistryServer(tmp_path / "home", java_home=tmp_path).up(18081)
 

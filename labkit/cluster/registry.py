@@ -120,10 +120,11 @@ class SchemaRegistryServer:
         state = RegistryState(0, port, port + 1, registry_version())
         work = self.home / "registry"
         work.mkdir(parents=True, exist_ok=True)
+        log_start = self.log_file.stat().st_size if self.log_file.is_file() else 0  # the log is appended to
         pid = start_detached(self._command(java, app, state), self.log_file, cwd=work)
         state = RegistryState(pid, port, port + 1, state.version)
         self._save(state)
-        self._wait_ready(state, timeout)
+        self._wait_ready(state, timeout, log_start)
         return state, True
 
     def _command(self, java: Path, app: Path, state: RegistryState) -> list[str]:
@@ -140,7 +141,7 @@ class SchemaRegistryServer:
             str(app / "quarkus-run.jar"),
         ]
 
-    def _wait_ready(self, state: RegistryState, timeout: float) -> None:
+    def _wait_ready(self, state: RegistryState, timeout: float, log_start: int) -> None:
         def ready() -> bool:
             # not `is_running`: a JVM that has just started may re-execute itself, and for that instant (longer
             # on a loaded machine) /proc shows no command line; `has_exited` waits for it to be really gone
@@ -148,7 +149,7 @@ class SchemaRegistryServer:
                 ended = how_it_ended(state.pid)
                 raise ClusterError(
                     f"the schema registry exited while starting{f' ({ended})' if ended else ''}; its log: "
-                    f"{self.log_file}\n{_tail(self.log_file)}"
+                    f"{self.log_file}\n{_tail(self.log_file, log_start)}"
                 )
             return _answers(state.ready_url)
 
@@ -205,8 +206,11 @@ def _answers(url: str) -> bool:
     return False
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def _tail(path: Path, start: int, lines: int = 15) -> str:
+    """The last `lines` lines of what was written to `path` from byte `start` on: this start's, not an earlier one's."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        with open(path, "rb") as log:
+            log.seek(start)
+            return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"

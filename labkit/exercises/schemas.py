@@ -22,7 +22,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from labkit.errors import LabkitError
+from labkit.errors import ConfigError, LabkitError
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.exercises.scratch import scratch_name, scratch_topic
 from labkit.experiments.reading import read_topic
@@ -126,18 +126,25 @@ def _verdict(
             "and waits for the brokers"
         )
     for offset, value in enumerate(written, start=len(old)):
-        if value is None or len(value) < 5 or value[0] != 0:
+        if not _framed(value):
             return wrong(
                 f"the record at offset {offset} is not in the registry's wire format (it starts with "
                 f"{bytes(value or b'')[:8]!r}, not the magic byte 0 and a schema id): serialize each booking "
                 "with an AvroSerializer and produce its bytes"
             )
-        if wire_format(value).schema_id == v1_id:
+        if wire_format(value).schema_id == v1_id:  # framed: checked just above
             return wrong(f"the record at offset {offset} was written with version 1: serialize with your new schema")
     latest = client.get_latest_version(subject)
     if (latest.version or 0) < 2:
         return wrong(f"the subject {subject} still has only version 1: your serializer registers yours on first use")
     return _readers_verdict(client, subject, latest.schema.schema_str or "", old, new, values)
+
+
+def _framed(value: bytes | None) -> bool:
+    try:
+        return wire_format(value).framed
+    except ConfigError:  # shorter than the header
+        return False
 
 
 def _readers_verdict(
