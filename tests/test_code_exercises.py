@@ -4,14 +4,16 @@ would write them (the consumer loops run in a process of their own, from their s
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import AcknowledgeType, Consumer, Producer, ShareConsumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from labkit import KafkaTopicBuilder, Lab
+from labkit.domain.messages import MessageError, ReserveSeats, decode
 from labkit.exercises import (
     consumer_loop,
     delivery,
@@ -21,6 +23,7 @@ from labkit.exercises import (
     producer_code,
     raw_request,
     rebalance,
+    share_work,
     slow_work,
     topic_code,
     transactions,
@@ -334,3 +337,78 @@ def test_a_slow_handler_keeps_its_consumer_in_the_group_or_is_named(lab: Lab, ev
     assert not inline.solved and "took it out of the group" in inline.message, inline.message
     patient = check(consume_with_a_longer_limit, lab=lab, event_id=event_id)
     assert not patient.solved and "leave max.poll.interval.ms as config sets it" in patient.message
+
+
+# -- 14: a share consumer that rejects what it cannot read ----------------------------------------------------
+def release_what_fails(config: dict[str, Any], topic: str, count: int) -> list[Any]:
+    """Releases a malformed record instead of rejecting it: it comes back (until the brokers' delivery limit)."""
+    consumer = ShareConsumer({**config, "share.acknowledgement.mode": "explicit"})
+    consumer.subscribe([topic])
+    accepted: list[Any] = []
+    try:
+        while len(accepted) < count - len(share_work.MALFORMED):
+            for message in consumer.poll(1.0):
+                try:
+                    accepted.append(decode(message.value(), ReserveSeats))
+                    consumer.acknowledge(message, AcknowledgeType.ACCEPT)
+                except MessageError:
+                    consumer.acknowledge(message, AcknowledgeType.RELEASE)
+    finally:
+        consumer.close()
+    return accepted
+
+
+def accept_by_default(config: dict[str, Any], topic: str, count: int) -> list[Any]:
+    """Implicit mode (the default): every record a poll() returned is accepted, the malformed ones too."""
+    consumer = ShareConsumer(config)
+    consumer.subscribe([topic])
+    accepted: list[Any] = []
+    seen = 0
+    try:
+        while seen < count:
+            for message in consumer.poll(1.0):
+                seen += 1
+                with contextlib.suppress(MessageError):
+                    accepted.append(decode(message.value(), ReserveSeats))
+    finally:
+        consumer.close()
+    return accepted
+
+
+def acknowledge_without_commit(config: dict[str, Any], topic: str, count: int) -> list[Any]:
+    """Acknowledges every record but neither commits nor closes: the acknowledgements never leave the client, and
+    the records come back when their lock runs out. (The consumer is returned to the test to close.)"""
+    consumer = ShareConsumer({**config, "share.acknowledgement.mode": "explicit"})
+    consumer.subscribe([topic])
+    OPEN_CONSUMERS.append(consumer)
+    accepted: list[Any] = []
+    acknowledged = 0
+    while acknowledged < count:
+        for message in consumer.poll(1.0):
+            try:
+                accepted.append(decode(message.value(), ReserveSeats))
+                consumer.acknowledge(message, AcknowledgeType.ACCEPT)
+            except MessageError:
+                consumer.acknowledge(message, AcknowledgeType.REJECT)
+            acknowledged += 1
+    return accepted
+
+
+OPEN_CONSUMERS: list[Any] = []
+
+
+@pytest.mark.integration
+def test_a_share_consumer_is_checked_by_what_comes_back_to_the_group(lab: Lab, event_id: int) -> None:
+    check = share_work.rejecting_worker.evaluate
+    right = check(share_work.rejecting_worker.reference, lab=lab, event_id=event_id)
+    assert right.solved, right.message
+    releasing = check(release_what_fails, lab=lab, event_id=event_id)
+    assert not releasing.solved and "{2: 'RELEASE', 5: 'RELEASE'" in releasing.message, releasing.message
+    implicit = check(accept_by_default, lab=lab, event_id=event_id)
+    assert not implicit.solved and "ran in implicit acknowledgement mode" in implicit.message, implicit.message
+    try:
+        uncommitted = check(acknowledge_without_commit, lab=lab, event_id=event_id)
+    finally:
+        for consumer in OPEN_CONSUMERS:
+            consumer.close()
+    assert not uncommitted.solved and "never reached the brokers" in uncommitted.message, uncommitted.message

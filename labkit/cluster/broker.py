@@ -56,6 +56,20 @@ class BrokerSpec:
         return str(self.config_file)
 
 
+SHARE_GROUP_SETTINGS = {
+    # Share groups (KIP-932, notebook 14): the same short sessions and heartbeats as consumer groups (a share
+    # consumer's first poll waits for its first heartbeat's assignment: 5 s by default), a record lock a group
+    # may lower to 1 s (Kafka's minimum is 15 s; the default lock stays 30 s), and 3 partitions for the share
+    # state topic (default 50: 150 replicas to create on the first share group's first use).
+    "group.share.session.timeout.ms": "2500",
+    "group.share.min.session.timeout.ms": "2000",
+    "group.share.heartbeat.interval.ms": "250",
+    "group.share.min.heartbeat.interval.ms": "250",
+    "group.share.min.record.lock.duration.ms": "1000",
+    "share.coordinator.state.topic.num.partitions": "3",
+}
+
+
 def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, str]:
     """Lab settings: real replication (min(3, N)) and durability (min.insync.replicas min(2, N)), fast joins."""
     n = len(voters)
@@ -89,6 +103,7 @@ def broker_properties(spec: BrokerSpec, voters: list[BrokerSpec]) -> dict[str, s
         "group.consumer.heartbeat.interval.ms": "250",
         "group.consumer.min.heartbeat.interval.ms": "250",
         "group.consumer.assignors": "uniform,range",
+        **SHARE_GROUP_SETTINGS,
         # classic groups ask for their own session timeout (labkit.kafka.worker: 2.5 s); admit down to 2 s
         "group.min.session.timeout.ms": "2000",
         # a killed broker is fenced (its partitions get new leaders) after 2.5 s without a heartbeat, not 9 s

@@ -54,6 +54,11 @@ TOOLS: dict[str, Tool] = {
             "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
             "list and describe groups (members, offsets, lag), reset offsets, delete groups",
         ),
+        Tool(
+            "kafka-share-groups",
+            "org.apache.kafka.tools.consumer.group.ShareGroupCommand",
+            "list and describe share groups (members, start offsets, lag), reset their start offsets",
+        ),
         Tool("kafka-console-producer", "org.apache.kafka.tools.ConsoleProducer", "write lines of stdin to a topic"),
         Tool("kafka-console-consumer", "org.apache.kafka.tools.consumer.ConsoleConsumer", "print a topic's records"),
         Tool("kafka-get-offsets", "org.apache.kafka.tools.GetOffsetShell", "offsets per partition (latest, earliest)"),

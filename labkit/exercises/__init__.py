@@ -36,6 +36,7 @@ from labkit.exercises import (
     recovery,
     schemas,
     sending,
+    share_work,
     slow_work,
     topic_code,
     transactions,
@@ -65,6 +66,7 @@ ALL: tuple[Exercise, ...] = (
     + slow_work.EXERCISES
     + partition_safety.EXERCISES
     + schemas.EXERCISES
+    + share_work.EXERCISES
 )
 BY_KEY = {exercise.key: exercise for exercise in ALL}
 
@@ -113,6 +115,7 @@ __all__ = [
     "reset",
     "schemas",
     "sending",
+    "share_work",
     "slow_work",
     "topic_code",
     "transactions",

@@ -25,6 +25,10 @@ INTERVALS = {
     "log.cleaner.backoff.ms": "an idle log cleaner looks for work this often",
     "group.consumer.session.timeout.ms": "a consumer that dies leaves its group after this long (KIP-848)",
     "group.consumer.heartbeat.interval.ms": "an assignment change travels in heartbeats this far apart (KIP-848)",
+    "group.share.heartbeat.interval.ms": "a share consumer gets its assignment in a heartbeat, this far apart",
+    "group.share.session.timeout.ms": "a share consumer that stops heartbeating leaves its group after this long",
+    "group.share.min.record.lock.duration.ms": "the shortest record lock a share group may set: a hung consumer's "
+    "records come back after it",
 }
 OWN_CLUSTER_HINT = "unset KAFKA_BOOTSTRAP_SERVERS (and KAFKA_CLIENT_CONFIG) to run it on labkit's own cluster"
 
@@ -53,13 +57,15 @@ def require(
     brokers: int = 1,
     group_protocols: Sequence[str] = (),
     transactions: bool = False,
+    share_groups: bool = False,
     waits_for: Sequence[str] = (),
 ) -> ClusterNeeds:
     """Check the cluster against a notebook's needs; StateError naming the first unmet one.
 
     `own_cluster`: why the notebook must run on labkit's own cluster (it kills or pauses brokers); `brokers`: how
     many it needs alive; `group_protocols`: 'consumer' (KIP-848) and/or 'classic'; `transactions`: whether it
-    uses them (their log's replication must fit the brokers); `waits_for`: INTERVALS it waits on."""
+    uses them (their log's replication must fit the brokers); `share_groups`: whether it uses them (KIP-932:
+    the delivery count limit is read); `waits_for`: INTERVALS it waits on."""
     unknown = [name for name in waits_for if name not in INTERVALS]
     if unknown:
         raise StateError(f"waits_for takes {', '.join(INTERVALS)}, got {unknown}")
@@ -69,7 +75,12 @@ def require(
     lines = [f"brokers: {brokers} needed, {alive} in this cluster"]
     if alive < brokers:
         raise StateError(f"this notebook needs {brokers} brokers and the cluster has {alive}")
-    names = ("group.coordinator.rebalance.protocols", "transaction.state.log.replication.factor", *waits_for)
+    names = (
+        "group.coordinator.rebalance.protocols",
+        "transaction.state.log.replication.factor",
+        *(("group.share.delivery.count.limit",) if share_groups else ()),
+        *waits_for,
+    )
     settings = broker_settings(admin, min(broker_ids(admin)), tuple(dict.fromkeys(names)))
     offered = settings.get("group.coordinator.rebalance.protocols", "classic").split(",")
     missing = [p for p in group_protocols if p not in offered]
@@ -88,6 +99,9 @@ def require(
                 f"and the cluster has {alive}"
             )
         lines.append(f"transactions: their log takes {replication} replicas, the cluster has {alive} brokers")
+    if share_groups:
+        limit = settings["group.share.delivery.count.limit"]
+        lines.append(f"share groups: a record is archived after {limit} deliveries (group.share.delivery.count.limit)")
     ours = embedded_settings()
     for name in waits_for:
         value = int(settings[name])
