@@ -142,7 +142,7 @@ def _recording(answer: Callable[..., Any]) -> Iterator[_Seen]:
     real = confluent_kafka.ShareConsumer
     seen = _Seen()
 
-    class RecordingShareConsumer(real):  # type: ignore[misc]
+    class RecordingShareConsumer(confluent_kafka.ShareConsumer):  # type: ignore[misc]
         def __init__(self, config: dict[str, Any]) -> None:
             super().__init__(config)
             seen.modes.append(str(config.get("share.acknowledgement.mode", "implicit")))
