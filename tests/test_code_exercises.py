@@ -8,6 +8,7 @@ import contextlib
 import json
 from typing import Any
 
+import confluent_kafka
 import pytest
 from confluent_kafka import AcknowledgeType, Consumer, Producer, ShareConsumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -377,10 +378,9 @@ def accept_by_default(config: dict[str, Any], topic: str, count: int) -> list[An
 
 def acknowledge_without_commit(config: dict[str, Any], topic: str, count: int) -> list[Any]:
     """Acknowledges every record but neither commits nor closes: the acknowledgements never leave the client, and
-    the records come back when their lock runs out. (The consumer is returned to the test to close.)"""
+    the records come back when their lock runs out (the check closes the consumer afterwards)."""
     consumer = ShareConsumer({**config, "share.acknowledgement.mode": "explicit"})
     consumer.subscribe([topic])
-    OPEN_CONSUMERS.append(consumer)
     accepted: list[Any] = []
     acknowledged = 0
     while acknowledged < count:
@@ -394,11 +394,32 @@ def acknowledge_without_commit(config: dict[str, Any], topic: str, count: int) -
     return accepted
 
 
-OPEN_CONSUMERS: list[Any] = []
+def count_only_the_accepted(config: dict[str, Any], topic: str, count: int) -> list[Any]:
+    """Waits for `count` accepted requests, and there are fewer: it would poll for ever."""
+    consumer = ShareConsumer({**config, "share.acknowledgement.mode": "explicit"})
+    consumer.subscribe([topic])
+    accepted: list[Any] = []
+    try:
+        while len(accepted) < count:
+            for message in consumer.poll(1.0):
+                try:
+                    accepted.append(decode(message.value(), ReserveSeats))
+                    consumer.acknowledge(message, AcknowledgeType.ACCEPT)
+                except MessageError:
+                    consumer.acknowledge(message, AcknowledgeType.REJECT)
+    finally:
+        consumer.close()
+    return accepted
+
+
+def fail_before_joining(config: dict[str, Any], topic: str, count: int) -> list[Any]:
+    raise ValueError(f"no consumer for {topic}")
 
 
 @pytest.mark.integration
-def test_a_share_consumer_is_checked_by_what_comes_back_to_the_group(lab: Lab, event_id: int) -> None:
+def test_a_share_consumer_is_checked_by_its_acknowledgements_and_what_comes_back(
+    lab: Lab, event_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     check = share_work.rejecting_worker.evaluate
     right = check(share_work.rejecting_worker.reference, lab=lab, event_id=event_id)
     assert right.solved, right.message
@@ -406,9 +427,11 @@ def test_a_share_consumer_is_checked_by_what_comes_back_to_the_group(lab: Lab, e
     assert not releasing.solved and "{2: 'RELEASE', 5: 'RELEASE'" in releasing.message, releasing.message
     implicit = check(accept_by_default, lab=lab, event_id=event_id)
     assert not implicit.solved and "ran in implicit acknowledgement mode" in implicit.message, implicit.message
-    try:
-        uncommitted = check(acknowledge_without_commit, lab=lab, event_id=event_id)
-    finally:
-        for consumer in OPEN_CONSUMERS:
-            consumer.close()
+    uncommitted = check(acknowledge_without_commit, lab=lab, event_id=event_id)
     assert not uncommitted.solved and "never reached the brokers" in uncommitted.message, uncommitted.message
+    failing = check(fail_before_joining, lab=lab, event_id=event_id)
+    assert not failing.solved and "raised ValueError: no consumer for" in failing.message, failing.message
+    monkeypatch.setattr(share_work, "ANSWER_SECONDS", 3)
+    endless = check(count_only_the_accepted, lab=lab, event_id=event_id)
+    assert not endless.solved and "still polling after 3 s" in endless.message, endless.message
+    assert confluent_kafka.ShareConsumer is ShareConsumer and globals()["ShareConsumer"] is ShareConsumer

@@ -2,11 +2,11 @@
 
 The check writes booking requests to a fresh topic of one partition, a few of them malformed, and hands the
 learner's `work_through(config, topic, count)` the config of a fresh share group. The function returns the
-requests it accepted. The check compares them with the well-formed ones it wrote, then joins the group itself:
-every record the learner released, or left unacknowledged, comes back to it (at once, or when its lock runs out).
-The brokers keep no trace of which acknowledgement ended a record, so while the function runs, the ShareConsumer
-it names (in its module's globals) is one that records each acknowledgement on its way to the brokers: ACCEPT
-against REJECT of a malformed record, and implicit mode (every record accepted), are told apart from that.
+requests it accepted. The check compares them with the well-formed ones it wrote, and the acknowledgements the
+learner's ShareConsumer made with what each record deserved (share_watch: the brokers keep no trace of which one
+ended a record). Then it joins the group itself, with a marker record behind the learner's: every record the
+learner released, or whose acknowledgement never reached the brokers, comes back to it (at once, or when its lock
+runs out).
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import confluent_kafka
-from confluent_kafka import AcknowledgeType, Producer, ShareConsumer
+from confluent_kafka import AcknowledgeType, KafkaException, Producer, ShareConsumer
 
 from labkit.domain.messages import MessageError, ReserveSeats, decode, encode
 from labkit.errors import LabkitError, WaitTimeout
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.exercises.scratch import scratch_name, scratch_topic
+from labkit.exercises.share_watch import CheckDeadline, Watch, watching
 from labkit.experiments.share_groups import configure_share_group, delete_share_groups
 from labkit.kafka.admin import broker_configs
 from labkit.kafka.worker import position
@@ -40,6 +39,8 @@ MALFORMED = {  # offset → value
     13: b"",
 }
 LOCK_MS = 2000  # the check's record lock, or the brokers' minimum if that is longer
+ANSWER_SECONDS = 60  # for the learner's function, besides a heartbeat to join: the reference takes a second or two
+MARKER = b"the check's marker"
 
 
 def _requests(event_id: int) -> list[ReserveSeats]:
@@ -68,33 +69,40 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
     with scratch_topic(lab, topic, partitions=1):
         _write(lab.kafka_config, topic, values)
         configure_share_group(
-            lab.kafka_config,
-            group,
-            {"share.auto.offset.reset": "earliest", "share.record.lock.duration.ms": str(lock_ms)},
+            lab.admin, group, {"share.auto.offset.reset": "earliest", "share.record.lock.duration.ms": str(lock_ms)}
         )
-        try:
+        with watching(answer, ANSWER_SECONDS + heartbeat_ms / 1000) as watch:
             try:
-                with _recording(answer) as seen:
-                    accepted = answer(dict(config), topic, len(values))
-            except Exception as error:  # the learner's code: any error is a verdict, not a crash
-                return wrong(f"your function raised {type(error).__name__}: {error}")
-            verdict = _accepted_verdict(accepted, requests) or _acknowledged_verdict(seen, len(values))
-            if verdict is not None:
-                return verdict
-            wait = (lock_ms + 4 * heartbeat_ms) / 1000 + 2
-            back = _come_back(config, topic, wait)
-        finally:
-            # a learner's consumer still open is still a member: then its group stays (named under the event)
-            with contextlib.suppress(WaitTimeout):
-                delete_share_groups(lab.kafka_config, [group])
-    if back:
-        return _came_back_verdict(back)
-    how = "rejected" if seen.watched and seen.modes else "ended"
-    return correct(
-        f"you accepted the {WELL_FORMED} well-formed requests and {how} the {len(MALFORMED)} malformed ones; a new "
-        f"member of the group got nothing back in {wait:.0f} s (the lock is {lock_ms / 1000:.0f} s): no record was "
-        "released or left unacknowledged"
-    )
+                verdict = _run(answer, config, topic, len(values), requests, watch)
+                if verdict is None:
+                    wait = (lock_ms + 4 * heartbeat_ms) / 1000 + 2
+                    verdict = _came_back_verdict(_come_back(config, topic, wait), watch, wait, lock_ms)
+            finally:
+                watch.close_left_open()
+                with contextlib.suppress(WaitTimeout):  # a member left in a hung loop: the group stays
+                    delete_share_groups(lab.admin, [group], timeout=heartbeat_ms / 1000 * 4)
+    return verdict
+
+
+def _run(
+    answer: Callable[..., Any],
+    config: dict[str, Any],
+    topic: str,
+    count: int,
+    requests: list[ReserveSeats],
+    watch: Watch,
+) -> Verdict | None:
+    """The learner's function run and judged by what it returned and acknowledged; None if nothing is wrong yet."""
+    try:
+        accepted = answer(dict(config), topic, count)
+    except CheckDeadline:
+        return wrong(
+            f"your function was still polling after {ANSWER_SECONDS} s: stop once all `count` records are "
+            "acknowledged, the rejected ones counted too"
+        )
+    except Exception as error:  # the learner's code: any error is a verdict, not a crash
+        return wrong(f"your function raised {type(error).__name__}: {error}")
+    return _accepted_verdict(accepted, requests) or _acknowledged_verdict(watch, config["group.id"], count)
 
 
 def _write(config: dict[str, str], topic: str, values: list[bytes]) -> None:
@@ -105,11 +113,18 @@ def _write(config: dict[str, str], topic: str, values: list[bytes]) -> None:
         raise LabkitError(f"the check could not write its {len(values)} records to {topic}")
 
 
+def _kind(value: object) -> str:
+    """`list of dict`, `tuple`, …: what a learner returned."""
+    if isinstance(value, list) and value:
+        return f"a list of {', '.join(sorted({type(v).__name__ for v in value}))}"
+    return type(value).__name__
+
+
 def _accepted_verdict(accepted: object, requests: list[ReserveSeats]) -> Verdict | None:
     if not isinstance(accepted, list) or not all(isinstance(r, ReserveSeats) for r in accepted):
         return wrong(
             f"return the list of ReserveSeats you accepted (decode(message.value(), ReserveSeats)), got "
-            f"{type(accepted).__name__}"
+            f"{_kind(accepted)}"
         )
     got = [r.booking_id for r in accepted]
     sent = [r.booking_id for r in requests]
@@ -126,59 +141,29 @@ def _accepted_verdict(accepted: object, requests: list[ReserveSeats]) -> Verdict
     return None
 
 
-@dataclass
-class _Seen:
-    """What the learner's share consumers did: their acknowledgement modes, and each acknowledgement by offset."""
-
-    modes: list[str] = field(default_factory=list)
-    acks: dict[int, str] = field(default_factory=dict)
-    watched: bool = False  # the function names confluent_kafka's ShareConsumer in its globals
-
-
-@contextlib.contextmanager
-def _recording(answer: Callable[..., Any]) -> Iterator[_Seen]:
-    """While the block runs, the ShareConsumer of `answer`'s globals records what it is told to acknowledge. (The
-    real class is read from confluent_kafka itself: the reference solution's globals are this module's.)"""
-    real = confluent_kafka.ShareConsumer
-    seen = _Seen()
-
-    class RecordingShareConsumer(confluent_kafka.ShareConsumer):  # type: ignore[misc]
-        def __init__(self, config: dict[str, Any]) -> None:
-            super().__init__(config)
-            seen.modes.append(str(config.get("share.acknowledgement.mode", "implicit")))
-
-        def acknowledge(self, message: Any, ack_type: Any = AcknowledgeType.ACCEPT) -> None:
-            super().acknowledge(message, ack_type)
-            seen.acks[position(message)[2]] = AcknowledgeType(ack_type).name
-
-    names = [name for name, value in getattr(answer, "__globals__", {}).items() if value is real]
-    for name in names:
-        answer.__globals__[name] = RecordingShareConsumer
-    seen.watched = bool(names)
-    try:
-        yield seen
-    finally:
-        for name in names:
-            answer.__globals__[name] = real
-
-
-def _acknowledged_verdict(seen: _Seen, count: int) -> Verdict | None:
-    if not seen.watched or not seen.modes:
-        return None  # a ShareConsumer the check could not watch: what comes back to the group decides
-    if "explicit" not in seen.modes:
+def _acknowledged_verdict(watch: Watch, group: str, count: int) -> Verdict | None:
+    if not watch.consumers:
         return wrong(
-            f"your ShareConsumer ran in {seen.modes[0]} acknowledgement mode: every record a poll() returns is "
-            "then accepted at the next poll(), the malformed ones too. Set 'share.acknowledgement.mode': 'explicit' "
-            "and acknowledge each record"
+            "the check saw no ShareConsumer of yours: build it as ShareConsumer(...), imported with "
+            "`from confluent_kafka import ShareConsumer`"
         )
-    not_rejected = {o: seen.acks.get(o, "never acknowledged") for o in MALFORMED if seen.acks.get(o) != "REJECT"}
+    groups = {c.get("group.id") for c in watch.configs}
+    if groups != {group}:
+        return wrong(f"your ShareConsumer joined {sorted(map(str, groups))}: build it from `config` (group {group})")
+    if "explicit" not in watch.modes:
+        return wrong(
+            f"your ShareConsumer ran in {watch.modes[0]} acknowledgement mode: every record a poll() returns is "
+            "then accepted by the next poll(), the malformed ones too. Set 'share.acknowledgement.mode': "
+            "'explicit' and acknowledge each record"
+        )
+    acks = {offset: watch.acks.get(offset, "never acknowledged") for offset in range(count)}
+    not_rejected = {o: a for o, a in acks.items() if o in MALFORMED and a != "REJECT"}
     if not_rejected:
         return wrong(
             f"the malformed records were acknowledged {not_rejected} (by offset): REJECT each, so that it is never "
             "delivered again and never counted as done"
         )
-    not_accepted = {o: seen.acks.get(o, "never acknowledged") for o in range(count) if o not in MALFORMED}
-    not_accepted = {o: a for o, a in not_accepted.items() if a != "ACCEPT"}
+    not_accepted = {o: a for o, a in acks.items() if o not in MALFORMED and a != "ACCEPT"}
     if not_accepted:
         return wrong(f"ACCEPT every well-formed request; these were acknowledged {not_accepted} (by offset)")
     return None
@@ -186,44 +171,47 @@ def _acknowledged_verdict(seen: _Seen, count: int) -> Verdict | None:
 
 def _come_back(config: dict[str, Any], topic: str, seconds: float) -> list[tuple[int, int]]:
     """(offset, delivery count) of every record a new member of the group gets within `seconds`: each one was
-    released or never acknowledged (the check ends each with REJECT, so that it is not delivered again)."""
+    released or its acknowledgement never reached the brokers. A marker written first must arrive too: it shows
+    that the check's consumer was fetching. The check REJECTs what it gets, so that nothing is delivered again."""
+    _write({k: v for k, v in config.items() if k != "group.id"}, topic, [MARKER])
     consumer = ShareConsumer({**config, "share.acknowledgement.mode": "explicit"})
     consumer.subscribe([topic])
     back: list[tuple[int, int]] = []
-    deadline = time.monotonic() + seconds
+    marker_seen, deadline = False, time.monotonic() + seconds
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline or (not marker_seen and time.monotonic() < deadline + seconds):
             for message in consumer.poll(0.5):
                 if message.error() is None:
-                    back.append((position(message)[2], message.delivery_count() or 0))
                     consumer.acknowledge(message, AcknowledgeType.REJECT)
+                    if message.value() == MARKER:
+                        marker_seen = True
+                    else:
+                        back.append((position(message)[2], message.delivery_count() or 0))
     finally:
         consumer.close()
+    if not marker_seen:
+        raise LabkitError(f"the check's own share consumer got not even its marker from {topic} in {2 * seconds:.0f} s")
     return back
 
 
-def _came_back_verdict(back: list[tuple[int, int]]) -> Verdict:
-    if len(back) == WELL_FORMED + len(MALFORMED):
+def _came_back_verdict(back: list[tuple[int, int]], watch: Watch, wait: float, lock_ms: int) -> Verdict:
+    if not back:
+        return correct(
+            f"you accepted the {WELL_FORMED} well-formed requests and rejected the {len(MALFORMED)} malformed ones; "
+            f"a new member of the group got nothing back in {wait:.0f} s (the lock is {lock_ms / 1000:.0f} s)"
+        )
+    counts = sorted({n for _, n in back})
+    unsent = [o for o, _ in back if watch.acks.get(o) in ("ACCEPT", "REJECT")]
+    if unsent:
         return wrong(
-            f"all {len(back)} records came back to a new member of the group (delivery count "
-            f"{sorted({n for _, n in back})}): your acknowledgements never reached the brokers. They travel with the "
-            "next poll(), commit_sync() or close(): commit_sync() and close() before you return"
+            f"{len(unsent)} record(s) you acknowledged came back to a new member of the group (offsets {unsent}, "
+            f"delivery count {counts}): your acknowledgements never reached the brokers. They travel with the next "
+            "poll(), commit_sync() or close(): commit_sync() and close() before you return"
         )
-    malformed = [(o, n) for o, n in back if o in MALFORMED]
-    problems = []
-    if malformed:
-        problems.append(
-            f"the malformed record(s) at offset(s) {[o for o, _ in malformed]} came back to a new member of the "
-            f"group (delivery count {sorted({n for _, n in malformed})}): you released them, or never acknowledged "
-            "them. A malformed record does not get better by trying again: REJECT it"
-        )
-    well_formed = [o for o, _ in back if o not in MALFORMED]
-    if well_formed:
-        problems.append(
-            f"the well-formed record(s) at offset(s) {well_formed} came back: ACCEPT each, and commit_sync() or "
-            "close() before you return, so that the acknowledgements reach the brokers"
-        )
-    return wrong(*problems)
+    return wrong(
+        f"the records at offsets {[o for o, _ in back]} came back to a new member of the group (delivery count "
+        f"{counts}): you released them, or never acknowledged them"
+    )
 
 
 def _reference(config: dict[str, Any], topic: str, count: int) -> list[ReserveSeats]:
@@ -234,6 +222,8 @@ def _reference(config: dict[str, Any], topic: str, count: int) -> list[ReserveSe
     try:
         while acknowledged < count:
             for message in consumer.poll(1.0):
+                if message.error() is not None:
+                    raise KafkaException(message.error())
                 try:
                     request = decode(message.value(), ReserveSeats)
                 except MessageError:

@@ -30,6 +30,7 @@ INTERVALS = {
     "group.share.min.record.lock.duration.ms": "the shortest record lock a share group may set: a hung consumer's "
     "records come back after it",
 }
+SHARE_SETTINGS = ("group.share.delivery.count.limit", "share.coordinator.state.topic.replication.factor")
 OWN_CLUSTER_HINT = "unset KAFKA_BOOTSTRAP_SERVERS (and KAFKA_CLIENT_CONFIG) to run it on labkit's own cluster"
 
 
@@ -47,6 +48,18 @@ class ClusterNeeds:
 
     def __str__(self) -> str:
         return "\n".join(self.lines)
+
+
+def _share_groups(settings: dict[str, str], alive: int) -> str:
+    """The line on share groups; StateError if their state topic takes more replicas than there are brokers."""
+    replication = int(settings["share.coordinator.state.topic.replication.factor"])
+    if replication > alive:
+        raise StateError(
+            f"share groups need {replication} brokers for their state topic "
+            f"(share.coordinator.state.topic.replication.factor) and the cluster has {alive}"
+        )
+    limit = settings["group.share.delivery.count.limit"]
+    return f"share groups: a record is archived after {limit} deliveries (group.share.delivery.count.limit)"
 
 
 def require(
@@ -78,10 +91,13 @@ def require(
     names = (
         "group.coordinator.rebalance.protocols",
         "transaction.state.log.replication.factor",
-        *(("group.share.delivery.count.limit",) if share_groups else ()),
+        *(SHARE_SETTINGS if share_groups else ()),
         *waits_for,
     )
     settings = broker_settings(admin, min(broker_ids(admin)), tuple(dict.fromkeys(names)))
+    unknown_here = [name for name in (*waits_for, *(SHARE_SETTINGS if share_groups else ())) if name not in settings]
+    if unknown_here:
+        raise StateError(f"this notebook needs a cluster with {', '.join(unknown_here)} (Kafka 4.2 or later)")
     offered = settings.get("group.coordinator.rebalance.protocols", "classic").split(",")
     missing = [p for p in group_protocols if p not in offered]
     if missing:
@@ -100,8 +116,7 @@ def require(
             )
         lines.append(f"transactions: their log takes {replication} replicas, the cluster has {alive} brokers")
     if share_groups:
-        limit = settings["group.share.delivery.count.limit"]
-        lines.append(f"share groups: a record is archived after {limit} deliveries (group.share.delivery.count.limit)")
+        lines.append(_share_groups(settings, alive))
     ours = embedded_settings()
     for name in waits_for:
         value = int(settings[name])

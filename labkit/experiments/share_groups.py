@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import KafkaError, KafkaException, ShareConsumer
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+from confluent_kafka import KafkaError, ShareConsumer
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
 
-from labkit.errors import LabkitError, WaitTimeout
+from labkit.errors import ClusterError, LabkitError, WaitTimeout
+from labkit.kafka.admin import Admin, failed_with
+from labkit.kafka.groups import delete_group
 from labkit.kafka.worker import position
 from labkit.polling import poll
 
@@ -30,31 +32,27 @@ if TYPE_CHECKING:
     from labkit.lab import Lab
 
 
-def configure_share_group(config: Mapping[str, Any], group: str, settings: Mapping[str, str]) -> None:
+def configure_share_group(admin: Admin, group: str, settings: Mapping[str, str]) -> None:
     """Set a share group's own configs (`share.auto.offset.reset`, `share.record.lock.duration.ms`, …); the group
-    need not exist yet. Raises if the brokers refuse one (a lock under their minimum, say)."""
+    need not exist yet. ClusterError if the brokers refuse one (a lock under their minimum, say)."""
     entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in settings.items()]
     resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=entries)
-    admin = AdminClient(dict(config))  # kept until the futures are done
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result(timeout=30)
+    admin.request(lambda a: a.incremental_alter_configs([resource])[resource], f"configuring share group {group}")
 
 
-def delete_share_groups(config: Mapping[str, Any], groups: Sequence[str], timeout: float = 0.0) -> None:
-    """Delete share groups, waiting up to `timeout` s for each to empty: a killed member stays in its group until its
-    session times out (45 s by Kafka's default), though its records come back at once. DeleteGroups takes any kind
-    of group, though list_consumer_groups lists none of these (the Python AdminClient knows no share groups yet)."""
-    admin = AdminClient(dict(config))  # kept until the futures are done
-    left = list(groups)
+def delete_share_groups(admin: Admin, groups: Sequence[str], timeout: float = 0.0) -> None:
+    """Delete share groups (absent already is fine), waiting up to `timeout` s for each to empty: a killed member
+    stays in its group until its session times out (45 s by Kafka's default), though its records come back at
+    once. DeleteGroups takes any kind of group, though list_consumer_groups lists none of these (the Python
+    AdminClient knows no share groups yet): so they go by name. WaitTimeout names those still in use."""
+    left = list(dict.fromkeys(groups))
 
     def deleted() -> bool:
-        if not left:
-            return True
-        for group, future in admin.delete_consumer_groups(left).items():
+        for group in list(left):
             try:
-                future.result(timeout=30)
-            except KafkaException as error:
-                if error.args[0].code() != KafkaError.NON_EMPTY_GROUP:
+                delete_group(admin, group)
+            except ClusterError as error:
+                if not failed_with(error, KafkaError.NON_EMPTY_GROUP):
                     raise
             else:
                 left.remove(group)
@@ -73,15 +71,21 @@ class ShareMember:
 
 
 def share_members(lab: Lab, group: str) -> list[ShareMember]:
-    """The group's members and their assignments (none if the group is empty or unknown yet)."""
+    """The group's members and their assignments (none if the group is empty or unknown yet). Kafka's tool prints
+    an assignment as `topic:0,1;other:2`."""
     report = lab.kafka_tool("kafka-share-groups", "--describe", "--group", group, "--members")
     members = []
     for line in report.splitlines():
         fields = line.split()
         if len(fields) >= 5 and fields[0] == group:
-            assignment = fields[5].split(",") if len(fields) > 5 else []
-            members.append(ShareMember(fields[1], tuple(assignment)))
+            members.append(ShareMember(fields[1], _assignment(fields[5] if len(fields) > 5 else "")))
     return members
+
+
+def _assignment(text: str) -> tuple[str, ...]:
+    """`topic:0,1;other:2` → ('topic:0', 'topic:1', 'other:2')."""
+    pairs = [part.rpartition(":") for part in text.split(";") if ":" in part]
+    return tuple(f"{topic}:{p}" for topic, _, partitions in pairs for p in partitions.split(",") if p)
 
 
 def wait_for_members(lab: Lab, group: str, count: int, timeout: float) -> list[ShareMember]:
@@ -104,6 +108,7 @@ class Holder:
     any case; its records go back to the group when its connection closes."""
 
     def __init__(self, config: Mapping[str, Any], topic: str, timeout: float = 60.0) -> None:
+        order = json.dumps({"config": dict(config), "topic": topic, "timeout": timeout}) + "\n"  # TypeError first
         self.process = subprocess.Popen(
             [sys.executable, "-m", __name__],
             stdin=subprocess.PIPE,
@@ -111,14 +116,19 @@ class Holder:
             text=True,
             start_new_session=True,  # a Ctrl+C in the notebook is for the notebook
         )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps({"config": dict(config), "topic": topic}) + "\n")
-        self.process.stdin.flush()
-        line = _read_line(self.process, timeout)
-        if not line:
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write(order)
+            self.process.stdin.flush()
+            line = _read_line(self.process, timeout)
+            if not line:
+                ended = self.process.poll()
+                why = f"it exited with {ended}" if ended is not None else f"none within {timeout:.0f} s"
+                raise LabkitError(f"the holder took no record of {topic}: {why}")
+            self.taken_at = {int(offset): at for offset, at in json.loads(line)["taken_at"].items()}
+        except BaseException:
             self.close()
-            raise LabkitError(f"the holder took no record of {topic} within {timeout:.0f} s")
-        self.taken_at = {int(offset): at for offset, at in json.loads(line)["taken_at"].items()}
+            raise
         self.offsets = sorted(self.taken_at)
 
     @property
@@ -162,17 +172,19 @@ def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
 
 
 def _hold() -> None:
-    """The child: take the records of the first poll() that returns some, print their offsets, wait for stdin to
-    close (the notebook ended)."""
+    """The child: take the records of the first poll() that returns some (or give up after the order's timeout),
+    print their offsets, wait for stdin to close (the notebook ended)."""
     order = json.loads(sys.stdin.readline())
     consumer = ShareConsumer({**order["config"], "share.acknowledgement.mode": "explicit"})
     consumer.subscribe([order["topic"]])
     batch: list[Any] = []
+    deadline = time.monotonic() + order["timeout"]
     while not batch:  # one batch only: in explicit mode a poll() before acknowledging the last one's records raises
+        if time.monotonic() > deadline:
+            os._exit(1)
         batch = [m for m in consumer.poll(0.5) if m.error() is None]
     taken_at = time.monotonic()  # one clock for all processes
-    held = {position(m)[2]: taken_at for m in batch}
-    print(json.dumps({"taken_at": held}), flush=True)
+    print(json.dumps({"taken_at": {position(m)[2]: taken_at for m in batch}}), flush=True)
     sys.stdin.read()  # returns when the notebook closes our stdin or ends
     os._exit(0)  # no close(): the records are never acknowledged
 
