@@ -341,6 +341,15 @@ def test_a_slow_handler_keeps_its_consumer_in_the_group_or_is_named(lab: Lab, ev
 
 
 # -- 14: a share consumer that rejects what it cannot read ----------------------------------------------------
+def acknowledge_by_decoding(consumer: Any, message: Any, accepted: list[Any], failed: AcknowledgeType) -> None:
+    """ACCEPT a record that decodes (kept in `accepted`), `failed` one that does not."""
+    try:
+        accepted.append(decode(message.value(), ReserveSeats))
+        consumer.acknowledge(message, AcknowledgeType.ACCEPT)
+    except MessageError:
+        consumer.acknowledge(message, failed)
+
+
 def release_what_fails(config: dict[str, Any], topic: str, count: int) -> list[Any]:
     """Releases a malformed record instead of rejecting it: it comes back (until the brokers' delivery limit)."""
     consumer = ShareConsumer({**config, "share.acknowledgement.mode": "explicit"})
@@ -349,11 +358,7 @@ def release_what_fails(config: dict[str, Any], topic: str, count: int) -> list[A
     try:
         while len(accepted) < count - len(share_work.MALFORMED):
             for message in consumer.poll(1.0):
-                try:
-                    accepted.append(decode(message.value(), ReserveSeats))
-                    consumer.acknowledge(message, AcknowledgeType.ACCEPT)
-                except MessageError:
-                    consumer.acknowledge(message, AcknowledgeType.RELEASE)
+                acknowledge_by_decoding(consumer, message, accepted, AcknowledgeType.RELEASE)
     finally:
         consumer.close()
     return accepted
@@ -385,11 +390,7 @@ def acknowledge_without_commit(config: dict[str, Any], topic: str, count: int) -
     acknowledged = 0
     while acknowledged < count:
         for message in consumer.poll(1.0):
-            try:
-                accepted.append(decode(message.value(), ReserveSeats))
-                consumer.acknowledge(message, AcknowledgeType.ACCEPT)
-            except MessageError:
-                consumer.acknowledge(message, AcknowledgeType.REJECT)
+            acknowledge_by_decoding(consumer, message, accepted, AcknowledgeType.REJECT)
             acknowledged += 1
     return accepted
 
@@ -402,11 +403,7 @@ def count_only_the_accepted(config: dict[str, Any], topic: str, count: int) -> l
     try:
         while len(accepted) < count:
             for message in consumer.poll(1.0):
-                try:
-                    accepted.append(decode(message.value(), ReserveSeats))
-                    consumer.acknowledge(message, AcknowledgeType.ACCEPT)
-                except MessageError:
-                    consumer.acknowledge(message, AcknowledgeType.REJECT)
+                acknowledge_by_decoding(consumer, message, accepted, AcknowledgeType.REJECT)
     finally:
         consumer.close()
     return accepted
