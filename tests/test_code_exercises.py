@@ -350,18 +350,23 @@ def acknowledge_by_decoding(consumer: Any, message: Any, accepted: list[Any], fa
         consumer.acknowledge(message, failed)
 
 
-def release_what_fails(config: dict[str, Any], topic: str, count: int) -> list[Any]:
-    """Releases a malformed record instead of rejecting it: it comes back (until the brokers' delivery limit)."""
+def accept_until(config: dict[str, Any], topic: str, wanted: int, failed: AcknowledgeType) -> list[Any]:
+    """Polls until `wanted` requests are accepted, acknowledging a malformed record with `failed`."""
     consumer = ShareConsumer({**config, "share.acknowledgement.mode": "explicit"})
     consumer.subscribe([topic])
     accepted: list[Any] = []
     try:
-        while len(accepted) < count - len(share_work.MALFORMED):
+        while len(accepted) < wanted:
             for message in consumer.poll(1.0):
-                acknowledge_by_decoding(consumer, message, accepted, AcknowledgeType.RELEASE)
+                acknowledge_by_decoding(consumer, message, accepted, failed)
     finally:
         consumer.close()
     return accepted
+
+
+def release_what_fails(config: dict[str, Any], topic: str, count: int) -> list[Any]:
+    """Releases a malformed record instead of rejecting it: it comes back (until the brokers' delivery limit)."""
+    return accept_until(config, topic, count - len(share_work.MALFORMED), AcknowledgeType.RELEASE)
 
 
 def accept_by_default(config: dict[str, Any], topic: str, count: int) -> list[Any]:
@@ -397,16 +402,7 @@ def acknowledge_without_commit(config: dict[str, Any], topic: str, count: int) -
 
 def count_only_the_accepted(config: dict[str, Any], topic: str, count: int) -> list[Any]:
     """Waits for `count` accepted requests, and there are fewer: it would poll for ever."""
-    consumer = ShareConsumer({**config, "share.acknowledgement.mode": "explicit"})
-    consumer.subscribe([topic])
-    accepted: list[Any] = []
-    try:
-        while len(accepted) < count:
-            for message in consumer.poll(1.0):
-                acknowledge_by_decoding(consumer, message, accepted, AcknowledgeType.REJECT)
-    finally:
-        consumer.close()
-    return accepted
+    return accept_until(config, topic, count, AcknowledgeType.REJECT)
 
 
 def fail_before_joining(config: dict[str, Any], topic: str, count: int) -> list[Any]:
