@@ -137,6 +137,7 @@ class ControlRoom:
             if not done:
                 self._say("nothing to heal")
             self._show_faults()
+            self._show_cluster()  # now, not at the next refresh: a pause of a few seconds could fall between two
 
         thread = threading.Thread(target=run, name=f"labkit-control-{name}", daemon=True)
         with self._lock:
@@ -175,13 +176,15 @@ class ControlRoom:
         shown = "<br>".join(f"<small>{html.escape(line)}</small>" for line in lines)
         _set(self.fault_log, shown + (f"<br><small><b>{html.escape(note)}</b></small>" if note else ""))
 
+    def _show_cluster(self) -> None:
+        _set(self.cluster_panel, cluster_panel_html(read_cluster_view(self.local, self.lab.runtime.admin)))
+
     # -- the dashboard's refresher thread ----------------------------------------------------------------------
     def refresh(self, with_lag: bool = True) -> None:
         """Read the cluster (and the groups' lag) and redraw; a no-op for a cluster labkit did not start."""
         if self.chaos is None:
             return
-        view = read_cluster_view(self.local, self.lab.runtime.admin)
-        _set(self.cluster_panel, cluster_panel_html(view))
+        self._show_cluster()
         self._show_faults()
         if with_lag:
             groups = KafkaConsumerGroupBuilder.get_all_groups(self.event_id)
