@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml services/kafka/pom.xml services/registry/pom.
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps 'quixstreams==3.28.1'  # its confluent-kafka pin: pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labkit)" >/dev/null
 	$(LABKIT) cluster fetch
 	$(LABKIT) registry fetch

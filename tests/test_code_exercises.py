@@ -26,6 +26,7 @@ from labkit.exercises import (
     rebalance,
     share_work,
     slow_work,
+    stream_windows,
     topic_code,
     transactions,
 )
@@ -428,3 +429,36 @@ def test_a_share_consumer_is_checked_by_its_acknowledgements_and_what_comes_back
     endless = check(count_only_the_accepted, lab=lab, event_id=event_id)
     assert not endless.solved and "still polling after 3 s" in endless.message, endless.message
     assert confluent_kafka.ShareConsumer is ShareConsumer and globals()["ShareConsumer"] is ShareConsumer
+
+
+# -- 15: seats sold per section per minute, with quixstreams ---------------------------------------------------
+def every_delivery_counted(app: Any, topic: Any) -> Any:
+    sdf = app.dataframe(topic).group_by("section").apply(lambda reply: len(reply["seats"]))
+    return sdf.tumbling_window(duration_ms=60_000).sum().current()
+
+
+def windows_per_booking(app: Any, topic: Any) -> Any:
+    sdf = app.dataframe(topic).apply(lambda reply: len(reply["seats"]))
+    return sdf.tumbling_window(duration_ms=60_000).sum().current()
+
+
+def only_closed_windows(app: Any, topic: Any) -> Any:
+    sdf = app.dataframe(topic).group_by("section").apply(lambda reply: len(reply["seats"]))
+    return sdf.tumbling_window(duration_ms=60_000).sum().final()
+
+
+@pytest.mark.integration
+def test_windows_of_seats_sold_are_checked_against_the_replies_written(lab: Lab, event_id: int) -> None:
+    check = stream_windows.sales_per_minute.evaluate
+    right = check(stream_windows.sales_per_minute.reference, lab=lab, event_id=event_id)
+    assert right.solved and "12 windows of a minute" in right.message, right.message
+    doubled = check(every_delivery_counted, lab=lab, event_id=event_id)
+    assert not doubled.solved and "delivered twice" in doubled.message, doubled.message
+    per_booking = check(windows_per_booking, lab=lab, event_id=event_id)
+    assert not per_booking.solved and "group_by('section')" in per_booking.message, per_booking.message
+    final = check(only_closed_windows, lab=lab, event_id=event_id)
+    assert not final.solved and "Use `.current()`" in final.message, final.message
+    left = [
+        t for t in lab.admin.client.list_topics(timeout=10).topics if t.startswith(("changelog__", "repartition__"))
+    ]
+    assert not [t for t in left if f"event-id-{event_id}_____" in t], left

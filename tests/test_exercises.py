@@ -98,7 +98,7 @@ def test_a_right_answer_is_remembered_listed_and_reset(learner: Settings, capsys
     toy.check(42)
     assert capsys.readouterr().out == "Correct. yes\n"
     frame = exercises.progress(learner)
-    assert len(frame) == len(exercises.ALL) == 23
+    assert len(frame) == len(exercises.ALL) == 24
     assert frame.set_index("exercise").status.to_dict() == {
         e.key: "solved" if e.key == "01.event_names" else "not yet" for e in exercises.ALL
     }
@@ -156,10 +156,10 @@ def test_labkit_exercises_lists_progress_and_resets_it(learner: Settings) -> Non
         return done.stdout
 
     listing = labkit("exercises")
-    assert "02.own_partitioner          solved" in listing and "ada: 1 of 23 solved" in listing
+    assert "02.own_partitioner          solved" in listing and "ada: 1 of 24 solved" in listing
     assert "04.who_moves                not yet" in listing
     assert "forgot 1 exercise(s) of ada: 02.own_partitioner" in labkit("exercises", "reset")
-    assert "ada: 0 of 23 solved" in labkit("exercises", "list")
+    assert "ada: 0 of 24 solved" in labkit("exercises", "list")
 
 
 # -- 01 and 02: no cluster ------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from labkit.exercises import (
     sending,
     share_work,
     slow_work,
+    stream_windows,
     topic_code,
     transactions,
 )
@@ -67,6 +68,7 @@ ALL: tuple[Exercise, ...] = (
     + partition_safety.EXERCISES
     + schemas.EXERCISES
     + share_work.EXERCISES
+    + stream_windows.EXERCISES
 )
 BY_KEY = {exercise.key: exercise for exercise in ALL}
 
@@ -117,6 +119,7 @@ __all__ = [
     "sending",
     "share_work",
     "slow_work",
+    "stream_windows",
     "topic_code",
     "transactions",
 ]

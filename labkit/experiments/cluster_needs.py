@@ -25,6 +25,9 @@ INTERVALS = {
     "log.cleaner.backoff.ms": "an idle log cleaner looks for work this often",
     "group.consumer.session.timeout.ms": "a consumer that dies leaves its group after this long (KIP-848)",
     "group.consumer.heartbeat.interval.ms": "an assignment change travels in heartbeats this far apart (KIP-848)",
+    "group.min.session.timeout.ms": "the shortest session a classic-protocol consumer may ask for: one that dies "
+    "keeps its partitions this long",
+    "group.initial.rebalance.delay.ms": "a new classic group waits this long for more members before it assigns",
     "group.share.heartbeat.interval.ms": "a share consumer gets its assignment in a heartbeat, this far apart",
     "group.share.session.timeout.ms": "a share consumer that stops heartbeating leaves its group after this long",
     "group.share.min.record.lock.duration.ms": "the shortest record lock a share group may set: a hung consumer's "
