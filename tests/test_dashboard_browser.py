@@ -209,10 +209,12 @@ def test_clicking_book_changes_the_seat_map_and_counters(jupyter: ServedNotebook
                 f"() => ({COUNTS})().sent === ({COUNTS})().reserved + ({COUNTS})().failed", timeout=TIMEOUT_MS
             )  # the burst is answered before the dashboard closes
 
-            # the control room: pause broker 1 until Resume; the cluster panel shows it paused, then up again.
-            # (A timed pause is undone by a timer, tested in test_chaos; here a 3-s one could end unseen.)
+            # the control room: pause broker 1, then Resume; the cluster panel shows it paused, then up again. The
+            # pause's duration is only a safety net: its timer resumes the broker if the test fails before Resume.
             page.locator(".lm-TabBar-tab", has_text="Control room").click()
             page.wait_for_selector(".labkit-cluster .labkit-broker-1[data-state='up']", timeout=TIMEOUT_MS)
+            page.locator(".labkit-fault-duration input").fill("150")
+            page.locator(".labkit-fault-duration input").press("Enter")
             page.locator(".labkit-fault-pause").click()
             page.wait_for_selector(".labkit-cluster .labkit-broker-1[data-state='paused']", timeout=TIMEOUT_MS)
             page.screenshot(path=str(ARTIFACTS / "control-room.png"))

@@ -27,7 +27,9 @@ from labkit.store import keyspace
 PARTITION_BUDGET = 1_000
 CLEANUP_HINT = "labkit events list; labkit events delete N"
 
-_TOPIC_EVENT = re.compile(r"^event-id-(\d+)______")
+# an event's topics, and those a stream processor (quixstreams) made for one of its groups: `changelog__<group>--…`,
+# `repartition__<group>--…`
+_TOPIC_EVENT = re.compile(r"^(?:event-id-(\d+)______|(?:changelog|repartition)__event-id-(\d+)_____[a-z])")
 _GROUP_EVENT = re.compile(r"^event-id-(\d+)_____[a-z]")
 _REDIS_EVENT = re.compile(rb"^labkit:event:(\d+):seating$")
 
@@ -55,9 +57,9 @@ def list_events(admin: Admin, client: redis.Redis) -> list[EventInfo]:
     """Every event that has a topic, a group or a venue in Redis, by id."""
     topics: dict[int, list[int]] = {}
     for name, partitions in list_topics(admin).items():
-        match = _TOPIC_EVENT.match(name)
-        if match:
-            topics.setdefault(int(match.group(1)), []).append(partitions)
+        event_id = _topic_event(name)
+        if event_id is not None:
+            topics.setdefault(event_id, []).append(partitions)
     groups: dict[int, int] = {}
     for name in list_groups(admin):
         match = _GROUP_EVENT.match(name)
@@ -83,9 +85,16 @@ def partition_count(admin: Admin) -> int:
 
 
 def event_topic_names(topics: Iterable[str], event_id: int) -> list[str]:
-    """The event's topics among `topics`: its builders' four and any other named `event-id-<N>______…` (a topic a
-    learner created for the event), so that deleting an event deletes every topic `labkit events list` counts."""
-    return sorted(t for t in topics if (m := _TOPIC_EVENT.match(t)) and int(m.group(1)) == event_id)
+    """The event's topics among `topics`: its builders' four, any other named `event-id-<N>______…` (a topic a
+    learner created for the event), and the changelog and repartition topics a stream processor made for one of its
+    groups (notebook 15), so that deleting an event deletes every topic `labkit events list` counts."""
+    return sorted(t for t in topics if _topic_event(t) == event_id)
+
+
+def _topic_event(topic: str) -> int | None:
+    """The event a topic belongs to: by its name, or by the name of the group a stream processor made it for."""
+    match = _TOPIC_EVENT.match(topic)
+    return None if match is None else int(match.group(1) or match.group(2))
 
 
 def event_group_names(groups: Iterable[str], event_id: int) -> set[str]:

@@ -44,6 +44,7 @@ class ControlRoom:
         self.detectors: dict[str, StallDetector] = {}  # per group: partitions with lag whose commit stands still
         self._threads: list[threading.Thread] = []
         self._note = ""
+        self._drawn_from = 0.0  # when the cluster view last drawn was read (time.monotonic())
         self._lock = threading.Lock()
         try:
             self.chaos: Chaos | None = lab.chaos
@@ -137,7 +138,10 @@ class ControlRoom:
             if not done:
                 self._say("nothing to heal")
             self._show_faults()
-            self._show_cluster()  # now, not at the next refresh: a pause of a few seconds could fall between two
+            try:
+                self._show_cluster()  # now, not at the next refresh: a pause of a few seconds could fall between two
+            except Exception as error:  # shown, not raised: the next refresh tries again
+                self._say(f"the cluster not read: {error}")
 
         thread = threading.Thread(target=run, name=f"labkit-control-{name}", daemon=True)
         with self._lock:
@@ -177,7 +181,15 @@ class ControlRoom:
         _set(self.fault_log, shown + (f"<br><small><b>{html.escape(note)}</b></small>" if note else ""))
 
     def _show_cluster(self) -> None:
-        _set(self.cluster_panel, cluster_panel_html(read_cluster_view(self.local, self.lab.runtime.admin)))
+        """Draw the cluster as read now. A fault's thread and the refresher both draw it: a read that began before
+        the one last drawn is dropped, so a slow refresh cannot put back the state from before a fault."""
+        began = time.monotonic()
+        panel = cluster_panel_html(read_cluster_view(self.local, self.lab.runtime.admin))
+        with self._lock:
+            if began < self._drawn_from:
+                return
+            self._drawn_from = began
+            _set(self.cluster_panel, panel)
 
     # -- the dashboard's refresher thread ----------------------------------------------------------------------
     def refresh(self, with_lag: bool = True) -> None:
