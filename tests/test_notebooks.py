@@ -163,8 +163,8 @@ def cluster_pids(home: Path) -> tuple[set[int | None], int | None]:
 
 
 @pytest.mark.unit
-def test_the_numbered_notebooks_are_01_to_14() -> None:
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 15)]
+def test_the_numbered_notebooks_are_01_to_15() -> None:
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{n:02d}" for n in range(1, 16)]
     assert {p.stem for p in NOTEBOOKS} >= EMBEDDED >= RUN_TWICE
 
 

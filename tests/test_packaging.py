@@ -73,6 +73,14 @@ def test_environment_yml_has_the_same_python_dependencies_as_pyproject_plus_mave
         assert name in _requirement_names(wanted)
 
 
+def test_quixstreams_needs_nothing_but_labkits_dependencies_besides_its_confluent_kafka_pin() -> None:
+    from importlib.metadata import requires
+
+    theirs = _requirement_names([r for r in requires("quixstreams") or [] if "extra ==" not in r])
+    ours = _requirement_names(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert set(theirs) - {"confluent-kafka"} <= set(ours), set(theirs) - set(ours)
+
+
 def test_the_public_api_is_sorted_and_importable() -> None:
     assert labkit.__all__ == sorted(labkit.__all__)
     for name in labkit.__all__:

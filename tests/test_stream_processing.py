@@ -1,12 +1,18 @@
-"""Notebook 15's helpers that need no cluster: the window sums a check expects, with quixstreams' alignment, and
-the internal topics of a group told apart from a longer group's."""
+"""Notebook 15's helpers that need no cluster: the window sums a check expects, with quixstreams' alignment; the
+internal topics of a group told apart from a longer group's, and deleted with the event; a program in a child
+process."""
 
 from __future__ import annotations
+
+import signal
+from pathlib import Path
 
 import pytest
 
 from labkit.errors import ConfigError
-from labkit.experiments.stream_processing import internal_topics, window_sums
+from labkit.experiments.stream_processing import ProcessorProcess, internal_topics, window_sums
+from labkit.polling import wait_until
+from labkit.services.event_catalog import event_topic_names
 
 
 @pytest.mark.unit
@@ -48,3 +54,36 @@ def test_internal_topics_are_those_of_the_named_groups_only() -> None:
         "event-id-1______seats-sold",
     ]
     assert internal_topics(topics, ["g"]) == ["changelog__g--in--default", "repartition__g--in--event"]
+
+
+@pytest.mark.unit
+def test_a_program_gets_its_order_as_argv_and_is_killed_with_its_output_kept(tmp_path: Path) -> None:
+    script = tmp_path / "program.py"
+    script.write_text("import sys, time\nprint('order', sys.argv[1], flush=True)\ntime.sleep(60)\n")
+    log = tmp_path / "program.log"
+    log.write_text("an earlier start's output\n")
+    with ProcessorProcess(script, {"group": "g", "password": "not on the command line"}, log) as program:
+        wait_until(lambda: "order" in program.output(), 30, "the program's first line")
+        assert program.output() == 'order {"group": "g", "password": "not on the command line"}\n'
+        assert "password" not in str(program.process.args)  # the order is not on the command line
+        program.kill()
+        assert program.process.returncode == -signal.SIGKILL
+
+
+@pytest.mark.unit
+def test_a_program_that_is_not_there_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no program at .*missing\.py: write it first"):
+        ProcessorProcess(tmp_path / "missing.py", {}, tmp_path / "log")
+
+
+@pytest.mark.unit
+def test_the_topics_of_a_stream_processor_go_with_its_events_groups() -> None:
+    topics = [
+        "event-id-7______seat-reserved______a___to___b",
+        "changelog__event-id-7_____seats-sold--7--event-id-7______seat-reserved______a___to___b--default",
+        "repartition__event-id-7_____seats-sold--7--event-id-7______seat-reserved______a___to___b--event",
+        "changelog__event-id-8_____seats-sold--8--event-id-8______seat-reserved______a___to___b--default",
+        "changelog__someone-else--t--default",
+        "event-id-7_____a-group-name-is-not-a-topic",
+    ]
+    assert event_topic_names(topics, 7) == sorted(topics[:3])

@@ -15,16 +15,17 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from labkit.domain.messages import SeatReserved, encode
 from labkit.domain.naming import PartitionKeyBuilder
 from labkit.errors import LabkitError
 from labkit.exercises.kit import Exercise, Verdict, correct, wrong
 from labkit.exercises.scratch import scratch_name, scratch_topic
-from labkit.experiments.stream_processing import delete_internal_topics, signals_kept, window_sums
+from labkit.experiments.stream_processing import delete_internal_topics, internal_topics, signals_kept, window_sums
 
 if TYPE_CHECKING:  # quixstreams is imported when a check runs: it takes over a second, and most notebooks never ask
     from quixstreams import Application
@@ -37,7 +38,7 @@ MINUTE_MS = 60_000
 MINUTES = 4
 PER_MINUTE = 6  # replies a minute, two per section
 REDELIVERED = (1, 6, 13, 20)  # these replies are written a second time, 20 s after the first
-RUN_TIMEOUT = 5.0  # s without a new record before the check stops the app (after its assignment)
+RUN_TIMEOUT = 8.0  # s without a new record before the check stops the app (after its assignment)
 
 
 def _replies(event_id: int) -> list[tuple[int, SeatReserved]]:
@@ -93,18 +94,26 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
                 loglevel="WARNING",
             )
             try:
-                return _run(answer, app, app.topic(topic, key_deserializer="str", value_deserializer="json"), written)
+                replies = app.topic(topic, key_deserializer="str", value_deserializer="json")
+                return _run(answer, app, replies, written, lambda: _check_read_everything(lab, group, topic))
             finally:
                 delete_internal_topics(lab.admin, [group])
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def _run(answer: Any, app: Application, topic: Topic, written: list[tuple[int, SeatReserved]]) -> Verdict:
+def _run(
+    answer: Any,
+    app: Application,
+    topic: Topic,
+    written: list[tuple[int, SeatReserved]],
+    check_read_everything: Callable[[], None],
+) -> Verdict:
     from quixstreams.dataframe import StreamingDataFrame
 
     try:
-        dataframe = answer(app, topic)
+        with signals_kept():
+            dataframe = answer(app, topic)
     except Exception as error:  # the learner's code: any error is a verdict, not a crash
         return wrong(f"your function raised {type(error).__name__}: {error}")
     if not isinstance(dataframe, StreamingDataFrame):
@@ -116,12 +125,14 @@ def _run(answer: Any, app: Application, topic: Topic, written: list[tuple[int, S
             outputs = app.run(timeout=RUN_TIMEOUT, metadata=True)
     except Exception as error:  # raised in the learner's callbacks while the app ran
         return wrong(f"the app stopped on {type(error).__name__}: {error}")
-    return _windows_verdict(outputs, _expected(written), written)
+    verdict = _windows_verdict(outputs, _expected(written), written)
+    if not verdict.solved:
+        check_read_everything()  # a wrong verdict must not be a slow machine's
+    return verdict
 
 
-def _windows_verdict(
-    outputs: list[dict[str, Any]], expected: dict[tuple[str, int], int], written: list[tuple[int, SeatReserved]]
-) -> Verdict:
+def _shape_verdict(outputs: list[dict[str, Any]]) -> Verdict | None:
+    """What is wrong with the outputs' form (not windows, not a minute, not per section), if anything."""
     if not outputs:
         return wrong("your dataframe gave no output: return it after `.current()` (`.final()` waits for later records)")
     if not all({"start", "end", "value"} <= set(o) for o in outputs):
@@ -129,17 +140,39 @@ def _windows_verdict(
             "give the windows themselves: `.tumbling_window(...).sum().current()` gives {'start', 'end', 'value'}; "
             f"your first output was {_without_metadata(outputs[0])}"
         )
+    if not all(isinstance(o[f], int) for o in outputs for f in ("start", "end", "value")):
+        return wrong(
+            "a window's start, end and value are numbers: the value is the seats sold in it, "
+            f"`.sum()` of `len(reply['seats'])`; your first output was {_without_metadata(outputs[0])}"
+        )
     sizes = sorted({o["end"] - o["start"] for o in outputs})
     if sizes != [MINUTE_MS]:
         return wrong(f"windows of a minute (60,000 ms): yours were {sizes} ms long")
-    keys = {o["_key"] for o in outputs}
+    keys = {repr(o["_key"]) if not isinstance(o["_key"], str) else o["_key"] for o in outputs}
     if not keys <= {"A", "B", "C"}:
         return wrong(
             f"the windows are per {sorted(map(str, keys))[0]!r}, …: a window sums per message key, and the replies "
             "are keyed by booking. Re-key them by section first: group_by('section')"
         )
+    return None
+
+
+def _windows_verdict(
+    outputs: list[dict[str, Any]], expected: dict[tuple[str, int], int], written: list[tuple[int, SeatReserved]]
+) -> Verdict:
+    shape = _shape_verdict(outputs)
+    if shape is not None:
+        return shape
     got = {(o["_key"], o["start"]): o["value"] for o in outputs}  # the last value of each window
     missing = sorted(set(expected) - set(got))
+    last = {max((k for k in expected if k[0] == section), key=lambda k: k[1]) for section, _ in expected}
+    if missing and set(missing) != last:
+        return wrong(
+            f"no output for {len(missing)} window(s) where seats were sold, e.g. section {missing[0][0]} from "
+            f"{_clock(missing[0][1])}: records were dropped before the windows. Count each booking once, but every "
+            "booking: filter by booking before group_by (after it the state is the section's, and every later "
+            "booking of the section looks seen)"
+        )
     if missing:
         return wrong(
             f"no output for {len(missing)} window(s), e.g. section {missing[0][0]} from {_clock(missing[0][1])}: "
@@ -154,13 +187,46 @@ def _windows_verdict(
             f"{_clock(min(doubled)[1])}: {got[min(doubled)]} against {expected[min(doubled)]}): {twice} replies were "
             "delivered twice. Count each booking once: a stateful filter keyed by booking, before group_by"
         )
-    off = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
-    if off or set(got) != set(expected):
-        return wrong(f"these windows are off (yours, sold): {dict(list(off.items())[:3])}; sum len(seats)")
+    short = {k for k, v in expected.items() if got[k] < v}
+    if short:
+        return wrong(
+            f"{len(short)} window(s) count fewer seats than were sold (e.g. section {min(short)[0]} from "
+            f"{_clock(min(short)[1])}: {got[min(short)]} against {expected[min(short)]}). Count each booking once, "
+            "but every booking: filter by booking before group_by (after it the state is the section's, and every "
+            "later booking of the section looks seen), and sum len(reply['seats'])"
+        )
+    extra = sorted(set(got) - set(expected))
+    if extra:
+        return wrong(
+            f"{len(extra)} window(s) where nothing was sold, e.g. section {extra[0][0]} from {_clock(extra[0][1])}: "
+            "tumbling windows of a minute, one window per record"
+        )
     return correct(
         f"{len(expected)} windows of a minute over {len({r.section for _, r in written})} sections, each the seats "
         f"sold in it; the {len(REDELIVERED)} replies delivered twice were counted once"
     )
+
+
+def _check_read_everything(lab: Lab, group: str, topic: str) -> None:
+    """LabkitError if the app stopped (RUN_TIMEOUT s without a record) before its group had committed the end of
+    the input and of its repartition topics: a machine too slow for the check, not a wrong answer."""
+    listed = lab.admin.client.list_topics(timeout=10).topics
+    read = [topic] + [t for t in internal_topics(listed, [group]) if t.startswith("repartition__")]
+    probe = Consumer({**lab.kafka_config, "group.id": group})  # reads the group's offsets; never joins
+    behind = []
+    try:
+        for name in read:
+            for committed in probe.committed([TopicPartition(name, p) for p in listed[name].partitions], 10):
+                end = probe.get_watermark_offsets(committed, timeout=10)[1]
+                if max(committed.offset, 0) < end:
+                    behind.append(f"{name}[{committed.partition}] at {committed.offset} of {end}")
+    finally:
+        probe.close()
+    if behind:
+        raise LabkitError(
+            f"the check stopped your app after {RUN_TIMEOUT:.0f} s without a record, before it had read everything "
+            f"({', '.join(behind)}): this machine was too slow for the check. Run it again"
+        )
 
 
 def _without_metadata(output: dict[str, Any]) -> dict[str, Any]:

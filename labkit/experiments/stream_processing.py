@@ -7,6 +7,7 @@ The processing code itself stays on the notebook's page; these are the parts a l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
@@ -24,7 +25,6 @@ from typing import Any
 from labkit.errors import ConfigError, LabkitError
 from labkit.kafka.admin import Admin
 from labkit.kafka.cleanup import ResetPlan, apply_reset
-from labkit.polling import poll
 
 INTERNAL_PREFIXES = ("changelog__", "repartition__")
 
@@ -86,6 +86,7 @@ class ProcessorProcess:
         if not self.script.is_file():
             raise ConfigError(f"no program at {self.script}: write it first (%%writefile)")
         line = json.dumps(dict(order)) + "\n"  # TypeError before anything starts
+        self._start = self.log.stat().st_size if self.log.exists() else 0  # this start's output begins here
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(self.script)],
@@ -94,10 +95,14 @@ class ProcessorProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl+C in the notebook is for the notebook
             )
-        self._start = self.log.stat().st_size if self.log.exists() else 0
-        assert self.process.stdin is not None
-        self.process.stdin.write(line.encode())
-        self.process.stdin.flush()
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write(line.encode())
+            self.process.stdin.flush()
+        except BrokenPipeError:  # it died at once: its output says why
+            self.close()
+            output = self.output()[-3000:]
+            raise LabkitError(f"the program ended before it read its order; its output:\n{output}") from None
 
     @property
     def pid(self) -> int:
@@ -111,7 +116,7 @@ class ProcessorProcess:
 
     def kill(self) -> float:
         """SIGKILL, as a crash (no commit, no close, no goodbye to the group): returns when (time.monotonic())."""
-        os.kill(self.pid, signal.SIGKILL)
+        self.process.kill()  # SIGKILL, unless it was reaped already (its pid may be another process's by then)
         at = time.monotonic()
         self.process.wait(timeout=30)
         return at
@@ -133,24 +138,14 @@ class ProcessorProcess:
             self.process.kill()
         self.process.wait(timeout=30)
         if self.process.stdin is not None:
-            self.process.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
 
     def __enter__(self) -> ProcessorProcess:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
-
-
-def wait_for_output(process: ProcessorProcess, text: str, timeout: float) -> str:
-    """The process's output once it holds `text`; LabkitError, with the output, if it ends or `timeout` s pass."""
-    found = poll(lambda: text in process.output() or process.process.poll() is not None, timeout)
-    output = process.output()
-    if not found or text not in output:
-        ended = process.process.poll()
-        why = f"it exited with {ended}" if ended is not None else f"not within {timeout:.0f} s"
-        raise LabkitError(f"'{text}' is not in the processor's output ({why}); its output:\n{output[-3000:]}")
-    return output
 
 
 def _run_script() -> None:
