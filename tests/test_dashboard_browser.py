@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from labkit.cluster.local import LocalCluster
 from labkit.cluster.processes import ephemeral_port_range, port_is_free
 from labkit.cluster.state import ClusterState
 from labkit.polling import wait_until
@@ -155,6 +156,8 @@ def jupyter(
             server.kill()
             server.wait(10)
         log.close()
+        local = LocalCluster(cluster_home)
+        local.resume_brokers(local.paused_brokers())  # a test that failed between Pause and Resume left one paused
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(tmp_path / "jupyter.log", ARTIFACTS / "jupyter.log")
         wait_until(lambda: port_is_free(port), 10, f"JupyterLab's port {port} to be released")
@@ -209,12 +212,11 @@ def test_clicking_book_changes_the_seat_map_and_counters(jupyter: ServedNotebook
                 f"() => ({COUNTS})().sent === ({COUNTS})().reserved + ({COUNTS})().failed", timeout=TIMEOUT_MS
             )  # the burst is answered before the dashboard closes
 
-            # the control room: pause broker 1, then Resume; the cluster panel shows it paused, then up again. The
-            # pause's duration is only a safety net: its timer resumes the broker if the test fails before Resume.
+            # the control room: pause broker 1, then Resume; the cluster panel shows it paused, then up again. (A
+            # timed pause is undone by a timer, tested in test_chaos; here a 3-s one could end unseen.) If the test
+            # fails in between, the fixture resumes the broker.
             page.locator(".lm-TabBar-tab", has_text="Control room").click()
             page.wait_for_selector(".labkit-cluster .labkit-broker-1[data-state='up']", timeout=TIMEOUT_MS)
-            page.locator(".labkit-fault-duration input").fill("150")
-            page.locator(".labkit-fault-duration input").press("Enter")
             page.locator(".labkit-fault-pause").click()
             page.wait_for_selector(".labkit-cluster .labkit-broker-1[data-state='paused']", timeout=TIMEOUT_MS)
             page.screenshot(path=str(ARTIFACTS / "control-room.png"))

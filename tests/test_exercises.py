@@ -31,8 +31,11 @@ from labkit.exercises import (
     raw_request,
     rebalance,
     recovery,
+    schemas,
     sending,
+    share_work,
     slow_work,
+    stream_windows,
     topic_code,
     transactions,
 )
@@ -380,7 +383,8 @@ MODULES |= {"dashboard": dashboard, "recovery": recovery, "delivery": delivery, 
 MODULES |= {"transactions": transactions, "keys": keys}
 MODULES |= {"topic_code": topic_code, "producer_code": producer_code, "consumer_loop": consumer_loop}
 MODULES |= {"raw_request": raw_request, "rebalance": rebalance, "lag_code": lag_code, "slow_work": slow_work}
-MODULES |= {"partition_safety": partition_safety}
+MODULES |= {"partition_safety": partition_safety, "schemas": schemas, "share_work": share_work}
+MODULES |= {"stream_windows": stream_windows}
 
 
 @pytest.mark.unit

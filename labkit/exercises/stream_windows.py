@@ -11,6 +11,7 @@ order: no record arrives after a later one of its section has closed its window.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
@@ -18,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from labkit.domain.messages import SeatReserved, encode
 from labkit.domain.naming import PartitionKeyBuilder
@@ -97,7 +98,8 @@ def _judge(answer: object, lab: Lab, event_id: int) -> Verdict:
                 replies = app.topic(topic, key_deserializer="str", value_deserializer="json")
                 return _run(answer, app, replies, written, lambda: _check_read_everything(lab, group, topic))
             finally:
-                delete_internal_topics(lab.admin, [group])
+                with contextlib.suppress(KafkaException, LabkitError):  # deleted with the event in any case
+                    delete_internal_topics(lab.admin, [group])
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
 
@@ -210,16 +212,18 @@ def _windows_verdict(
 def _check_read_everything(lab: Lab, group: str, topic: str) -> None:
     """LabkitError if the app stopped (RUN_TIMEOUT s without a record) before its group had committed the end of
     the input and of its repartition topics: a machine too slow for the check, not a wrong answer."""
-    listed = lab.admin.client.list_topics(timeout=10).topics
-    read = [topic] + [t for t in internal_topics(listed, [group]) if t.startswith("repartition__")]
     probe = Consumer({**lab.kafka_config, "group.id": group})  # reads the group's offsets; never joins
     behind = []
     try:
+        listed = lab.admin.client.list_topics(timeout=10).topics
+        read = [topic] + [t for t in internal_topics(listed, [group]) if t.startswith("repartition__")]
         for name in read:
             for committed in probe.committed([TopicPartition(name, p) for p in listed[name].partitions], 10):
                 end = probe.get_watermark_offsets(committed, timeout=10)[1]
                 if max(committed.offset, 0) < end:
                     behind.append(f"{name}[{committed.partition}] at {committed.offset} of {end}")
+    except KafkaException as error:
+        raise LabkitError(f"the check could not read your app's offsets ({error}): run it again") from None
     finally:
         probe.close()
     if behind:
